@@ -1,0 +1,252 @@
+"""The whole configuration as one frozen pydantic model.
+
+Unknown keys are errors, secrets are ``SecretStr``. Durations accept ``30s``,
+``5m``, ``1h``, ``2d`` or a number of seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"5m"``, ``"30s"``, ``"1h"``, ``"250ms"`` or a number."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '5m', got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration like '30s', '5m' or '1h', got {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+FeatureKind = Literal["numeric", "categorical", "boolean"]
+NUMERIC_METHODS = ("wasserstein", "ks", "psi", "jensenshannon")
+CATEGORICAL_METHODS = ("chisquare", "psi", "jensenshannon")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DriftTest(_Frozen):
+    """A drift test and its threshold.
+
+    For ``ks`` and ``chisquare`` the threshold is a p-value (drift when below);
+    for the distances it is a statistic (drift when at or above).
+    """
+
+    method: str
+    threshold: float = Field(gt=0)
+
+
+class FeatureSpec(_Frozen):
+    kind: FeatureKind
+    drift: DriftTest | None = None
+    top_k: int = Field(default=20, ge=1, le=1000)
+
+
+def _feature_shorthand(value: object) -> object:
+    return {"kind": value} if isinstance(value, str) else value
+
+
+class FieldMapping(_Frozen):
+    """Where each part of an event lives, as dotted JSON paths."""
+
+    model: str = "model"
+    version: str = "version"
+    id: str = "id"
+    ts: str = "ts"
+    features: str = "features"
+    prediction: str = "prediction"
+
+
+class WindowSpec(_Frozen):
+    size: int | None = Field(default=None, ge=10)
+    duration: Duration | None = Field(default=None, gt=0)
+    allowed_lateness: Duration = 0.0
+    min_count: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WindowSpec:
+        if (self.size is None) == (self.duration is None):
+            raise ValueError("set exactly one of 'size' (events) or 'duration' (e.g. '5m')")
+        return self
+
+
+class ReferenceSpec(_Frozen):
+    path: str | None = None
+    first_n: int | None = Field(default=None, ge=100)
+    bins: int = Field(default=100, ge=10, le=1000)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ReferenceSpec:
+        if (self.path is None) == (self.first_n is None):
+            raise ValueError("set exactly one of 'path' (CSV, JSONL or Parquet) or 'first_n'")
+        return self
+
+
+class RuleSpec(_Frozen):
+    """Fires when enough features drift in a window.
+
+    Exactly one of ``share`` (fraction of monitored features), ``count`` or
+    ``feature`` (a single named feature, or ``prediction``).
+    """
+
+    name: str = "feature_drift"
+    share: float | None = Field(default=None, gt=0, le=1)
+    count: int | None = Field(default=None, ge=1)
+    feature: str | None = None
+    severity: Literal["info", "warning", "critical"] = "warning"
+    for_windows: int = Field(default=1, ge=1)
+    resolve_after: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> RuleSpec:
+        given = [x for x in (self.share, self.count, self.feature) if x is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of 'share', 'count' or 'feature'")
+        return self
+
+
+class RetrainSpec(_Frozen):
+    enabled: bool = True
+    cooldown: Duration = 3600.0
+
+
+class ModelSpec(_Frozen):
+    name: str = Field(min_length=1)
+    fields: FieldMapping = FieldMapping()
+    features: dict[str, Annotated[FeatureSpec, BeforeValidator(_feature_shorthand)]]
+    prediction: Annotated[FeatureSpec, BeforeValidator(_feature_shorthand)] | None = None
+    window: WindowSpec
+    reference: ReferenceSpec
+    drift: dict[str, DriftTest] = Field(
+        default_factory=lambda: {
+            "numeric": DriftTest(method="wasserstein", threshold=0.1),
+            "categorical": DriftTest(method="jensenshannon", threshold=0.1),
+        }
+    )
+    rules: list[RuleSpec] = Field(default_factory=lambda: [RuleSpec(share=0.3)])
+    retrain: RetrainSpec = RetrainSpec()
+
+    @field_validator("features")
+    @classmethod
+    def _some_features(cls, value: dict) -> dict:
+        if not value:
+            raise ValueError("declare at least one feature")
+        return value
+
+    @model_validator(mode="after")
+    def _check_methods(self) -> ModelSpec:
+        for key in self.drift:
+            if key not in ("numeric", "categorical"):
+                raise ValueError(f"drift: unknown kind {key!r} (expected numeric, categorical)")
+        for name, spec in self.all_features().items():
+            test = self.test_for(spec)
+            allowed = NUMERIC_METHODS if spec.kind == "numeric" else CATEGORICAL_METHODS
+            if test.method not in allowed:
+                raise ValueError(
+                    f"feature {name!r}: unknown drift method {test.method!r} for a "
+                    f"{spec.kind} feature (expected {', '.join(allowed)})"
+                )
+        for rule in self.rules:
+            if rule.feature is not None and rule.feature not in self.all_features():
+                raise ValueError(
+                    f"rule {rule.name!r}: unknown feature {rule.feature!r} "
+                    f"(expected one of {', '.join(self.all_features())})"
+                )
+        return self
+
+    def all_features(self) -> dict[str, FeatureSpec]:
+        """Monitored features, with the prediction under the name ``prediction``."""
+        out = dict(self.features)
+        if self.prediction is not None:
+            out["prediction"] = self.prediction
+        return out
+
+    def test_for(self, spec: FeatureSpec) -> DriftTest:
+        if spec.drift is not None:
+            return spec.drift
+        kind = "numeric" if spec.kind == "numeric" else "categorical"
+        defaults = {
+            "numeric": DriftTest(method="wasserstein", threshold=0.1),
+            "categorical": DriftTest(method="jensenshannon", threshold=0.1),
+        }
+        return self.drift.get(kind, defaults[kind])
+
+
+class KafkaSpec(_Frozen):
+    bootstrap_servers: str = "localhost:9092"
+    group_id: str = "driftline"
+    topics: list[str] = Field(default_factory=lambda: ["model-events"], min_length=1)
+    dead_letter_topic: str = "driftline-dead-letter"
+    batch_size: int = Field(default=10000, ge=1)
+    poll_timeout: Duration = 0.5
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    client: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class StoreSpec(_Frozen):
+    url: str = "sqlite:///.driftline/driftline.db"
+
+
+class SlackSpec(_Frozen):
+    token: SecretStr | None = None
+    channel: str | None = None
+    webhook_url: SecretStr | None = None
+    base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SlackSpec:
+        if self.token is not None and not self.channel:
+            raise ValueError("a bot token needs a 'channel' to post to")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.token is not None or self.webhook_url is not None
+
+
+class AlertsSpec(_Frozen):
+    console: bool = True
+    topic: str | None = "driftline-alerts"
+    retrain_topic: str | None = "driftline-retrain"
+    slack: SlackSpec = SlackSpec()
+    max_attempts: int = Field(default=8, ge=1)
+
+
+class Settings(_Frozen):
+    kafka: KafkaSpec = KafkaSpec()
+    store: StoreSpec = StoreSpec()
+    alerts: AlertsSpec = AlertsSpec()
+    models: list[ModelSpec] = Field(min_length=1)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, value: list[ModelSpec]) -> list[ModelSpec]:
+        names = [m.name for m in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
+        return value
+
+    def model(self, name: str) -> ModelSpec | None:
+        return next((m for m in self.models if m.name == name), None)

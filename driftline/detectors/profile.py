@@ -1,0 +1,111 @@
+"""Reference profiles: what "normal" looks like for each feature.
+
+A numeric feature keeps the interior edges of ``bins`` quantile bins of the
+reference and the reference's count in each; every window is histogrammed on
+the same edges, so the drift tests compare counts on identical bins. A
+categorical feature keeps its top-K categories plus an "other" bucket.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> p = NumericProfile.build(rng.normal(size=10_000), bins=10)
+>>> len(p.counts), int(p.counts.sum())
+(10, 10000)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OTHER = "__other__"
+
+
+@dataclass
+class NumericProfile:
+    edges: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray  # sum of the values in each bin, for Wasserstein
+    n: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    kind: str = "numeric"
+
+    @classmethod
+    def build(cls, values: np.ndarray, bins: int = 100) -> NumericProfile:
+        x = np.asarray(values, dtype=np.float64)
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            raise ValueError("no finite values to build a numeric profile from")
+        qs = np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])
+        edges = np.unique(qs)
+        idx = np.searchsorted(edges, x, side="left")
+        counts = np.bincount(idx, minlength=edges.size + 1)
+        sums = np.bincount(idx, weights=x, minlength=edges.size + 1)
+        return cls(edges, counts.astype(np.int64), sums, int(x.size), float(x.mean()),
+                   float(x.std()), float(x.min()), float(x.max()))
+
+    def to_dict(self) -> dict:
+        return {"kind": "numeric", "edges": self.edges.tolist(), "counts": self.counts.tolist(),
+                "sums": self.sums.tolist(), "n": self.n, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NumericProfile:
+        return cls(np.asarray(d["edges"], dtype=np.float64), np.asarray(d["counts"], dtype=np.int64),
+                   np.asarray(d["sums"], dtype=np.float64), d["n"], d["mean"], d["std"], d["min"], d["max"])
+
+
+@dataclass
+class CategoricalProfile:
+    categories: list[str]
+    counts: np.ndarray  # one per category, then "other"
+    n: int
+    kind: str = "categorical"
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index = {c: i for i, c in enumerate(self.categories)}
+
+    @classmethod
+    def build(cls, values, top_k: int = 20) -> CategoricalProfile:
+        counts = Counter(v for v in values if v is not None)
+        if not counts:
+            raise ValueError("no values to build a categorical profile from")
+        top = counts.most_common(top_k)
+        other = sum(counts.values()) - sum(c for _, c in top)
+        return cls([str(k) for k, _ in top], np.array([c for _, c in top] + [other], dtype=np.int64),
+                   int(sum(counts.values())))
+
+    def to_dict(self) -> dict:
+        return {"kind": "categorical", "categories": self.categories,
+                "counts": self.counts.tolist(), "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CategoricalProfile:
+        return cls(list(d["categories"]), np.asarray(d["counts"], dtype=np.int64), d["n"])
+
+
+Profile = NumericProfile | CategoricalProfile
+
+
+@dataclass
+class ReferenceProfile:
+    """The reference of one model: a profile per monitored feature."""
+
+    model: str
+    features: dict[str, Profile]
+    n: int
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "n": self.n, "source": self.source,
+                "features": {k: v.to_dict() for k, v in self.features.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ReferenceProfile:
+        feats = {k: (NumericProfile.from_dict(v) if v["kind"] == "numeric"
+                     else CategoricalProfile.from_dict(v)) for k, v in d["features"].items()}
+        return cls(d["model"], feats, d["n"], d["source"])

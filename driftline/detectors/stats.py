@@ -1,0 +1,142 @@
+"""Window statistics that can be updated, read and merged.
+
+They are bounded in size (a histogram on the reference's bins, moments, and
+a capped table of unseen categories), pickle as plain numpy, and merging the
+statistics of two halves gives the statistics of the whole.
+
+>>> import numpy as np
+>>> from driftline.detectors.profile import NumericProfile
+>>> rng = np.random.default_rng(1)
+>>> prof = NumericProfile.build(rng.normal(size=5000), bins=20)
+>>> a, b = NumericStats(prof.edges), NumericStats(prof.edges)
+>>> x = rng.normal(size=1000)
+>>> a.update(x[:400]); b.update(x[400:]); a.merge(b)
+>>> round(a.mean, 6) == round(float(x.mean()), 6)
+True
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+_UNSEEN_CAP = 100
+
+
+class NumericStats:
+    """Count, missing, invalid, mean, std, min, max and a histogram on fixed edges."""
+
+    def __init__(self, edges: np.ndarray):
+        self.edges = edges
+        self._reset()
+
+    def _reset(self) -> None:
+        self.count = 0
+        self.missing = 0
+        self.invalid = 0
+        self.mean = 0.0
+        self._m2 = 0.0
+        self.min = np.inf
+        self.max = -np.inf
+        self.hist = np.zeros(self.edges.size + 1, dtype=np.int64)
+        self.sums = np.zeros(self.edges.size + 1, dtype=np.float64)
+
+    def update(self, values: np.ndarray, missing: int = 0, invalid: int = 0) -> None:
+        """Add finite ``values``; ``missing``/``invalid`` are counted alongside."""
+        self.missing += missing
+        self.invalid += invalid
+        n = values.size
+        if n == 0:
+            return
+        mean = float(values.mean())
+        m2 = float(((values - mean) ** 2).sum())
+        self._combine(n, mean, m2, float(values.min()), float(values.max()))
+        idx = np.searchsorted(self.edges, values, side="left")
+        self.hist += np.bincount(idx, minlength=self.hist.size)
+        self.sums += np.bincount(idx, weights=values, minlength=self.hist.size)
+
+    def _combine(self, n: int, mean: float, m2: float, lo: float, hi: float) -> None:
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self._m2 += m2 + delta * delta * self.count * n / total
+        self.count = total
+        self.min = min(self.min, lo)
+        self.max = max(self.max, hi)
+
+    def merge(self, other: NumericStats) -> None:
+        self.missing += other.missing
+        self.invalid += other.invalid
+        if other.count:
+            self._combine(other.count, other.mean, other._m2, other.min, other.max)
+            self.hist += other.hist
+            self.sums += other.sums
+
+    @property
+    def std(self) -> float:
+        return (self._m2 / self.count) ** 0.5 if self.count else 0.0
+
+    def quantile(self, q: float) -> float:
+        """Quantile interpolated within the histogram's bins (min and max as outer edges)."""
+        knots = np.concatenate(([self.min], np.clip(self.edges, self.min, self.max), [self.max]))
+        cdf = np.concatenate(([0.0], np.cumsum(self.hist) / self.count))
+        return float(np.interp(q, cdf, knots))
+
+    def get(self) -> dict:
+        out = {"kind": "numeric", "count": self.count, "missing": self.missing,
+               "invalid": self.invalid}
+        if self.count:
+            out |= {"mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
+                    "quantiles": {str(q): self.quantile(q) for q in _QUANTILES}}
+        return out
+
+
+class CategoricalStats:
+    """Counts over the reference's categories plus "other" (values outside the reference's top-K), and the commonest of those."""
+
+    def __init__(self, index: dict[str, int], kind: str = "categorical"):
+        self.index = index
+        self.kind = kind
+        self._reset()
+
+    def _reset(self) -> None:
+        self.count = 0
+        self.missing = 0
+        self.invalid = 0
+        self.hist = np.zeros(len(self.index) + 1, dtype=np.int64)
+        self.unseen: Counter = Counter()
+
+    def update(self, counts: Counter | dict, missing: int = 0, invalid: int = 0) -> None:
+        """Add a table of ``value -> count``."""
+        self.missing += missing
+        self.invalid += invalid
+        other = len(self.index)
+        for value, c in counts.items():
+            i = self.index.get(value, other)
+            self.hist[i] += c
+            if i == other:
+                self.unseen[value] += c
+            self.count += c
+        self._cap()
+
+    def _cap(self) -> None:
+        if len(self.unseen) > _UNSEEN_CAP:
+            self.unseen = Counter(dict(self.unseen.most_common(_UNSEEN_CAP)))
+
+    def merge(self, other: CategoricalStats) -> None:
+        self.missing += other.missing
+        self.invalid += other.invalid
+        self.count += other.count
+        self.hist += other.hist
+        self.unseen.update(other.unseen)
+        self._cap()
+
+    def get(self, top: int = 10) -> dict:
+        names = sorted(self.index, key=self.index.get)
+        freq = {n: int(c) for n, c in zip(names, self.hist[:-1]) if c}
+        return {"kind": self.kind, "count": self.count, "missing": self.missing,
+                "invalid": self.invalid, "other": int(self.hist[-1]),
+                "top": dict(sorted(freq.items(), key=lambda kv: -kv[1])[:top]),
+                "other_top": dict(self.unseen.most_common(5))}
