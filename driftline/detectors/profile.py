@@ -109,3 +109,36 @@ class ReferenceProfile:
         feats = {k: (NumericProfile.from_dict(v) if v["kind"] == "numeric"
                      else CategoricalProfile.from_dict(v)) for k, v in d["features"].items()}
         return cls(d["model"], feats, d["n"], d["source"])
+
+
+def build_reference(model: str, specs: dict, columns: dict[str, list | np.ndarray],
+                    bins: int, source: str) -> ReferenceProfile:
+    """Profile every feature in ``specs`` (name → FeatureSpec) from raw columns.
+
+    Numeric columns are arrays with NaN for missing; categorical ones are
+    sequences of str/bool/None. Raises ``ValueError`` naming a missing or empty column.
+    """
+    feats: dict[str, Profile] = {}
+    n = 0
+    for name, spec in specs.items():
+        if name not in columns:
+            raise ValueError(f"reference has no column {name!r} (has: {', '.join(sorted(columns))})")
+        col = columns[name]
+        try:
+            if spec.kind == "numeric":
+                feats[name] = NumericProfile.build(np.asarray(col, dtype=np.float64), bins)
+            else:
+                vals = [_label(v) for v in col]
+                feats[name] = CategoricalProfile.build(vals, spec.top_k)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"reference column {name!r}: {exc}") from exc
+        n = max(n, len(col))
+    return ReferenceProfile(model, feats, n, source)
+
+
+def _label(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    return str(v)

@@ -1,0 +1,1 @@
+"""Alert rules, the outbox dispatcher and the notification sinks."""

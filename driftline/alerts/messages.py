@@ -1,0 +1,57 @@
+"""Human-readable alert and trigger messages: plain text and Slack Block Kit."""
+
+from __future__ import annotations
+
+
+def _fmt(x) -> str:
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    return str(x)
+
+
+def evidence_lines(features: dict) -> list[str]:
+    lines = []
+    for name, r in sorted(features.items(), key=lambda kv: -abs(kv[1]["statistic"])):
+        p = f", p={_fmt(r['p_value'])}" if r.get("p_value") is not None else ""
+        lines.append(f"{name}: {r['method']} {_fmt(r['statistic'])} (threshold {_fmt(r['threshold'])}{p})")
+    return lines
+
+
+def alert_text(a: dict) -> str:
+    head = ("RESOLVED" if a["status"] == "resolved" else a["severity"].upper())
+    what = (f"[{head}] {a['model']} {a['version']}: {a['rule']} {a['status']} — "
+            f"{a['subject']} ({_fmt(a['value'])} vs threshold {_fmt(a['threshold'])})")
+    when = f"window {a['window_start']} → {a['window_end']}, since {a['since']}"
+    return "\n".join([what, when, *("  " + x for x in evidence_lines(a["features"]))])
+
+
+def trigger_text(t: dict) -> str:
+    ev = t["event"]
+    d = ev["data"]
+    return (f"[RETRAIN] {d['model']} {d['version']}: retraining requested ({d['reason']}), "
+            f"window ending {d['window']['end']}, drifted: {', '.join(d['drifted']) or '-'} "
+            f"(cloudevent id {ev['id']})")
+
+
+def alert_blocks(a: dict) -> list[dict]:
+    emoji = ":white_check_mark:" if a["status"] == "resolved" else ":rotating_light:"
+    title = f"{emoji} {a['model']} {a['version']} — {a['rule']} {a['status']}"
+    fields = [
+        ("Model", f"{a['model']} {a['version']}"),
+        ("Severity", a["severity"]),
+        ("Subject", a["subject"]),
+        ("Value", f"{_fmt(a['value'])} (threshold {_fmt(a['threshold'])})"),
+        ("Window", f"{a['window_start']} → {a['window_end']}"),
+        ("Since", str(a["since"])),
+    ]
+    evidence = "\n".join("• " + x for x in evidence_lines(a["features"])) or "no feature over its threshold"
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Drifted features*\n{evidence}"[:3000]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"fingerprint `{a['fingerprint']}`"}]},
+    ]
+
+
+def trigger_blocks(t: dict) -> list[dict]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": ":arrows_counterclockwise: " + trigger_text(t)}}]

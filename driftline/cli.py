@@ -1,0 +1,200 @@
+"""``driftline`` command line: thin wrappers around the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import yaml
+
+from driftline.config import load_settings, masked
+from driftline.config.settings import parse_duration
+from driftline.errors import DriftlineError
+
+
+def _settings(path: str):
+    return load_settings(path)
+
+
+def cmd_check_config(args) -> int:
+    settings = _settings(args.file)
+    print(f"{args.file}: OK — {len(settings.models)} model(s): "
+          + ", ".join(f"{m.name} ({len(m.all_features())} monitored)" for m in settings.models))
+    if args.print:
+        print(yaml.safe_dump(masked(settings), sort_keys=False))
+    return 0
+
+
+def _install_signals(service) -> None:
+    signal.signal(signal.SIGTERM, service.stop)
+    signal.signal(signal.SIGINT, service.stop)
+
+
+def cmd_run(args) -> int:
+    from driftline.runtime import build_service, build_sinks, build_store, kafka_conf, load_references, window_printer
+    from driftline.streams.kafka import DeadLetters, KafkaProducer, KafkaSource, ensure_topics, wait_ready
+    settings = _settings(args.config)
+    store = build_store(settings)
+    conf = kafka_conf(settings)
+    wait_ready(conf, 30)
+    k = settings.kafka
+    outputs = [t for t in (k.dead_letter_topic, settings.alerts.topic, settings.alerts.retrain_topic) if t]
+    ensure_topics(conf, {t: 1 for t in outputs})
+    producer = KafkaProducer(conf)
+    sinks = build_sinks(settings, producer, args.output)
+    source = KafkaSource(conf, k.group_id, k.topics, store.load_offsets(k.group_id), k.batch_size, k.poll_timeout)
+    service = build_service(settings, store, source, DeadLetters(producer, k.dead_letter_topic),
+                            sinks, window_printer(args.output))
+    load_references(settings, service.pipeline, store)
+    _install_signals(service)
+    logging.getLogger(__name__).info("driftline running: %s, store %s", k.bootstrap_servers, store.describe())
+    service.run()
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from driftline.runtime import NoDeadLetters, build_service, build_sinks, build_store, load_references, window_printer
+    from driftline.streams.files import FileSource
+    settings = _settings(args.config)
+    store = build_store(settings, args.database)
+    sinks = build_sinks(settings, None, args.output)
+    sinks.pop("slack", None) if not args.notify else None
+    source = FileSource(args.input, settings.kafka.batch_size)
+    service = build_service(settings, store, source, NoDeadLetters(), sinks, window_printer(args.output))
+    load_references(settings, service.pipeline, store)
+    service.run(until=lambda: source.done)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from driftline.demo import run_demo
+    return run_demo(duration=args.duration, data_dir=Path(args.data_dir), output=args.output,
+                    rate=args.rate, drift_after=args.drift_after)
+
+
+def cmd_reference(args) -> int:
+    from driftline.detectors.profile import build_reference
+    from driftline.pipeline import CommitUnit
+    from driftline.runtime import build_store
+    from driftline.streams.files import read_table
+    settings = _settings(args.config)
+    spec = settings.model(args.model)
+    if spec is None:
+        raise DriftlineError(f"unknown model {args.model!r} (configured: {', '.join(m.name for m in settings.models)})")
+    try:
+        profile = build_reference(spec.name, spec.all_features(), read_table(args.input),
+                                  spec.reference.bins, str(args.input))
+    except ValueError as exc:
+        raise DriftlineError(f"{args.input}: {exc}") from exc
+    store = build_store(settings)
+    unit = CommitUnit(references=[profile])
+    store.commit(settings.kafka.group_id, unit)
+    print(f"reference for {spec.name}: {profile.n} rows, {len(profile.features)} features → {store.describe()}")
+    return 0
+
+
+def cmd_alerts(args) -> int:
+    from driftline.runtime import build_store
+    store = build_store(_settings(args.config))
+    for ev in store.alert_events()[-args.limit:]:
+        print(orjson.dumps(ev).decode() if args.json else
+              f"{ev['window_end']}  {ev['status']:8} {ev['severity']:8} {ev['model']} {ev['version']} "
+              f"{ev['rule']}: {ev['subject']} ({ev['value']:.3g} vs {ev['threshold']:.3g})")
+    return 0
+
+
+def cmd_silence(args) -> int:
+    from driftline.runtime import build_store
+    settings = _settings(args.config)
+    if settings.model(args.model) is None:
+        raise DriftlineError(f"unknown model {args.model!r}")
+    until = time.time() + parse_duration(args.duration)
+    build_store(settings).add_silence(args.model, args.rule, until, args.reason or "")
+    print(f"silenced {args.model}{' ' + args.rule if args.rule else ''} for {args.duration}")
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    from driftline.runtime import build_store
+    store = build_store(_settings(args.config))
+    print(f"schema is current at {store.describe()}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="driftline", description="Watch ML models in production from Kafka.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("run", help="the always-on service")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--output", choices=["text", "jsonl"], default="text")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="embedded broker + simulated drifting model + the service")
+    s.add_argument("--duration", type=parse_duration, default=None, help="stop after e.g. 90s")
+    s.add_argument("--data-dir", default=".driftline")
+    s.add_argument("--output", choices=["text", "jsonl"], default="text")
+    s.add_argument("--rate", type=int, default=1000, help="simulated events per second")
+    s.add_argument("--drift-after", type=int, default=30000, help="events before the traffic drifts")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("replay", help="the same pipeline over a JSON-lines file, no broker")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("input")
+    s.add_argument("--output", choices=["text", "jsonl"], default="jsonl")
+    s.add_argument("--database", default="sqlite://", help="store URL (default: in memory)")
+    s.add_argument("--notify", action="store_true", help="also post to Slack")
+    s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("check-config", help="validate a configuration file")
+    s.add_argument("file")
+    s.add_argument("--print", action="store_true", help="print it with secrets masked")
+    s.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser("reference", help="build a model's reference profile from a file")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("model")
+    s.add_argument("input", help="CSV, Parquet or JSON lines")
+    s.set_defaults(func=cmd_reference)
+
+    s = sub.add_parser("alerts", help="list alert state changes")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_alerts)
+
+    s = sub.add_parser("silence", help="mute a model's (or one rule's) alerts for a while")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("model")
+    s.add_argument("--for", dest="duration", required=True, help="e.g. 2h")
+    s.add_argument("--rule")
+    s.add_argument("--reason")
+    s.set_defaults(func=cmd_silence)
+
+    s = sub.add_parser("db", help="database maintenance")
+    dsub = s.add_subparsers(dest="db_command", required=True)
+    u = dsub.add_parser("upgrade", help="create or upgrade the schema")
+    u.add_argument("-c", "--config", required=True)
+    u.set_defaults(func=cmd_db_upgrade)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except DriftlineError as exc:
+        print(f"driftline: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

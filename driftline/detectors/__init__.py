@@ -1,0 +1,1 @@
+"""Pure computation: reference profiles, window statistics, drift tests. No I/O."""

@@ -1,0 +1,60 @@
+"""The statistics of one window of one model version, and its summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from driftline.detectors.drift import run_test
+from driftline.detectors.profile import NumericProfile, ReferenceProfile
+from driftline.detectors.stats import CategoricalStats, NumericStats
+from driftline.types import INVALID, Columns, NumericColumn
+
+
+class WindowStats:
+    """Per-feature statistics on the reference's bins; update, merge, summarise."""
+
+    def __init__(self, profile: ReferenceProfile):
+        self.features: dict = {}
+        for name, prof in profile.features.items():
+            if isinstance(prof, NumericProfile):
+                self.features[name] = NumericStats(prof.edges)
+            else:
+                self.features[name] = CategoricalStats(prof.index)
+
+    def update(self, cols: Columns) -> None:
+        for name, stats in self.features.items():
+            col = cols.features[name]
+            if isinstance(col, NumericColumn):
+                missing = int(col.missing.sum())
+                valid = col.values[col.valid]
+                stats.update(valid, missing, cols.n - valid.size - missing)
+            else:
+                counts = Counter(col.values.tolist())
+                missing = counts.pop(None, 0)
+                invalid = counts.pop(INVALID, 0)
+                stats.update(counts, missing, invalid)
+
+    def merge(self, other: WindowStats) -> None:
+        for name, stats in self.features.items():
+            stats.merge(other.features[name])
+
+    def summarise(self, profile: ReferenceProfile, tests: dict[str, tuple[str, float]],
+                  run_tests: bool) -> dict:
+        """Statistics per feature, with the drift result when ``run_tests``."""
+        out = {}
+        for name, stats in self.features.items():
+            summary = stats.get()
+            method, threshold = tests[name]
+            if run_tests and stats.count > 0:
+                summary["drift"] = run_test(method, threshold, profile.features[name], stats).to_dict()
+            else:
+                summary["drift"] = None
+            out[name] = summary
+        return out
+
+
+def numeric_values(cols: Columns, name: str) -> np.ndarray:
+    col = cols.features[name]
+    return col.values[col.valid]

@@ -1,0 +1,157 @@
+"""The composition root: build every piece from the settings and run the loop.
+
+Order of effects per checkpoint: dead letters flushed → one database
+transaction (windows, alert state, outbox, offsets, checkpoint) → Kafka
+offsets committed → outbox delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import orjson
+
+from driftline.alerts.console import ConsoleSink
+from driftline.alerts.outbox import Dispatcher
+from driftline.config.settings import Settings
+from driftline.pipeline import Pipeline
+from driftline.store import SqlStore
+from driftline.types import BadRecord
+
+log = logging.getLogger(__name__)
+
+
+def build_store(settings: Settings, url: str | None = None) -> SqlStore:
+    return SqlStore(url or settings.store.url)
+
+
+def kafka_conf(settings: Settings) -> dict:
+    from driftline.streams.kafka import client_config
+    k = settings.kafka
+    password = k.sasl_password.get_secret_value() if k.sasl_password else None
+    return client_config(k.bootstrap_servers, k.client, k.sasl_username, password)
+
+
+def build_sinks(settings: Settings, producer=None, console_format: str = "text",
+                stream=None, slack_base_url: str | None = None) -> dict:
+    """One sink per configured destination, keyed by the names the outbox stores."""
+    a = settings.alerts
+    sinks: dict = {}
+    if a.console:
+        sinks["console"] = ConsoleSink(console_format, stream)
+    if a.slack.enabled:
+        from driftline.alerts.slack import SlackSink
+        s = a.slack
+        sinks["slack"] = SlackSink(
+            token=s.token.get_secret_value() if s.token else None, channel=s.channel,
+            webhook_url=s.webhook_url.get_secret_value() if s.webhook_url else None,
+            base_url=slack_base_url or s.base_url)
+    if producer is not None:
+        from driftline.streams.kafka import TopicSink
+        if a.topic:
+            sinks["alerts_topic"] = TopicSink(producer, a.topic)
+        if a.retrain_topic:
+            sinks["retrain_topic"] = TopicSink(producer, a.retrain_topic)
+    return sinks
+
+
+class NoDeadLetters:
+    """For sources without a broker: bad records are reported on stderr."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.count = 0
+
+    def send(self, record: BadRecord) -> None:
+        self.count += 1
+        p = record.position
+        print(f"bad record at {p.topic}:{p.partition}:{p.offset}: {record.reason}", file=self.stream)
+
+    def flush(self) -> None:
+        pass
+
+
+def window_printer(fmt: str, stream=None) -> Callable[[dict], None]:
+    stream = stream or sys.stdout
+
+    def text(s: dict) -> None:
+        drift = ", ".join(s["drifted"]) or "none"
+        tests = "" if s["tests_run"] else f" ({s['tests_skipped']})"
+        print(f"window {s['model']} {s['version']} #{s['seq']} {s['start']} → {s['end']}: "
+              f"{s['count']} events, {s['invalid']} invalid, {s['late']} late; drifted: {drift}{tests}",
+              file=stream, flush=True)
+
+    def jsonl(s: dict) -> None:
+        print(orjson.dumps(s, option=orjson.OPT_SERIALIZE_NUMPY).decode(), file=stream, flush=True)
+
+    return jsonl if fmt == "jsonl" else text
+
+
+class Service:
+    """Poll → process → commit → deliver, until stopped."""
+
+    def __init__(self, pipeline: Pipeline, source, dispatcher: Dispatcher):
+        self.pipeline, self.source, self.dispatcher = pipeline, source, dispatcher
+        self.stop_event = threading.Event()
+
+    def run(self, duration: float | None = None, until: Callable[[], bool] | None = None) -> None:
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            while not self.stop_event.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if until is not None and until():
+                    break
+                self.step()
+        finally:
+            self.shutdown()
+
+    def step(self) -> None:
+        offsets = self.pipeline.process(self.source.poll())
+        if offsets:
+            self.source.commit(offsets)
+        self.dispatcher.deliver_due()
+
+    def shutdown(self) -> None:
+        from driftline.types import Batch
+        offsets = self.pipeline.process(Batch([], lambda i: None), force=True)
+        if offsets:
+            self.source.commit(offsets)
+        self.dispatcher.deliver_due()
+        self.source.close()
+
+    def stop(self, *_args) -> None:
+        self.stop_event.set()
+
+
+def build_service(settings: Settings, store: SqlStore, source, dead_letters, sinks: dict,
+                  output: Callable[[dict], None]) -> Service:
+    pipeline = Pipeline(settings, store, list(sinks), dead_letters, output, settings.kafka.group_id)
+    return Service(pipeline, source, Dispatcher(store, sinks, settings.alerts.max_attempts))
+
+
+def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> None:
+    """Build profiles from reference files for models that have none stored yet."""
+    from driftline.detectors.profile import build_reference
+    from driftline.errors import ReferenceError_
+    from driftline.pipeline import CommitUnit
+    from driftline.streams.files import read_table
+    stored = store.load_references()
+    unit = CommitUnit()
+    for spec in settings.models:
+        if spec.reference.path is None or spec.name in stored:
+            continue
+        cols = read_table(spec.reference.path)
+        try:
+            profile = build_reference(spec.name, spec.all_features(), cols, spec.reference.bins,
+                                      spec.reference.path)
+        except ValueError as exc:
+            raise ReferenceError_(f"models[{settings.models.index(spec)}].reference: {exc}") from exc
+        pipeline.set_reference(profile)
+        unit.references.append(profile)
+    if unit.references:
+        store.commit(pipeline.group, unit)

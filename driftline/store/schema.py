@@ -1,0 +1,114 @@
+"""The database tables. Aggregates only: no raw feature values are stored."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, Boolean, Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table,
+    UniqueConstraint, BigInteger,
+)
+
+metadata = MetaData()
+
+references = Table(
+    "references", metadata,
+    Column("model", String(200), primary_key=True),
+    Column("profile", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+windows = Table(
+    "windows", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("start", String(40), nullable=False),
+    Column("end", String(40), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("invalid", Integer, nullable=False),
+    Column("late", Integer, nullable=False),
+    Column("tests_run", Boolean, nullable=False),
+    Column("drifted", Integer, nullable=False),
+    Column("summary", JSON, nullable=False),
+    UniqueConstraint("model", "version", "seq", "start", name="uq_window"),
+)
+
+drift_results = Table(
+    "drift_results", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("window_id", Integer, ForeignKey("windows.id"), nullable=False, index=True),
+    Column("feature", String(200), nullable=False),
+    Column("method", String(40), nullable=False),
+    Column("statistic", Float, nullable=False),
+    Column("p_value", Float),
+    Column("threshold", Float, nullable=False),
+    Column("drifted", Boolean, nullable=False),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("state", JSON, nullable=False),
+)
+
+alert_events = Table(
+    "alert_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("window_end", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("fingerprint", "status", "window_end", name="uq_alert_event"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False, unique=True),
+    Column("sink", String(40), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(20), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("last_error", String(500)),
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float),
+)
+
+triggers = Table(
+    "triggers", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("event", JSON, nullable=False),
+)
+
+offsets = Table(
+    "offsets", metadata,
+    Column("group", String(200), primary_key=True),
+    Column("topic", String(300), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("group", String(200), primary_key=True),
+    Column("state", LargeBinary, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+silences = Table(
+    "silences", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("rule", String(200)),
+    Column("until", Float, nullable=False),
+    Column("reason", String(500)),
+)

@@ -1,0 +1,221 @@
+"""The SQL store (SQLite by default, PostgreSQL in production).
+
+``commit`` writes a whole :class:`~driftline.pipeline.CommitUnit` — window
+summaries, drift results, alert state, outbox entries, triggers, reference
+profiles, the detector checkpoint and the source offsets — in one transaction.
+Keys make a replayed unit harmless: a window or notification already stored is
+skipped, not written twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from sqlalchemy import and_, create_engine, delete, insert, select, update
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from driftline.alerts.rules import AlertState
+from driftline.errors import StoreError
+from driftline.store import schema as t
+from driftline.types import to_ms
+
+
+def _dumps(obj) -> str:
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    key: str
+    sink: str
+    kind: str
+    payload: dict
+    attempts: int
+
+
+class SqlStore:
+    def __init__(self, url: str):
+        self.url = url
+        parsed = make_url(url)
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.drivername == "postgresql":
+            url = parsed.set(drivername="postgresql+psycopg")
+        try:
+            self.engine = create_engine(url, json_serializer=_dumps, json_deserializer=orjson.loads)
+            t.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store at {parsed.render_as_string(hide_password=True)}: "
+                             f"{exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+
+    def describe(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- loading state ----------------------------------------------------------
+
+    def load_references(self) -> dict[str, dict]:
+        with self.engine.connect() as c:
+            return {r.model: r.profile for r in c.execute(select(t.references))}
+
+    def load_checkpoint(self, group: str) -> bytes | None:
+        with self.engine.connect() as c:
+            return c.execute(select(t.checkpoints.c.state).where(t.checkpoints.c.group == group)).scalar()
+
+    def load_alert_states(self) -> dict[str, AlertState]:
+        with self.engine.connect() as c:
+            return {r.fingerprint: AlertState(**r.state) for r in c.execute(select(t.alerts))}
+
+    def load_last_triggers(self) -> dict[tuple[str, str], int]:
+        q = select(t.triggers.c.model, t.triggers.c.version, t.triggers.c.window_end_ms)
+        out: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as c:
+            for model, version, end in c.execute(q):
+                out[(model, version)] = max(end, out.get((model, version), end))
+        return out
+
+    def load_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        q = select(t.offsets).where(t.offsets.c.group == group)
+        with self.engine.connect() as c:
+            return {(r.topic, r.partition): r.offset for r in c.execute(q)}
+
+    # -- the one transaction ----------------------------------------------------
+
+    def commit(self, group: str, unit) -> None:
+        try:
+            with self.engine.begin() as c:
+                for profile in unit.references:
+                    self._upsert(c, t.references, {"model": profile.model},
+                                 {"profile": profile.to_dict(), "created_at": time.time()})
+                for summary in unit.windows:
+                    self._window(c, summary)
+                for state in unit.alert_states:
+                    self._alert(c, state)
+                for trig in unit.triggers:
+                    self._trigger(c, trig["event"])
+                for n in unit.notifications:
+                    if not c.execute(select(t.outbox.c.id).where(t.outbox.c.key == n.key)).first():
+                        c.execute(insert(t.outbox).values(
+                            key=n.key, sink=n.sink, kind=n.kind, payload=n.payload, status="pending",
+                            attempts=0, next_attempt_at=0.0, created_at=time.time()))
+                for (topic, partition), offset in unit.offsets.items():
+                    self._upsert(c, t.offsets, {"group": group, "topic": topic, "partition": partition},
+                                 {"offset": offset})
+                if unit.checkpoint is not None:
+                    self._upsert(c, t.checkpoints, {"group": group},
+                                 {"state": unit.checkpoint, "updated_at": time.time()})
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not commit window results: {exc}") from exc
+
+    @staticmethod
+    def _upsert(c: Connection, table, key: dict, values: dict) -> None:
+        cond = and_(*(table.c[k] == v for k, v in key.items()))
+        if c.execute(update(table).where(cond).values(**values)).rowcount == 0:
+            c.execute(insert(table).values(**key, **values))
+
+    @staticmethod
+    def _window(c: Connection, s: dict) -> None:
+        key = and_(t.windows.c.model == s["model"], t.windows.c.version == s["version"],
+                   t.windows.c.seq == s["seq"], t.windows.c.start == s["start"])
+        if c.execute(select(t.windows.c.id).where(key)).first():
+            return
+        wid = c.execute(insert(t.windows).values(
+            model=s["model"], version=s["version"], seq=s["seq"], start=s["start"], end=s["end"],
+            count=s["count"], invalid=s["invalid"], late=s["late"], tests_run=s["tests_run"],
+            drifted=len(s["drifted"]), summary=s)).inserted_primary_key[0]
+        subjects = dict(s["features"])
+        if "prediction" in s:
+            subjects["prediction"] = s["prediction"]
+        rows = [{"window_id": wid, "feature": name, **{k: v["drift"][k] for k in
+                 ("method", "statistic", "p_value", "threshold", "drifted")}}
+                for name, v in subjects.items() if v.get("drift")]
+        if rows:
+            c.execute(insert(t.drift_results), rows)
+
+    def _alert(self, c: Connection, state: AlertState) -> None:
+        self._upsert(c, t.alerts, {"fingerprint": state.fingerprint},
+                     {"model": state.model, "version": state.version, "rule": state.rule,
+                      "status": state.status, "state": state.to_dict()})
+        ev = state.last_event
+        if ev is not None:
+            exists = c.execute(select(t.alert_events.c.id).where(and_(
+                t.alert_events.c.fingerprint == state.fingerprint,
+                t.alert_events.c.status == ev["status"],
+                t.alert_events.c.window_end == ev["window_end"]))).first()
+            if not exists:
+                c.execute(insert(t.alert_events).values(
+                    fingerprint=state.fingerprint, status=ev["status"],
+                    window_end=ev["window_end"], payload=ev))
+
+    @staticmethod
+    def _trigger(c: Connection, ev: dict) -> None:
+        if c.execute(select(t.triggers.c.id).where(t.triggers.c.id == ev["id"])).first():
+            return
+        d = ev["data"]
+        c.execute(insert(t.triggers).values(id=ev["id"], model=d["model"], version=d["version"],
+                                            window_end_ms=to_ms(d["window"]["end"]), event=ev))
+
+    # -- outbox -----------------------------------------------------------------
+
+    def due_notifications(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        q = (select(t.outbox).where(t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= now)
+             .order_by(t.outbox.c.id).limit(limit))
+        with self.engine.connect() as c:
+            return [OutboxItem(r.id, r.key, r.sink, r.kind, r.payload, r.attempts) for r in c.execute(q)]
+
+    def mark_sent(self, item_id: int, status: str = "sent") -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == item_id)
+                      .values(status=status, sent_at=time.time()))
+
+    def mark_retry(self, item_id: int, attempts: int, next_at: float, error: str, give_up: bool) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(
+                attempts=attempts, next_attempt_at=next_at, last_error=error[:500],
+                status="failed" if give_up else "pending"))
+
+    # -- reading for the CLI and tests ------------------------------------------
+
+    def windows(self, model: str | None = None) -> list[dict]:
+        q = select(t.windows.c.summary).order_by(t.windows.c.id)
+        if model:
+            q = q.where(t.windows.c.model == model)
+        with self.engine.connect() as c:
+            return [r[0] for r in c.execute(q)]
+
+    def alert_events(self) -> list[dict]:
+        with self.engine.connect() as c:
+            return [r[0] for r in c.execute(select(t.alert_events.c.payload).order_by(t.alert_events.c.id))]
+
+    def outbox(self) -> list[dict]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(select(t.outbox).order_by(t.outbox.c.id))]
+
+    def triggers(self) -> list[dict]:
+        with self.engine.connect() as c:
+            return [r[0] for r in c.execute(select(t.triggers.c.event))]
+
+    def add_silence(self, model: str, rule: str | None, until: float, reason: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.silences).values(model=model, rule=rule, until=until, reason=reason))
+
+    def silenced(self, model: str, rule: str | None, now: float) -> bool:
+        q = select(t.silences.c.id).where(t.silences.c.model == model, t.silences.c.until > now)
+        with self.engine.connect() as c:
+            rows = c.execute(q.add_columns(t.silences.c.rule)).all()
+        return any(r.rule in (None, rule) for r in rows)
+
+    def silences(self, now: float) -> list[dict]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(select(t.silences).where(t.silences.c.until > now))]
+
+    def reset(self, group: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(delete(t.checkpoints).where(t.checkpoints.c.group == group))

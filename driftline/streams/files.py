@@ -1,0 +1,115 @@
+"""Files: a JSON-lines source for ``driftline replay`` and reference tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from driftline.errors import ReferenceError_, SourceError
+from driftline.types import Batch, SourcePosition
+
+
+class FileSource:
+    """Reads a JSON-lines file in batches; a record's offset is its line number (from 0)."""
+
+    def __init__(self, path: str | Path, batch_size: int = 10000, start: int = 0):
+        self.path = Path(path)
+        self.topic = f"file:{self.path.name}"
+        self.batch_size = batch_size
+        try:
+            self._fh = self.path.open("rb")
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path}: {exc.strerror}") from exc
+        self.line = 0
+        for _ in range(start):
+            if not self._fh.readline():
+                break
+            self.line += 1
+        self.done = False
+
+    def poll(self) -> Batch:
+        values, offsets, first = [], [], self.line
+        while len(values) < self.batch_size:
+            raw = self._fh.readline()
+            if not raw:
+                self.done = True
+                break
+            self.line += 1
+            raw = raw.rstrip(b"\r\n")
+            if raw.strip():
+                values.append(raw)
+                offsets.append(self.line - 1)
+        topic = self.topic
+
+        def position(i: int) -> SourcePosition:
+            return SourcePosition(topic, 0, offsets[i])
+
+        return Batch(values, position, {(topic, 0): self.line} if self.line > first else {})
+
+    def commit(self, offsets) -> None:
+        pass
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def read_table(path: str | Path) -> dict[str, list | np.ndarray]:
+    """Columns of a CSV, Parquet or JSON-lines file.
+
+    JSON lines may be flat rows or events of the default shape, whose
+    ``features`` are flattened and whose ``prediction`` becomes a column.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ReferenceError_(f"reference file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+            return _arrow(pq.read_table(path))
+        if suffix == ".csv":
+            import pyarrow.csv as pcsv
+            return _arrow(pcsv.read_csv(path))
+        if suffix in (".jsonl", ".json", ".ndjson"):
+            return _jsonl(path)
+    except (OSError, ValueError) as exc:
+        raise ReferenceError_(f"cannot read reference {path}: {exc}") from exc
+    raise ReferenceError_(f"reference {path}: unknown format {suffix!r} (expected .csv, .parquet, .jsonl)")
+
+
+def _arrow(table) -> dict:
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        kind = str(col.type)
+        if kind.startswith(("int", "uint", "float", "double", "decimal")):
+            out[name] = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        else:
+            out[name] = col.to_pylist()
+    return out
+
+
+def _jsonl(path: Path) -> dict:
+    rows = []
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ReferenceError_(f"{path}:{n}: malformed JSON: {exc}") from exc
+            if isinstance(row.get("features"), dict):
+                row = {**row["features"], "prediction": row.get("prediction")}
+            rows.append(row)
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    out: dict = {}
+    for name in names:
+        col = [r.get(name) for r in rows]
+        if set(map(type, col)) <= {int, float, type(None)}:
+            out[name] = np.array(col, dtype=np.float64)
+        else:
+            out[name] = col
+    return out

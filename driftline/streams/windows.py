@@ -1,0 +1,122 @@
+"""Tumbling windows per model version, by event count or by event time.
+
+A window collects :class:`WindowStats`; ``add`` returns the windows that
+closed. Windows are plain picklable objects so open ones are checkpointed
+with the offsets they cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from driftline.detectors.window import WindowStats
+from driftline.types import Columns
+
+
+class Window:
+    def __init__(self, model: str, version: str, seq: int, stats: WindowStats,
+                 start_ms: int | None = None, end_ms: int | None = None):
+        self.model, self.version, self.seq = model, version, seq
+        self.stats = stats
+        self.start_ms, self.end_ms = start_ms, end_ms
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+        self.count = 0
+        self.invalid = 0
+        self.late = 0
+
+    def update(self, cols: Columns) -> None:
+        if cols.n == 0:
+            return
+        self.stats.update(cols)
+        self.count += cols.n
+        lo, hi = int(cols.ts.min()), int(cols.ts.max())
+        self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+        self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """``(start, end)`` in epoch ms: the time bucket, or the events' span."""
+        if self.start_ms is not None:
+            return self.start_ms, self.end_ms
+        return (self.first_ts or 0), (self.last_ts or 0)
+
+
+NewWindow = Callable[[int, int | None, int | None], Window]
+
+
+class CountWindows:
+    """Close a window every ``size`` valid events."""
+
+    def __init__(self, size: int, new: NewWindow):
+        self.size, self.new = size, new
+        self.current: Window | None = None
+        self.seq = 0
+
+    def _open(self) -> Window:
+        if self.current is None:
+            self.current = self.new(self.seq, None, None)
+            self.seq += 1
+        return self.current
+
+    def add(self, cols: Columns) -> list[Window]:
+        closed, pos = [], 0
+        while pos < cols.n:
+            w = self._open()
+            take = min(self.size - w.count, cols.n - pos)
+            w.update(cols.take(slice(pos, pos + take)))
+            pos += take
+            if w.count >= self.size:
+                closed.append(w)
+                self.current = None
+        return closed
+
+    def add_invalid(self, n: int) -> None:
+        self._open().invalid += n
+
+
+class TimeWindows:
+    """Event-time buckets of ``duration`` ms; a bucket closes when the watermark
+    (the newest event time minus ``lateness``) passes its end. Events older than
+    a closed bucket are counted as late in the oldest open one."""
+
+    def __init__(self, duration_ms: int, lateness_ms: int, new: NewWindow):
+        self.duration, self.lateness, self.new = duration_ms, lateness_ms, new
+        self.open: dict[int, Window] = {}
+        self.closed_until = np.iinfo(np.int64).min
+        self.watermark = np.iinfo(np.int64).min
+        self.seq = 0
+        self.pending_invalid = 0
+
+    def _window(self, start: int) -> Window:
+        if start not in self.open:
+            self.open[start] = self.new(self.seq, start, start + self.duration)
+            self.open[start].invalid, self.pending_invalid = self.pending_invalid, 0
+            self.seq += 1
+        return self.open[start]
+
+    def add(self, cols: Columns) -> list[Window]:
+        if cols.n == 0:
+            return []
+        starts = cols.ts - cols.ts % self.duration
+        late = starts < self.closed_until
+        if late.any():
+            oldest = min(self.open) if self.open else int(starts[~late].min(initial=self.closed_until))
+            self._window(oldest).late += int(late.sum())
+        for start in np.unique(starts[~late]):
+            self._window(int(start)).update(cols.take(starts == start))
+        self.watermark = max(self.watermark, int(cols.ts.max()) - self.lateness)
+        closed = []
+        for start in sorted(self.open):
+            if start + self.duration <= self.watermark:
+                closed.append(self.open.pop(start))
+                self.closed_until = max(self.closed_until, start + self.duration)
+        return closed
+
+    def add_invalid(self, n: int) -> None:
+        if self.open:
+            self.open[max(self.open)].invalid += n
+        else:
+            self.pending_invalid += n

@@ -1,0 +1,104 @@
+"""Plain value types shared by every layer. No I/O, no third-party clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+#: Marks a categorical value of the wrong type (a list, a float, ...).
+INVALID = "\x00invalid"
+
+
+@dataclass(frozen=True)
+class NumericColumn:
+    """One numeric feature over a batch: ``values`` is NaN where not ``valid``."""
+
+    values: np.ndarray
+    valid: np.ndarray
+    missing: np.ndarray
+
+    def take(self, sel) -> NumericColumn:
+        return NumericColumn(self.values[sel], self.valid[sel], self.missing[sel])
+
+
+@dataclass(frozen=True)
+class CategoricalColumn:
+    """One categorical feature: an object array of str, ``None`` (missing) or ``INVALID``."""
+
+    values: np.ndarray
+
+    def take(self, sel) -> CategoricalColumn:
+        return CategoricalColumn(self.values[sel])
+
+
+Column = NumericColumn | CategoricalColumn
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The decoded events of one model version, in arrival order."""
+
+    ts: np.ndarray  # int64 epoch milliseconds
+    features: dict[str, Column]
+
+    @property
+    def n(self) -> int:
+        return int(self.ts.size)
+
+    def take(self, sel) -> Columns:
+        return Columns(self.ts[sel], {k: c.take(sel) for k, c in self.features.items()})
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record that cannot be decoded or does not fit its model."""
+
+    reason: str
+    value: bytes | None
+    position: SourcePosition
+    model: str | None = None
+    version: str | None = None
+
+
+@dataclass
+class Batch:
+    """Raw record values from a source, and where the next read would start.
+
+    ``position(i)`` says where record ``i`` came from; it is only asked for
+    records that go to the dead-letter topic, so sources may compute it lazily.
+    """
+
+    values: list[bytes | None]
+    position: Callable[[int], SourcePosition]
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message for one sink, stored in the outbox before it is sent."""
+
+    key: str  # idempotency key: the same alert state change never pages twice
+    sink: str  # "console", "slack", "alerts_topic", "retrain_topic", "jsonl"
+    kind: str  # "alert" or "trigger"
+    payload: dict
+
+
+def iso(ms: int) -> str:
+    """Epoch milliseconds → ``2026-11-24T12:00:00.123Z``."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_ms(text: str) -> int:
+    """ISO-8601 → epoch milliseconds."""
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
