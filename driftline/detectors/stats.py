@@ -20,17 +20,30 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+from datasketches import kll_doubles_sketch
 
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _UNSEEN_CAP = 100
 
 
 class NumericStats:
-    """Count, missing, invalid, mean, std, min, max and a histogram on fixed edges."""
+    """Count, missing, invalid, mean, std, min, max, a histogram (counts and sums)
+    on fixed edges, and a KLL quantile sketch (Apache DataSketches, ~1.3% rank error
+    at k=200) for the quantiles."""
 
-    def __init__(self, edges: np.ndarray):
+    def __init__(self, edges: np.ndarray, k: int = 200):
         self.edges = edges
+        self.k = k
         self._reset()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_sketch"] = self._sketch.serialize()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state["_sketch"] = kll_doubles_sketch.deserialize(state["_sketch"])
+        self.__dict__.update(state)
 
     def _reset(self) -> None:
         self.count = 0
@@ -42,6 +55,7 @@ class NumericStats:
         self.max = -np.inf
         self.hist = np.zeros(self.edges.size + 1, dtype=np.int64)
         self.sums = np.zeros(self.edges.size + 1, dtype=np.float64)
+        self._sketch = kll_doubles_sketch(self.k)
 
     def update(self, values: np.ndarray, missing: int = 0, invalid: int = 0) -> None:
         """Add finite ``values``; ``missing``/``invalid`` are counted alongside."""
@@ -56,6 +70,7 @@ class NumericStats:
         idx = np.searchsorted(self.edges, values, side="left")
         self.hist += np.bincount(idx, minlength=self.hist.size)
         self.sums += np.bincount(idx, weights=values, minlength=self.hist.size)
+        self._sketch.update(values)
 
     def _combine(self, n: int, mean: float, m2: float, lo: float, hi: float) -> None:
         total = self.count + n
@@ -73,16 +88,14 @@ class NumericStats:
             self._combine(other.count, other.mean, other._m2, other.min, other.max)
             self.hist += other.hist
             self.sums += other.sums
+            self._sketch.merge(other._sketch)
 
     @property
     def std(self) -> float:
         return (self._m2 / self.count) ** 0.5 if self.count else 0.0
 
     def quantile(self, q: float) -> float:
-        """Quantile interpolated within the histogram's bins (min and max as outer edges)."""
-        knots = np.concatenate(([self.min], np.clip(self.edges, self.min, self.max), [self.max]))
-        cdf = np.concatenate(([0.0], np.cumsum(self.hist) / self.count))
-        return float(np.interp(q, cdf, knots))
+        return float(self._sketch.get_quantile(q))
 
     def get(self) -> dict:
         out = {"kind": "numeric", "count": self.count, "missing": self.missing,

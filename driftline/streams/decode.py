@@ -128,8 +128,9 @@ def _one_ts(v) -> int | None:
 def numeric_column(raw: list) -> NumericColumn:
     if set(map(type, raw)) <= _NUMBER:
         values = np.array(raw, dtype=np.float64)
-        missing = np.isnan(values)
-        return NumericColumn(values, ~missing, missing)
+        valid = np.isfinite(values)
+        if values.size - int(valid.sum()) == raw.count(None):  # no NaN/inf from the record itself
+            return NumericColumn(values, valid, ~valid)
     n = len(raw)
     values = np.full(n, np.nan)
     valid = np.zeros(n, dtype=bool)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from driftline.errors import BrokerError
+
+
+@pytest.fixture(scope="session")
+def broker():
+    """The embedded Kafka-compatible broker, shared by the session."""
+    from driftline.streams.broker import EmbeddedBroker
+    try:
+        b = EmbeddedBroker().start()
+    except BrokerError as exc:
+        pytest.fail(f"embedded broker did not start: {exc}")
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get("DRIFTLINE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A SQLite file, and PostgreSQL when DRIFTLINE_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'driftline.db'}"
+        return
+    url = _postgres_url()
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests: DRIFTLINE_TEST_POSTGRES_URL is not set")
+        pytest.skip("PostgreSQL not available: set DRIFTLINE_TEST_POSTGRES_URL to run these tests")
+    from sqlalchemy import create_engine
+    from driftline.store.schema import metadata
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    metadata.drop_all(engine)
+    engine.dispose()
+    yield url

@@ -1,0 +1,96 @@
+"""Test helpers: a real HTTP server standing in for Slack, event generators."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import numpy as np
+import orjson
+
+
+class FakeSlack:
+    """Answers chat.postMessage and an incoming webhook like Slack does.
+
+    ``throttle`` answers that many requests with HTTP 429 and Retry-After first.
+    """
+
+    def __init__(self, throttle: int = 0, retry_after: int = 7):
+        self.requests: list[dict] = []
+        self.throttle, self.retry_after = throttle, retry_after
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                ctype = self.headers.get("Content-Type", "")
+                body = json.loads(raw) if "json" in ctype else {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                       "body": body})
+                if outer.throttle > 0:
+                    outer.throttle -= 1
+                    self._answer(429, {"ok": False, "error": "ratelimited"},
+                                 {"Retry-After": str(outer.retry_after)})
+                elif self.path.startswith("/api/chat.postMessage"):
+                    self._answer(200, {"ok": True, "channel": body.get("channel"), "ts": "1.000"})
+                else:
+                    self._answer(200, None)
+
+            def _answer(self, status, payload, headers=None):
+                data = b"ok" if payload is None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain" if payload is None else "application/json")
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeSlack:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def messages(self) -> list[dict]:
+        return [r["body"] for r in self.requests if r["path"].startswith("/api/chat.postMessage")]
+
+
+def events(n: int, start: int = 0, shift: float = 0.0, seed: int = 0, model: str = "m",
+           version: str = "v1", start_ms: int = 1_795_000_000_000) -> list[bytes]:
+    """Events with two numeric features, one categorical and a prediction.
+
+    ``shift`` moves ``x`` by that many standard deviations and skews the colours.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1, n)
+    y = rng.normal(10, 2, n)
+    p = [0.5, 0.3, 0.2] if shift == 0 else [0.2, 0.3, 0.5]
+    colour = rng.choice(["red", "green", "blue"], n, p=p)
+    pred = 1 / (1 + np.exp(-x))
+    return [orjson.dumps({"model": model, "version": version, "id": str(start + i),
+                          "ts": start_ms + (start + i) * 10,
+                          "features": {"x": float(x[i]), "y": float(y[i]), "colour": str(colour[i])},
+                          "prediction": float(pred[i])}) for i in range(n)]
+
+
+def config(**overrides) -> dict:
+    """A small model configuration for the tests."""
+    model = {"name": "m", "features": {"x": "numeric", "y": "numeric", "colour": "categorical"},
+             "prediction": "numeric", "window": {"size": 1000, "min_count": 200},
+             "reference": {"first_n": 2000},
+             "rules": [{"name": "feature_drift", "share": 0.5, "resolve_after": 1}],
+             "retrain": {"cooldown": "1h"}}
+    model |= overrides.pop("model", {})
+    return {"models": [model], **overrides}

@@ -1,0 +1,74 @@
+"""Configuration: every error carries its YAML path; secrets are masked."""
+
+import pytest
+import yaml
+
+from driftline.config import load_settings, masked, parse_settings
+from driftline.errors import ConfigError
+from tests.helpers import config
+
+
+def errors_of(raw, env=None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(raw, env or {})
+    return [f"{p}: {m}" for p, m in info.value.problems]
+
+
+def test_minimal_configuration_is_valid_with_defaults():
+    s = parse_settings(config(), {})
+    m = s.models[0]
+    assert m.window.size == 1000 and m.test_for(m.features["x"]).method == "wasserstein"
+    assert set(m.all_features()) == {"x", "y", "colour", "prediction"}
+
+
+def test_unknown_kind_names_the_yaml_path():
+    raw = config(model={"features": {"amount": "numerc"}})
+    assert errors_of(raw) == [
+        "models[0].features.amount: unknown kind 'numerc' (expected numeric, categorical, boolean)"]
+
+
+def test_every_error_is_reported_at_once():
+    raw = config(kafka={"bogus": 1, "batch_size": 0},
+                 model={"window": {"size": 100, "duration": "5m"},
+                        "features": {"x": {"kind": "categorical", "top_k": 0}}})
+    errs = errors_of(raw)
+    assert "kafka.bogus: unknown key" in errs
+    assert any(e.startswith("kafka.batch_size: Input should be greater than or equal to 1") for e in errs)
+    assert "models[0].window: set exactly one of 'size' (events) or 'duration' (e.g. '5m')" in errs
+    assert any(e.startswith("models[0].features.x.top_k:") for e in errs)
+
+
+def test_wrong_drift_method_for_kind_is_named():
+    raw = config(model={"features": {"c": {"kind": "categorical", "drift": {"method": "ks", "threshold": 0.05}}}})
+    (err,) = errors_of(raw)
+    assert err.startswith("models[0]: feature 'c': unknown drift method 'ks' for a categorical feature")
+
+
+def test_rule_on_unknown_feature_is_named():
+    (err,) = errors_of(config(model={"rules": [{"feature": "nope"}]}))
+    assert "rule 'feature_drift': unknown feature 'nope'" in err
+
+
+def test_missing_environment_variable_is_named_with_its_path():
+    raw = config(alerts={"slack": {"token": "${SLACK_TOKEN_FOR_TEST}", "channel": "#x"}})
+    assert errors_of(raw) == ["alerts.slack.token: environment variable SLACK_TOKEN_FOR_TEST is not set"]
+
+
+def test_secrets_are_substituted_and_masked(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config(alerts={"slack": {"token": "${TOK}", "channel": "#oncall"}},
+                                          kafka={"sasl_username": "u", "sasl_password": "${PW:-hunter2}"})))
+    s = load_settings(path, {"TOK": "xoxb-secret"})
+    assert s.alerts.slack.token.get_secret_value() == "xoxb-secret"
+    shown = yaml.safe_dump(masked(s))
+    assert "xoxb-secret" not in shown and "hunter2" not in shown and "**********" in shown
+    assert "xoxb-secret" not in repr(s) and "xoxb-secret" not in str(s)
+
+
+def test_unreadable_and_non_yaml_files_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(bad)

@@ -1,0 +1,82 @@
+"""Bad input: each kind of bad record is named, counted and kept; the rest goes on."""
+
+import numpy as np
+import orjson
+import pytest
+
+from driftline.config import parse_settings
+from driftline.streams.decode import Decoder, parse_ts
+from driftline.types import INVALID, Batch, SourcePosition
+from tests.helpers import config, events
+
+
+def batch(values):
+    return Batch(values, lambda i: SourcePosition("t", 0, 100 + i), {("t", 0): 100 + len(values)})
+
+
+@pytest.fixture
+def decoder():
+    return Decoder(parse_settings(config(), {}).models)
+
+
+def ev(**over):
+    base = {"model": "m", "version": "v1", "id": "1", "ts": "2026-11-24T12:00:00.123Z",
+            "features": {"x": 1.5, "y": 2, "colour": "red"}, "prediction": 0.8}
+    base.update(over)
+    return orjson.dumps(base)
+
+
+def test_good_events_become_columns_per_model_version(decoder):
+    d = decoder.decode(batch(events(50) + events(20, version="v2")))
+    assert set(d.groups) == {("m", "v1"), ("m", "v2")} and not d.bad
+    cols = d.groups[("m", "v1")]
+    assert cols.n == 50 and cols.features["x"].values.dtype == np.float64
+    assert cols.features["colour"].values[0] in ("red", "green", "blue")
+
+
+@pytest.mark.parametrize("value, reason", [
+    (b'{"model": "m", "ts": 1, "features": {', "malformed JSON"),
+    (b"[1, 2, 3]", "record is a JSON list, expected an object"),
+    (None, "empty record (tombstone)"),
+    (ev(model="churn"), "unknown model 'churn'"),
+    (orjson.dumps({"ts": 1, "features": {}}), "missing field 'model'"),
+    (orjson.dumps({"model": "m", "features": {"x": 1}}), "missing field 'ts'"),
+    (orjson.dumps({"model": "m", "ts": 5}), "missing field 'features'"),
+    (ev(features=[1, 2]), "field 'features' is a list, expected an object"),
+    (ev(ts="yesterday"), "field 'ts' is not ISO-8601 or epoch ms: 'yesterday'"),
+])
+def test_each_bad_record_is_named_positioned_and_counted(decoder, value, reason):
+    d = decoder.decode(batch(events(5) + [value] + events(5, start=5)))
+    (bad,) = d.bad
+    assert bad.reason.startswith(reason)
+    assert bad.position == SourcePosition("t", 0, 105)
+    assert d.groups[("m", "v1")].n == 10  # the stream goes on
+    known_model = bad.model == "m"
+    assert d.invalid == ({(bad.model, bad.version): 1} if known_model else {})
+
+
+def test_wrong_values_inside_a_valid_record_are_data_quality_findings(decoder):
+    values = [ev(features={"x": "12.5", "y": None, "colour": 7}),
+              ev(features={"x": True, "colour": ["a"]}),
+              ev(features={"x": 2.0, "y": 1, "colour": "red"})]
+    d = decoder.decode(batch(values))
+    assert not d.bad
+    cols = d.groups[("m", "v1")]
+    x, y, c = cols.features["x"], cols.features["y"], cols.features["colour"]
+    assert x.valid.tolist() == [False, False, True] and x.missing.tolist() == [False, False, False]
+    assert y.missing.tolist() == [True, True, False]
+    assert c.values.tolist() == ["7", INVALID, "red"]
+
+
+def test_nan_and_infinity_are_kept_and_counted_invalid(decoder):
+    nan = b'{"model": "m", "ts": 1, "features": {"x": NaN, "y": Infinity, "colour": "red"}}'
+    d = decoder.decode(batch([nan, ev()]))
+    assert not d.bad
+    cols = d.groups[("m", "default")]
+    assert not cols.features["x"].valid[0] and not cols.features["x"].missing[0]
+    assert not cols.features["y"].valid[0]
+
+
+def test_timestamps_iso_offsets_and_epoch_ms():
+    ms, bad = parse_ts(["2026-11-24T12:00:00.123Z", "2026-11-24T13:00:00.123+01:00", 1795521600123, "x"])
+    assert ms[:3].tolist() == [1795521600123] * 3 and bad == [3]

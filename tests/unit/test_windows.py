@@ -1,0 +1,46 @@
+"""Tumbling windows by count and by event time."""
+
+import numpy as np
+
+from driftline.detectors.profile import NumericProfile, ReferenceProfile
+from driftline.pipeline import WindowFactory
+from driftline.streams.windows import CountWindows, TimeWindows
+from driftline.types import Columns, NumericColumn
+
+
+def cols(ts):
+    ts = np.asarray(ts, dtype=np.int64)
+    x = np.arange(ts.size, dtype=float)
+    return Columns(ts, {"x": NumericColumn(x, np.ones(ts.size, bool), np.zeros(ts.size, bool))})
+
+
+PROFILE = ReferenceProfile("m", {"x": NumericProfile.build(np.arange(100.0), bins=10)}, 100, "t")
+NEW = WindowFactory("m", "v", PROFILE)
+
+
+def test_count_windows_split_a_batch_exactly():
+    w = CountWindows(40, NEW)
+    closed = w.add(cols(range(100)))
+    assert [c.count for c in closed] == [40, 40] and w.current.count == 20
+    closed = w.add(cols(range(100, 125)))
+    assert [(c.seq, c.count, c.bounds) for c in closed] == [(2, 40, (80, 119))]
+    w.add_invalid(3)
+    assert w.current.invalid == 3
+
+
+def test_time_windows_close_on_the_watermark_and_count_late_events():
+    w = TimeWindows(1000, 200, NEW)
+    assert w.add(cols([100, 900, 1100])) == []
+    closed = w.add(cols([1250]))  # watermark 1050: the first bucket [0, 1000) closes
+    assert [(c.bounds, c.count) for c in closed] == [((0, 1000), 2)]
+    w.add(cols([500, 1900]))  # 500 is late: its bucket already closed
+    assert w.open[1000].late == 1 and w.open[1000].count == 3
+    closed = w.add(cols([2300]))
+    assert [(c.bounds, c.count, c.late) for c in closed] == [((1000, 2000), 3, 1)]
+
+
+def test_invalid_records_before_any_time_window_are_kept_for_the_next():
+    w = TimeWindows(1000, 0, NEW)
+    w.add_invalid(2)
+    w.add(cols([10]))
+    assert w.open[0].invalid == 2
