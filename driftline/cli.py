@@ -36,23 +36,12 @@ def _install_signals(service) -> None:
 
 
 def cmd_run(args) -> int:
-    from driftline.runtime import build_service, build_sinks, build_store, kafka_conf, load_references, window_printer
-    from driftline.streams.kafka import DeadLetters, KafkaProducer, KafkaSource, ensure_topics, wait_ready
+    from driftline.runtime import build_kafka_service
     settings = _settings(args.config)
-    store = build_store(settings)
-    conf = kafka_conf(settings)
-    wait_ready(conf, 30)
-    k = settings.kafka
-    outputs = [t for t in (k.dead_letter_topic, settings.alerts.topic, settings.alerts.retrain_topic) if t]
-    ensure_topics(conf, {t: 1 for t in outputs})
-    producer = KafkaProducer(conf)
-    sinks = build_sinks(settings, producer, args.output)
-    source = KafkaSource(conf, k.group_id, k.topics, store.load_offsets(k.group_id), k.batch_size, k.poll_timeout)
-    service = build_service(settings, store, source, DeadLetters(producer, k.dead_letter_topic),
-                            sinks, window_printer(args.output))
-    load_references(settings, service.pipeline, store)
+    service = build_kafka_service(settings, args.output)
     _install_signals(service)
-    logging.getLogger(__name__).info("driftline running: %s, store %s", k.bootstrap_servers, store.describe())
+    logging.getLogger(__name__).info("driftline running against %s, store %s",
+                                     settings.kafka.bootstrap_servers, service.pipeline.store.describe())
     service.run()
     return 0
 

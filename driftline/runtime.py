@@ -155,3 +155,22 @@ def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> 
         unit.references.append(profile)
     if unit.references:
         store.commit(pipeline.group, unit)
+
+
+def build_kafka_service(settings: Settings, output_format: str = "text", stream=None,
+                        slack_base_url: str | None = None) -> Service:
+    """The always-on service over Kafka, as ``driftline run`` starts it."""
+    from driftline.streams.kafka import DeadLetters, KafkaProducer, KafkaSource, ensure_topics, wait_ready
+    store = build_store(settings)
+    conf = kafka_conf(settings)
+    wait_ready(conf, 30)
+    k, a = settings.kafka, settings.alerts
+    ensure_topics(conf, {t: 1 for t in (k.dead_letter_topic, a.topic, a.retrain_topic) if t})
+    producer = KafkaProducer(conf)
+    sinks = build_sinks(settings, producer, output_format, stream, slack_base_url)
+    source = KafkaSource(conf, k.group_id, k.topics, store.load_offsets(k.group_id),
+                         k.batch_size, k.poll_timeout)
+    service = build_service(settings, store, source, DeadLetters(producer, k.dead_letter_topic),
+                            sinks, window_printer(output_format, stream))
+    load_references(settings, service.pipeline, store)
+    return service

@@ -1,0 +1,114 @@
+"""End to end on real parts: the embedded Kafka broker, SQLite and PostgreSQL,
+Slack through slack-sdk against a local HTTP server, triggers and dead letters on topics."""
+
+import io
+import time
+
+import orjson
+import pytest
+
+from driftline.config import parse_settings
+from driftline.runtime import build_kafka_service
+from driftline.store import SqlStore
+from driftline.streams.kafka import KafkaProducer, ensure_topics, read_topic
+from tests.helpers import FakeSlack, config, events
+
+pytestmark = pytest.mark.slow
+
+BAD = [b'{"model": "m", "version": "v1", "ts": 1, "features": {"x": ',  # malformed JSON
+       b'{"model": "churn", "version": "v1", "ts": 1, "features": {}}',  # unknown model
+       b'{"model": "m", "version": "v1", "features": {"x": 1.0}}']  # no timestamp
+
+
+def settings_for(broker, uid, store_url, slack):
+    raw = config(kafka={"bootstrap_servers": broker.bootstrap, "group_id": f"g-{uid}",
+                        "topics": [f"events-{uid}"], "dead_letter_topic": f"dlq-{uid}",
+                        "batch_size": 500, "poll_timeout": "100ms"},
+                 store={"url": store_url},
+                 alerts={"console": True, "topic": f"alerts-{uid}", "retrain_topic": f"retrain-{uid}",
+                         "slack": {"token": "${SLACK_BOT_TOKEN}", "channel": "#ml-oncall",
+                                   "base_url": slack.url + "/api/"}})
+    return parse_settings(raw, {"SLACK_BOT_TOKEN": "xoxb-test"})
+
+
+def produce(broker, topic, values):
+    p = KafkaProducer({"bootstrap.servers": broker.bootstrap})
+    for v in values:
+        p.produce(topic, v)
+    p.flush()
+
+
+def run_until(service, done, timeout=90.0):
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        service.step()
+    assert done(), "timed out waiting for the service"
+
+
+def test_drift_to_store_slack_trigger_and_dead_letters(broker, uid, store_url):
+    with FakeSlack() as slack:
+        settings = settings_for(broker, uid, store_url, slack)
+        conf = {"bootstrap.servers": broker.bootstrap}
+        ensure_topics(conf, {f"events-{uid}": 1})
+        produce(broker, f"events-{uid}", events(2000, seed=1) + events(3000, start=2000, seed=2)
+                + BAD + events(3000, start=5000, shift=1.0, seed=3))
+        out = io.StringIO()
+        service = build_kafka_service(settings, "jsonl", out)
+        store = service.pipeline.store
+        run_until(service, lambda: len(store.windows("m")) >= 6 and len(slack.messages()) >= 2)
+        service.shutdown()
+
+        windows = SqlStore(store_url).windows("m")
+        assert [w["seq"] for w in windows] == list(range(6))
+        assert [bool(w["drifted"]) for w in windows] == [False] * 3 + [True] * 3
+        assert windows[3]["invalid"] == 1  # the record without a timestamp, counted in its window
+        lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
+        assert [x["type"] for x in lines].count("window") == 6
+        assert {"alert", "trigger"} <= {x["type"] for x in lines}
+
+        msg, retrain = slack.messages()  # the alert, then the retraining request
+        assert "[RETRAIN] m v1: retraining requested" in retrain["text"]
+        assert msg["channel"] == "#ml-oncall" and "m v1: feature_drift firing" in msg["text"]
+        assert msg["blocks"][0]["type"] == "header"
+        assert "x: wasserstein" in msg["blocks"][2]["text"]["text"]
+
+    (trig,) = read_topic(conf, f"retrain-{uid}", 1)
+    event = orjson.loads(trig["value"])
+    assert trig["headers"]["content-type"] == "application/cloudevents+json"
+    assert event["type"] == "dev.driftline.retrain.requested" and event["subject"] == "m/v1"
+    assert "x" in event["data"]["drifted"]
+    (alert,) = read_topic(conf, f"alerts-{uid}", 1)
+    assert orjson.loads(alert["value"])["status"] == "firing"
+
+    dead = read_topic(conf, f"dlq-{uid}", 3)
+    reasons = sorted(d["headers"]["driftline.reason"].split(":")[0] for d in dead)
+    assert reasons == ["malformed JSON", "missing field 'ts'", "unknown model 'churn'"]
+    assert {d["headers"]["driftline.source.topic"] for d in dead} == {f"events-{uid}"}
+    assert sorted(int(d["headers"]["driftline.source.offset"]) for d in dead) == [5000, 5001, 5002]
+    assert dead[0]["value"] in BAD
+
+
+def test_restart_mid_stream_loses_nothing_and_pages_once(broker, uid, tmp_path):
+    url = f"sqlite:///{tmp_path / 'restart.db'}"
+    with FakeSlack() as slack:
+        settings = settings_for(broker, uid, url, slack)
+        ensure_topics({"bootstrap.servers": broker.bootstrap}, {f"events-{uid}": 1})
+        produce(broker, f"events-{uid}", events(2000, seed=1) + events(3000, start=2000, seed=2)
+                + events(2500, start=5000, shift=1.0, seed=3))
+        first = build_kafka_service(settings, "text", io.StringIO())
+        store = first.pipeline.store
+        run_until(first, lambda: len(store.windows("m")) >= 4 and slack.messages())
+        first.source.close()  # a crash: no final checkpoint, no offset commit
+
+        produce(broker, f"events-{uid}", events(500, start=7500, shift=1.0, seed=4)
+                + events(3000, start=8000, seed=5))
+        second = build_kafka_service(settings, "text", io.StringIO())
+        run_until(second, lambda: len(store.windows("m")) >= 9)
+        second.shutdown()
+
+        windows = store.windows("m")
+        assert [w["seq"] for w in windows] == list(range(9))
+        assert all(w["count"] == 1000 for w in windows)
+        texts = [m["text"].split("\n")[0] for m in slack.messages()]
+        assert len(texts) == 3, texts  # firing, retrain trigger, resolved: each once
+        assert sum("firing" in t for t in texts) == 1 and sum("resolved" in t for t in texts) == 1
