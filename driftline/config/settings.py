@@ -208,10 +208,17 @@ class StoreSpec(_Frozen):
     url: str = "sqlite:///.driftline/driftline.db"
 
 
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class SlackSpec(_Frozen):
-    token: SecretStr | None = None
+    """Slack is off unless a bot token (with a channel) or a webhook URL is set;
+    an empty value, e.g. an unset ``${SLACK_BOT_TOKEN:-}``, counts as not set."""
+
+    token: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
     channel: str | None = None
-    webhook_url: SecretStr | None = None
+    webhook_url: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
     base_url: str | None = None
 
     @model_validator(mode="after")

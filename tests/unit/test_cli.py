@@ -1,0 +1,92 @@
+"""The command line: check-config, replay's JSON lines, and the compose file's config."""
+
+import re
+from pathlib import Path
+
+import orjson
+import yaml
+
+from driftline.cli import main
+from tests.helpers import config, events
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, raw) -> str:
+    path = tmp_path / "driftline.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_check_config_prints_every_error_with_its_path(tmp_path, capsys):
+    path = write(tmp_path, config(model={"features": {"amount": "numerc"}}, kafka={"bogus": 1}))
+    assert main(["check-config", path]) == 2
+    err = capsys.readouterr().err
+    assert "models[0].features.amount: unknown kind 'numerc' (expected numeric, categorical, boolean)" in err
+    assert "kafka.bogus: unknown key" in err
+
+
+def test_check_config_masks_secrets_when_printing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    path = write(tmp_path, config(alerts={"slack": {"token": "${SLACK_BOT_TOKEN}", "channel": "#c"}}))
+    assert main(["check-config", path, "--print"]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "xoxb-very-secret" not in out and "'**********'" in out
+
+
+def test_replay_prints_contract_lines(tmp_path, capsys):
+    data = tmp_path / "events.jsonl"
+    lines = events(2000, seed=1) + events(2000, start=2000, seed=2) + [b"not json"] \
+        + events(2000, start=4000, shift=1.0, seed=3)
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["replay", "-c", write(tmp_path, config()), str(data)]) == 0
+    captured = capsys.readouterr()
+    out = [orjson.loads(x) for x in captured.out.splitlines()]
+    assert "bad record at file:events.jsonl:0:4000: malformed JSON" in captured.err
+    windows = [x for x in out if x["type"] == "window"]
+    assert len(windows) == 4
+    w = windows[0]
+    for key in ("model", "version", "start", "end", "count", "invalid", "late", "features"):
+        assert key in w
+    x = w["features"]["x"]
+    assert {"kind", "count", "missing", "mean", "std", "min", "max", "quantiles", "drift"} <= set(x)
+    assert set(x["drift"]) >= {"method", "statistic", "p_value", "threshold", "drifted"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", w["start"])
+    alert = next(x for x in out if x["type"] == "alert")
+    assert alert["status"] == "firing" and alert["model"] == "m"
+    for key in ("fingerprint", "version", "rule", "subject", "severity", "value", "threshold",
+                "since", "window_end"):
+        assert key in alert
+    trigger = next(x for x in out if x["type"] == "trigger")
+    assert trigger["event"]["specversion"] == "1.0"
+
+
+def test_reference_from_a_csv_file(tmp_path, capsys):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "ref.csv"
+    x = rng.normal(size=3000)
+    colour = rng.choice(["red", "green", "blue"], 3000, p=[0.5, 0.3, 0.2])
+    rows = ["x,y,colour,prediction"] + [f"{a:.4f},{b:.4f},{c},{p:.4f}" for a, b, c, p in zip(
+        x, rng.normal(10, 2, 3000), colour, 1 / (1 + np.exp(-x)))]
+    csv.write_text("\n".join(rows))
+    raw = config(model={"reference": {"path": str(csv)}})
+    data = tmp_path / "events.jsonl"
+    data.write_bytes(b"\n".join(events(1000, seed=4)) + b"\n")
+    assert main(["replay", "-c", write(tmp_path, raw), str(data)]) == 0
+    (w,) = [orjson.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert w["tests_run"] and w["features"]["x"]["drift"]["n_ref"] == 3000
+    assert w["drifted"] == []  # same distribution as the reference file
+
+
+def test_compose_mounts_a_config_that_passes_check_config(capsys):
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    svc = compose["services"]["driftline"]
+    host, container, *_ = svc["volumes"][0].split(":")
+    assert container == svc["command"][-1]
+    env = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", v) for k, v in svc["environment"].items()}
+    from driftline.config import load_settings
+    settings = load_settings(ROOT / host, env)
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.store.url.startswith("postgresql://driftline:")
+    assert not settings.alerts.slack.enabled  # no token in the environment: Slack stays off
