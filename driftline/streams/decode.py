@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -19,6 +20,7 @@ import numpy as np
 import orjson
 
 from driftline.config.settings import FeatureSpec, ModelSpec
+from driftline.streams.arrow_decode import ArrowDecoder
 from driftline.types import (
     INVALID,
     BadRecord,
@@ -177,15 +179,45 @@ class Decoder:
     def __init__(self, models: list[ModelSpec]):
         self.models = {m.name: m for m in models}
         self._model_paths = [_getter(p) for p in dict.fromkeys(m.fields.model for m in models)]
+        self._arrow = ArrowDecoder(models, parse_ts)
         self._get = {m.name: {k: _getter(getattr(m.fields, k))
                               for k in ("version", "ts", "features", "prediction")}
                      for m in models}
 
+    def _single_group(self, docs: list) -> tuple[str, str] | None:
+        """The one (model, version) of a clean batch, found without a per-event Python loop."""
+        paths = {(m.fields.model, m.fields.version) for m in self.models.values()}
+        if len(paths) != 1:
+            return None
+        (mkey, vkey), = paths
+        if "." in mkey + vkey or set(map(type, docs)) != {dict}:
+            return None
+        try:
+            pairs = set(map(itemgetter(mkey, vkey), docs))
+        except KeyError:
+            return None
+        if len(pairs) != 1:
+            return None
+        (model, version), = pairs
+        if model not in self.models or not isinstance(version, str):
+            return None
+        return model, version
+
     def decode(self, batch: Batch) -> Decoded:
+        fast = self._arrow.decode(batch.values)
+        if fast is not None:
+            return Decoded(groups=fast)
+        return self.decode_records(batch)
+
+    def decode_records(self, batch: Batch) -> Decoded:
+        """The record-by-record path: slower, and names what is wrong with each record."""
         out = Decoded()
         docs, errors = parse_all(batch.values)
         groups: dict[tuple[str, str], list[int]] = {}
-        for i, doc in enumerate(docs):
+        single = None if errors or not docs else self._single_group(docs)
+        if single is not None:
+            groups[single] = list(range(len(docs)))
+        for i, doc in enumerate(docs if single is None else ()):
             if i in errors:
                 continue
             key, err = self._route(doc)
@@ -227,9 +259,10 @@ class Decoder:
     def _columns(self, model: str, docs: list[dict]) -> tuple[Columns | None, dict[int, str]]:
         spec, get = self.models[model], self._get[model]
         bad: dict[int, str] = {}
-        feats = [get["features"](d) for d in docs]
-        ts_raw = [get["ts"](d) for d in docs]
-        for j, (f, t) in enumerate(zip(feats, ts_raw)):
+        feats = _gather(docs, spec.fields.features, get["features"])
+        ts_raw = _gather(docs, spec.fields.ts, get["ts"])
+        clean = set(map(type, feats)) == {dict} and _FAILED not in ts_raw and None not in ts_raw
+        for j, (f, t) in enumerate(zip(feats, ts_raw) if not clean else ()):
             if f is _FAILED:
                 bad[j] = f"missing field '{spec.fields.features}'"
             elif not isinstance(f, dict):
@@ -244,10 +277,31 @@ class Decoder:
             if not keep:
                 return None, bad
             feats, docs, ts = [feats[j] for j in keep], [docs[j] for j in keep], ts[keep]
-        columns = {name: _column([f.get(name) for f in feats], fs)
-                   for name, fs in spec.features.items()}
+        columns = dict(zip(spec.features, map(_column, _transpose(feats, list(spec.features)),
+                                                 spec.features.values())))
         if spec.prediction is not None:
-            preds = [get["prediction"](d) for d in docs]
-            columns["prediction"] = _column([None if p is _FAILED else p for p in preds],
-                                            spec.prediction)
+            preds = _gather(docs, spec.fields.prediction, get["prediction"])
+            if _FAILED in preds:
+                preds = [None if p is _FAILED else p for p in preds]
+            columns["prediction"] = _column(preds, spec.prediction)
         return Columns(ts, columns), bad
+
+
+def _gather(docs: list[dict], path: str, get) -> list:
+    """One field of every document: a C-level ``itemgetter`` when the path is one key."""
+    if "." not in path:
+        try:
+            return list(map(itemgetter(path), docs))
+        except (KeyError, TypeError):
+            pass
+    return [get(d) for d in docs]
+
+
+def _transpose(feats: list[dict], names: list[str]) -> list:
+    """Feature dicts → one sequence per name (``None`` where a record lacks the feature)."""
+    if len(names) > 1:
+        try:
+            return list(zip(*map(itemgetter(*names), feats)))
+        except KeyError:
+            pass
+    return [[f.get(name) for f in feats] for name in names]

@@ -80,17 +80,18 @@ DEMO_CONFIG = {
 def bench_events(n: int, rng: np.random.Generator, n_numeric: int = 20, n_categorical: int = 5,
                  start_ms: int = 1_795_000_000_000) -> list[bytes]:
     """The benchmark workload: 20 numeric + 5 categorical features and a prediction."""
-    num = rng.normal(size=(n, n_numeric)).round(4)
+    num = rng.normal(size=(n, n_numeric)).round(7)
     cats = rng.integers(0, 12, size=(n, n_categorical))
     pred = rng.random(n).round(4)
-    names = [f"f{j}" for j in range(n_numeric)]
-    cnames = [f"c{j}" for j in range(n_categorical)]
+    names = [f"feat_{j:02d}" for j in range(n_numeric)]
+    cnames = [f"cat_{j:02d}" for j in range(n_categorical)]
     labels = [f"value_{k}" for k in range(12)]
     out = []
     for i in range(n):
         feats = dict(zip(names, num[i].tolist()))
         feats.update({c: labels[v] for c, v in zip(cnames, cats[i].tolist())})
-        out.append(orjson.dumps({"model": "bench", "version": "v1", "id": f"{i:010d}",
-                                 "ts": start_ms + i, "features": feats, "prediction": pred[i]},
+        ts = np.datetime64(start_ms + i, "ms").astype(str) + "Z"
+        out.append(orjson.dumps({"model": "bench", "version": "v1", "id": f"{i:016x}",
+                                 "ts": ts, "features": feats, "prediction": pred[i]},
                                 option=orjson.OPT_SERIALIZE_NUMPY))
     return out

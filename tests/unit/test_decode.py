@@ -80,3 +80,37 @@ def test_nan_and_infinity_are_kept_and_counted_invalid(decoder):
 def test_timestamps_iso_offsets_and_epoch_ms():
     ms, bad = parse_ts(["2026-11-24T12:00:00.123Z", "2026-11-24T13:00:00.123+01:00", 1795521600123, "x"])
     assert ms[:3].tolist() == [1795521600123] * 3 and bad == [3]
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        ca, cb = a[key], b[key]
+        assert (ca.ts == cb.ts).all()
+        for name, col in ca.features.items():
+            other = cb.features[name]
+            if hasattr(col, "valid"):
+                assert (col.valid == other.valid).all() and (col.missing == other.missing).all(), name
+                assert np.allclose(col.values[col.valid], other.values[other.valid]), name
+            else:
+                assert col.values.tolist() == other.values.tolist(), name
+
+
+def test_fast_columnar_path_gives_the_same_columns_as_the_record_path():
+    raw = config(model={"features": {"x": "numeric", "y": "numeric", "colour": "categorical",
+                                     "flag": "boolean"}})
+    decoder = Decoder(parse_settings(raw, {}).models)
+    values = events(300, seed=3) + events(200, seed=4, version="v2")
+    values += [ev(features={"x": None, "colour": "red", "flag": True}, ts=1795000000001),
+               ev(features={"x": 3, "y": 2.5, "flag": False}, ts=1795000000002),
+               b'{"model": "m", "version": "v1", "ts": 1795000000003, '
+               b'"features": {"x": NaN, "y": Infinity, "flag": null}, "extra": 1}']
+    fast = decoder._arrow.decode(values)
+    assert fast is not None, "a clean batch must take the columnar path"
+    _same(fast, decoder.decode_records(batch(values)).groups)
+
+
+def test_dirty_batches_fall_back_to_the_record_path(decoder):
+    for dirty in (b"{oops", ev(features={"x": "1.5"}, ts=1), ev(model="other", ts=1), b"[1]", None,
+                  ev(ts="2026-11-24T12:00:00Z")):  # the last: epoch ms and ISO in one batch
+        assert decoder._arrow.decode(events(10) + [dirty]) is None

@@ -1,0 +1,137 @@
+"""`make bench`: driftline end to end on the embedded broker, against the raw limits
+measured in the same run.
+
+Workload: events of 20 numeric + 5 categorical features and a prediction (JSON),
+windows of 10,000 events, reference of the first 50,000; one partition.
+Printed: events/s for (a) confluent-kafka consume(10000) alone, (b) consume +
+orjson.loads per event — the limit a Python consumer can reach, (c) driftline's
+decode + window statistics without Kafka, (d) driftline end to end (consume,
+decode, windows, drift tests, SQLite commits), and the ratio (d)/(b).
+Timing starts at the first record received, so consumer-group join is excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+import uuid
+
+import numpy as np
+import orjson
+from confluent_kafka import Consumer
+
+from driftline.config import parse_settings
+from driftline.runtime import NoDeadLetters, build_service
+from driftline.store import SqlStore
+from driftline.streams.broker import EmbeddedBroker
+from driftline.streams.decode import Decoder
+from driftline.streams.kafka import CONSUMER_DEFAULTS, KafkaProducer, KafkaSource, ensure_topics
+from driftline.streams.simulator import bench_events
+from driftline.types import Batch, SourcePosition
+
+REFERENCE, WINDOW = 50_000, 10_000
+
+
+def bench_config(bootstrap: str, topic: str, db: str) -> dict:
+    feats = ({f"feat_{j:02d}": "numeric" for j in range(20)}
+             | {f"cat_{j:02d}": "categorical" for j in range(5)})
+    return {"kafka": {"bootstrap_servers": bootstrap, "topics": [topic], "group_id": f"bench-{uuid.uuid4().hex[:8]}",
+                      "batch_size": 10_000, "poll_timeout": "200ms"},
+            "store": {"url": f"sqlite:///{db}"}, "alerts": {"console": False, "topic": None, "retrain_topic": None},
+            "models": [{"name": "bench", "features": feats, "prediction": "numeric",
+                        "window": {"size": WINDOW, "min_count": 1000}, "reference": {"first_n": REFERENCE}}]}
+
+
+def consume_all(bootstrap: str, topic: str, n: int, decode: bool) -> float:
+    c = Consumer(CONSUMER_DEFAULTS | {"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex}"})
+    c.subscribe([topic])
+    got, start = 0, None
+    loads = orjson.loads
+    while got < n:
+        msgs = c.consume(10_000, 1.0)
+        if msgs and start is None:
+            start = time.perf_counter()
+        if decode:
+            docs = [loads(m.value()) for m in msgs]
+            del docs
+        got += len(msgs)
+    elapsed = time.perf_counter() - start
+    c.close()
+    return n / elapsed
+
+
+def decode_only(settings, values: list[bytes]) -> float:
+    from driftline.pipeline import ModelMonitor
+    decoder = Decoder(settings.models)
+    monitor = ModelMonitor(settings.models[0])
+    pos = lambda i: SourcePosition("t", 0, i)  # noqa: E731
+    for i in range(0, REFERENCE, WINDOW):
+        d = decoder.decode(Batch(values[i:i + WINDOW], pos))
+        monitor.ingest("v1", d.groups[("bench", "v1")])
+    start = time.perf_counter()
+    n = 0
+    for i in range(REFERENCE, len(values), WINDOW):
+        d = decoder.decode(Batch(values[i:i + WINDOW], pos))
+        closed, _ = monitor.ingest("v1", d.groups[("bench", "v1")])
+        for w in closed:
+            monitor.summarise(w)
+        n += len(values[i:i + WINDOW])
+    return n / (time.perf_counter() - start)
+
+
+def end_to_end(settings, n_total: int, tmp: str) -> tuple[float, int]:
+    store = SqlStore(settings.store.url)
+    k = settings.kafka
+    source = KafkaSource({"bootstrap.servers": k.bootstrap_servers}, k.group_id, k.topics, {}, k.batch_size,
+                         k.poll_timeout)
+    windows: list[dict] = []
+    svc = build_service(settings, store, source, NoDeadLetters(), {}, windows.append)
+    consumed, start = 0, None
+    expected = (n_total - REFERENCE) // WINDOW
+    while len(windows) < expected:
+        batch = source.poll()
+        if batch.values and start is None:
+            start = time.perf_counter()
+        consumed += len(batch.values)
+        offsets = svc.pipeline.process(batch)
+        if offsets:
+            source.commit(offsets)
+    elapsed = time.perf_counter() - start
+    source.close()
+    return consumed / elapsed, len(windows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=250_000)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    values = bench_events(args.events, rng)
+    size = np.mean([len(v) for v in values[:1000]])
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"workload: {args.events} events of 20 numeric + 5 categorical features + prediction, "
+          f"{size:.0f} bytes each; windows {WINDOW}, reference {REFERENCE}; one partition")
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        topic = f"bench-{uuid.uuid4().hex[:8]}"
+        ensure_topics({"bootstrap.servers": broker.bootstrap}, {topic: 1})
+        p = KafkaProducer({"bootstrap.servers": broker.bootstrap})
+        for v in values:
+            p.produce(topic, v)
+        p.flush()
+        settings = parse_settings(bench_config(broker.bootstrap, topic, f"{tmp}/bench.db"), {})
+        raw = consume_all(broker.bootstrap, topic, args.events, decode=False)
+        limit = consume_all(broker.bootstrap, topic, args.events, decode=True)
+        dec = decode_only(settings, values)
+        e2e, n_windows = end_to_end(settings, args.events, tmp)
+    print(f"(a) confluent-kafka consume(10000), raw         {raw:>10,.0f} ev/s")
+    print(f"(b) consume + orjson.loads per event (limit)    {limit:>10,.0f} ev/s")
+    print(f"(c) driftline decode + windows + tests, no Kafka {dec:>9,.0f} ev/s")
+    print(f"(d) driftline end to end ({n_windows} windows to SQLite) {e2e:>7,.0f} ev/s")
+    print(f"ratio (d)/(b) = {e2e / limit:.2f}   (d)/(a) = {e2e / raw:.2f}")
+
+
+if __name__ == "__main__":
+    main()
