@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/driftline demo $(if $(DURATION),--duration $(DURATION),)
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -v
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m 'not slow'
