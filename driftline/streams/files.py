@@ -71,7 +71,7 @@ def read_table(path: str | Path) -> dict[str, list | np.ndarray]:
             return _arrow(pq.read_table(path))
         if suffix == ".csv":
             import pyarrow.csv as pcsv
-            return _arrow(pcsv.read_csv(path))
+            return _arrow(pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True)))
         if suffix in (".jsonl", ".json", ".ndjson"):
             return _jsonl(path)
     except (OSError, ValueError) as exc:

@@ -90,3 +90,30 @@ def test_compose_mounts_a_config_that_passes_check_config(capsys):
     assert settings.kafka.bootstrap_servers == "kafka:9092"
     assert settings.store.url.startswith("postgresql://driftline:")
     assert not settings.alerts.slack.enabled  # no token in the environment: Slack stays off
+
+
+def test_reference_tables_read_the_same_from_csv_jsonl_and_parquet(tmp_path):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from driftline.streams.files import read_table
+    x, c = [1.5, None, 3.25], ["a", "b", None]
+    (tmp_path / "r.csv").write_text("x,c\n1.5,a\n,b\n3.25,\n")
+    (tmp_path / "r.jsonl").write_bytes(b"\n".join(orjson.dumps({"features": {"x": a, "c": b}})
+                                                  for a, b in zip(x, c)))
+    pq.write_table(pa.table({"x": x, "c": c}), tmp_path / "r.parquet")
+    for name in ("r.csv", "r.jsonl", "r.parquet"):
+        cols = read_table(tmp_path / name)
+        assert np.array_equal(cols["x"], np.array([1.5, np.nan, 3.25]), equal_nan=True), name
+        assert list(cols["c"]) == c, name
+
+
+def test_demo_posts_to_slack_when_a_token_or_webhook_is_set(tmp_path):
+    from driftline.demo import demo_settings
+    off = demo_settings("127.0.0.1:1", tmp_path, env={})
+    bot = demo_settings("127.0.0.1:1", tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CHANNEL": "#x"})
+    hook = demo_settings("127.0.0.1:1", tmp_path, env={"SLACK_WEBHOOK_URL": "https://hooks.example/x"})
+    assert not off.alerts.slack.enabled
+    assert bot.alerts.slack.token.get_secret_value() == "xoxb-1" and bot.alerts.slack.channel == "#x"
+    assert hook.alerts.slack.webhook_url.get_secret_value() == "https://hooks.example/x"
