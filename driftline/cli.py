@@ -52,7 +52,8 @@ def cmd_replay(args) -> int:
     settings = _settings(args.config)
     store = build_store(settings, args.database)
     sinks = build_sinks(settings, None, args.output)
-    sinks.pop("slack", None) if not args.notify else None
+    if not args.notify:
+        sinks.pop("slack", None)
     source = FileSource(args.input, settings.kafka.batch_size)
     service = build_service(settings, store, source, NoDeadLetters(), sinks, window_printer(args.output))
     load_references(settings, service.pipeline, store)

@@ -136,6 +136,10 @@ class CommitUnit:
     checkpoint: bytes | None = None
 
 
+# Alerts go everywhere but the retraining topic; triggers everywhere but the alerts topic.
+_NOT_FOR = {"alert": {"retrain_topic"}, "trigger": {"alerts_topic"}}
+
+
 class Pipeline:
     """Decode → windows → drift → rules; one :class:`CommitUnit` per checkpoint."""
 
@@ -219,10 +223,10 @@ class Pipeline:
                 self._maybe_trigger(monitor.spec, event, summary, unit)
 
     def _notify(self, payload: dict, key: str, unit: CommitUnit) -> None:
+        kind = payload["type"]
         for sink in self.sinks:
-            if payload["type"] == "trigger" or sink != "retrain_topic":
-                if payload["type"] == "alert" or sink != "alerts_topic":
-                    unit.notifications.append(Notification(f"{key}:{sink}", sink, payload["type"], payload))
+            if sink not in _NOT_FOR[kind]:
+                unit.notifications.append(Notification(f"{key}:{sink}", sink, kind, payload))
 
     def _maybe_trigger(self, spec: ModelSpec, event: dict, summary: dict, unit: CommitUnit) -> None:
         if not spec.retrain.enabled:

@@ -109,3 +109,17 @@ def test_bad_records_are_dead_lettered_and_counted_in_their_window(bad):
     known = bad.startswith(b'{"model"')
     assert windows[0]["invalid"] == (1 if known else 0)
     assert np.sum([w["count"] for w in windows]) == 1000
+
+
+def test_event_time_windows_are_aligned_buckets(tmp_path):
+    cfg = config(model={"window": {"duration": "5s", "min_count": 100}})
+    svc, src, windows = service(SqlStore("sqlite://"), events(2000, seed=1) + events(2600, start=2000),
+                                RecordingSink(), cfg=cfg)
+    svc.run(until=lambda: src.done)
+    # events are 10 ms apart from 1,795,000,000,000 ms; the reference takes the first 20 s
+    from driftline.types import iso
+    starts = [1_795_000_020_000 + k * 5000 for k in range(5)]
+    assert [(w["start"], w["end"], w["count"]) for w in windows] == [
+        (iso(t), iso(t + 5000), 500) for t in starts]
+    assert [(w["start"], w["end"]) for w in windows][0] == ("2026-11-18T11:07:00.000Z",
+                                                             "2026-11-18T11:07:05.000Z")
