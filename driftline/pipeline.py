@@ -45,8 +45,11 @@ class ModelMonitor:
         self.pending: list[Columns] = []
         self.pending_invalid = 0
         self.versions: dict[str, CountWindows | TimeWindows] = {}
-        self.tests = {n: (spec.test_for(f).method, spec.test_for(f).threshold)
-                      for n, f in spec.all_features().items()}
+
+    @property
+    def tests(self) -> dict[str, tuple[str, float]]:
+        return {n: (self.spec.test_for(f).method, self.spec.test_for(f).threshold)
+                for n, f in self.spec.all_features().items()}
 
     def _windows(self, version: str):
         if version not in self.versions:
@@ -98,6 +101,14 @@ class ModelMonitor:
         out["drifted"] = [k for k, v in {**features, "prediction": pred or {}}.items()
                           if (v.get("drift") or {}).get("drifted")]
         return out
+
+
+def profile_fits(profile: ReferenceProfile, spec: ModelSpec) -> bool:
+    """Whether a stored reference covers exactly the model's features, with their kinds."""
+    wanted = spec.all_features()
+    if set(profile.features) != set(wanted):
+        return False
+    return all((p.kind == "numeric") == (wanted[n].kind == "numeric") for n, p in profile.features.items())
 
 
 def _concat(parts: list[Columns]) -> Columns:
@@ -158,11 +169,20 @@ class Pipeline:
         monitors = pickle.loads(saved) if saved else {}
         self.monitors: dict[str, ModelMonitor] = {}
         for spec in self.settings.models:
+            profile = ReferenceProfile.from_dict(refs[spec.name]) if spec.name in refs else None
+            if profile is not None and not profile_fits(profile, spec):
+                log.warning("model %s: its features changed since the stored reference was built; "
+                            "building a new reference", spec.name)
+                profile = None
             m = monitors.get(spec.name)
+            if m is not None and (profile is None or m.profile is None
+                                  or m.spec.window != spec.window or not profile_fits(m.profile, spec)):
+                log.warning("model %s: configuration changed; open windows are discarded", spec.name)
+                m = None
             if m is None:
-                m = ModelMonitor(spec, ReferenceProfile.from_dict(refs[spec.name]) if spec.name in refs else None)
+                m = ModelMonitor(spec, profile)
             else:
-                m.spec = spec
+                m.spec = spec  # thresholds, rules and cooldowns may change between runs
             self.monitors[spec.name] = m
         self.alerts: dict[str, AlertState] = self.store.load_alert_states()
         self.last_trigger: dict[tuple[str, str], int] = self.store.load_last_triggers()

@@ -140,10 +140,9 @@ def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> 
     from driftline.errors import ReferenceError_
     from driftline.pipeline import CommitUnit
     from driftline.streams.files import read_table
-    stored = store.load_references()
     unit = CommitUnit()
     for spec in settings.models:
-        if spec.reference.path is None or spec.name in stored:
+        if spec.reference.path is None or pipeline.monitors[spec.name].profile is not None:
             continue
         cols = read_table(spec.reference.path)
         try:

@@ -123,3 +123,25 @@ def test_event_time_windows_are_aligned_buckets(tmp_path):
         (iso(t), iso(t + 5000), 500) for t in starts]
     assert [(w["start"], w["end"]) for w in windows][0] == ("2026-11-18T11:07:00.000Z",
                                                              "2026-11-18T11:07:05.000Z")
+
+
+def test_restart_with_changed_configuration(tmp_path):
+    """New thresholds apply at once; a changed feature set rebuilds the reference."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    svc, src, _ = service(SqlStore(url), events(2500, seed=1), RecordingSink())
+    svc.run(until=lambda: src.done)
+
+    strict = config(model={"drift": {"numeric": {"method": "ks", "threshold": 0.05}}})
+    svc, src, windows = service(SqlStore(url), events(3000, start=2500, seed=2), RecordingSink(),
+                                cfg=strict)
+    svc.run(until=lambda: src.done)
+    assert svc.pipeline.monitors["m"].profile.n == 2000  # the stored reference is kept
+    assert windows[0]["count"] == 1000 and windows[0]["features"]["x"]["drift"]["method"] == "ks"
+
+    fewer = config(model={"features": {"x": "numeric", "colour": "categorical"}})
+    svc, src, windows = service(SqlStore(url), events(3000, start=5500, seed=3), RecordingSink(),
+                                cfg=fewer)
+    svc.run(until=lambda: src.done)
+    assert [w["count"] for w in windows] == [1000]  # 2,000 events for a new reference, then a window
+    assert set(windows[0]["features"]) == {"x", "colour"}
+    assert set(SqlStore(url).load_references()["m"]["features"]) == {"x", "colour", "prediction"}
