@@ -110,9 +110,9 @@ def cmd_silence(args) -> int:
 
 
 def cmd_db_upgrade(args) -> int:
-    from driftline.runtime import build_store
-    store = build_store(_settings(args.config))
-    print(f"schema is current at {store.describe()}")
+    from driftline.store import SqlStore
+    store = SqlStore(_settings(args.config).store.url, upgrade=True)
+    print(f"{store.describe()}: schema at revision {store.schema_version()} (newest)")
     return 0
 
 

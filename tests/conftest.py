@@ -40,9 +40,12 @@ def store_url(request, tmp_path):
         if os.environ.get("CI"):
             pytest.fail("CI must run the PostgreSQL tests: DRIFTLINE_TEST_POSTGRES_URL is not set")
         pytest.skip("PostgreSQL not available: set DRIFTLINE_TEST_POSTGRES_URL to run these tests")
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, text
+
     from driftline.store.schema import metadata
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     metadata.drop_all(engine)
+    with engine.begin() as c:
+        c.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
     yield url

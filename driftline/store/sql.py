@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from driftline.alerts.rules import AlertState
 from driftline.errors import StoreError
+from driftline.store import migrate
 from driftline.store import schema as t
 from driftline.types import to_ms
 
@@ -39,7 +40,7 @@ class OutboxItem:
 
 
 class SqlStore:
-    def __init__(self, url: str):
+    def __init__(self, url: str, upgrade: bool = False):
         self.url = url
         parsed = make_url(url)
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
@@ -48,10 +49,15 @@ class SqlStore:
             url = parsed.set(drivername="postgresql+psycopg")
         try:
             self.engine = create_engine(url, json_serializer=_dumps, json_deserializer=orjson.loads)
-            t.metadata.create_all(self.engine)
+            if upgrade:
+                migrate.upgrade(self.engine)
+            migrate.ensure_current(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the store at {parsed.render_as_string(hide_password=True)}: "
                              f"{exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+
+    def schema_version(self) -> str | None:
+        return migrate.current(self.engine)
 
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
