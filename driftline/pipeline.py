@@ -147,14 +147,13 @@ class CommitUnit:
     checkpoint: bytes | None = None
 
 
-# Alerts go everywhere but the retraining topic; triggers everywhere but the alerts topic.
-_NOT_FOR = {"alert": {"retrain_topic"}, "trigger": {"alerts_topic"}}
-
-
 class Pipeline:
-    """Decode → windows → drift → rules; one :class:`CommitUnit` per checkpoint."""
+    """Decode → windows → drift → rules; one :class:`CommitUnit` per checkpoint.
 
-    def __init__(self, settings: Settings, store, sinks: list[str], dead_letter, output,
+    ``sinks`` maps each sink's name to the kinds it takes (``alert``, ``trigger``).
+    """
+
+    def __init__(self, settings: Settings, store, sinks: dict[str, frozenset[str]], dead_letter, output,
                  group: str = "driftline", checkpoint_every: float = 5.0, clock=time.monotonic):
         self.settings, self.store, self.sinks = settings, store, sinks
         self.dead_letter, self.output, self.group = dead_letter, output, group
@@ -244,8 +243,8 @@ class Pipeline:
 
     def _notify(self, payload: dict, key: str, unit: CommitUnit) -> None:
         kind = payload["type"]
-        for sink in self.sinks:
-            if sink not in _NOT_FOR[kind]:
+        for sink, accepts in self.sinks.items():
+            if kind in accepts:
                 unit.notifications.append(Notification(f"{key}:{sink}", sink, kind, payload))
 
     def _maybe_trigger(self, spec: ModelSpec, event: dict, summary: dict, unit: CommitUnit) -> None:

@@ -53,9 +53,15 @@ def build_sinks(settings: Settings, producer=None, console_format: str = "text",
     if producer is not None:
         from driftline.streams.kafka import TopicSink
         if a.topic:
-            sinks["alerts_topic"] = TopicSink(producer, a.topic)
+            sinks["alerts_topic"] = TopicSink(producer, a.topic, "alert")
         if a.retrain_topic:
-            sinks["retrain_topic"] = TopicSink(producer, a.retrain_topic)
+            sinks["retrain_topic"] = TopicSink(producer, a.retrain_topic, "trigger")
+    for i, hook in enumerate(a.retrain_webhooks):
+        from driftline.alerts.webhook import WebhookSink
+        sinks[f"webhook{i}"] = WebhookSink(
+            hook.url.get_secret_value(), hook.preset,
+            hook.secret.get_secret_value() if hook.secret else None,
+            hook.token.get_secret_value() if hook.token else None, hook.event_type)
     return sinks
 
 
@@ -130,7 +136,8 @@ class Service:
 
 def build_service(settings: Settings, store: SqlStore, source, dead_letters, sinks: dict,
                   output: Callable[[dict], None]) -> Service:
-    pipeline = Pipeline(settings, store, list(sinks), dead_letters, output, settings.kafka.group_id)
+    routes = {name: getattr(sink, "accepts", frozenset({"alert", "trigger"})) for name, sink in sinks.items()}
+    pipeline = Pipeline(settings, store, routes, dead_letters, output, settings.kafka.group_id)
     return Service(pipeline, source, Dispatcher(store, sinks, settings.alerts.max_attempts))
 
 

@@ -12,13 +12,15 @@ import orjson
 
 
 class FakeSlack:
-    """Answers chat.postMessage and an incoming webhook like Slack does.
+    """Answers chat.postMessage and an incoming webhook like Slack does; any other
+    POST (a pipeline's webhook) gets ``ok``.
 
     ``throttle`` answers that many requests with HTTP 429 and Retry-After first.
     """
 
-    def __init__(self, throttle: int = 0, retry_after: int = 7):
+    def __init__(self, throttle: int = 0, retry_after: int = 7, fail: bool = False):
         self.requests: list[dict] = []
+        self.fail = fail
         self.throttle, self.retry_after = throttle, retry_after
         outer = self
 
@@ -28,11 +30,13 @@ class FakeSlack:
                 ctype = self.headers.get("Content-Type", "")
                 body = json.loads(raw) if "json" in ctype else {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                       "body": body})
+                                       "body": body, "raw": raw, "headers": dict(self.headers)})
                 if outer.throttle > 0:
                     outer.throttle -= 1
                     self._answer(429, {"ok": False, "error": "ratelimited"},
                                  {"Retry-After": str(outer.retry_after)})
+                elif outer.fail:
+                    self._answer(500, {"ok": False, "error": "boom"})
                 elif self.path.startswith("/api/chat.postMessage"):
                     self._answer(200, {"ok": True, "channel": body.get("channel"), "ts": "1.000"})
                 else:

@@ -11,6 +11,8 @@ from driftline.alerts.messages import alert_text, trigger_text
 
 
 class ConsoleSink:
+    accepts = frozenset({"alert", "trigger"})
+
     def __init__(self, fmt: str = "text", stream: TextIO | None = None):
         self.fmt = fmt
         self.stream = stream or sys.stdout
@@ -26,7 +28,8 @@ class ConsoleSink:
 class RecordingSink:
     """Keeps what it was sent; the fake for tests."""
 
-    def __init__(self):
+    def __init__(self, accepts: frozenset[str] = frozenset({"alert", "trigger"})):
+        self.accepts = accepts
         self.sent: list[tuple[str, dict, str]] = []
 
     def send(self, kind: str, payload: dict, key: str) -> None:

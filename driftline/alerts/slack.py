@@ -26,6 +26,8 @@ def _retry_after(headers) -> float:
 
 
 class SlackSink:
+    accepts = frozenset({"alert", "trigger"})
+
     def __init__(self, token: str | None = None, channel: str | None = None,
                  webhook_url: str | None = None, base_url: str | None = None, timeout: int = 10):
         if token:

@@ -232,11 +232,22 @@ class SlackSpec(_Frozen):
         return self.token is not None or self.webhook_url is not None
 
 
+class WebhookSpec(_Frozen):
+    """An HTTP endpoint that receives retraining triggers (see ``alerts/webhook.py``)."""
+
+    url: SecretStr
+    preset: Literal["cloudevents", "github", "airflow"] = "cloudevents"
+    secret: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
+    token: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
+    event_type: str = "driftline-retrain"
+
+
 class AlertsSpec(_Frozen):
     console: bool = True
     topic: str | None = "driftline-alerts"
     retrain_topic: str | None = "driftline-retrain"
     slack: SlackSpec = SlackSpec()
+    retrain_webhooks: list[WebhookSpec] = Field(default_factory=list)
     max_attempts: int = Field(default=8, ge=1)
 
 

@@ -167,8 +167,9 @@ class DeadLetters:
 class TopicSink:
     """Alerts as JSON, triggers as structured-mode CloudEvents, on a Kafka topic."""
 
-    def __init__(self, producer: KafkaProducer, topic: str):
+    def __init__(self, producer: KafkaProducer, topic: str, kind: str):
         self.producer, self.topic = producer, topic
+        self.accepts = frozenset({kind})
 
     def send(self, kind: str, payload: dict, key: str) -> None:
         if kind == "trigger":

@@ -1,0 +1,75 @@
+"""Retraining triggers over real HTTP to a local server."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from driftline.alerts.console import RecordingSink
+from driftline.alerts.webhook import WebhookSink
+from driftline.config import parse_settings
+from driftline.errors import ConfigError, DeliveryError, ThrottledError
+from driftline.runtime import build_sinks
+from tests.helpers import FakeSlack, config
+
+TRIGGER = {"type": "trigger", "event": {
+    "specversion": "1.0", "id": "0b5e", "source": "driftline/g", "type": "dev.driftline.retrain.requested",
+    "subject": "fraud/v3", "time": "2026-11-24T12:05:00.000Z", "datacontenttype": "application/json",
+    "data": {"model": "fraud", "version": "v3", "reason": "feature_drift",
+             "window": {"start": "a", "end": "b", "count": 10}, "drifted": {"amount": {"statistic": 0.2}}}}}
+
+
+def test_cloudevent_is_posted_signed_with_an_idempotency_key():
+    with FakeSlack() as server:
+        WebhookSink(server.url + "/retrain?token=abc", secret="s3cret").send("trigger", TRIGGER, "k")
+        (req,) = server.requests
+    h = {k.lower(): v for k, v in req["headers"].items()}
+    assert h["content-type"] == "application/cloudevents+json" and h["idempotency-key"] == "0b5e"
+    expected = "sha256=" + hmac.new(b"s3cret", req["raw"], hashlib.sha256).hexdigest()
+    assert h["x-driftline-signature"] == expected
+    assert json.loads(req["raw"]) == TRIGGER["event"]
+
+
+def test_github_preset_sends_a_repository_dispatch():
+    with FakeSlack() as server:
+        WebhookSink(server.url + "/repos/acme/models/dispatches", "github", token="ghp_x").send(
+            "trigger", TRIGGER, "k")
+        (req,) = server.requests
+    assert req["auth"] == "Bearer ghp_x"
+    assert req["body"]["event_type"] == "driftline-retrain"
+    assert req["body"]["client_payload"]["model"] == "fraud"
+    assert req["body"]["client_payload"]["cloudevent_id"] == "0b5e"
+
+
+def test_throttling_and_failures_are_delivery_errors():
+    with FakeSlack(throttle=1, retry_after=30) as server:
+        sink = WebhookSink(server.url + "/hook")
+        with pytest.raises(ThrottledError) as info:
+            sink.send("trigger", TRIGGER, "k")
+        assert info.value.retry_after == 30
+    with FakeSlack(fail=True) as server, pytest.raises(DeliveryError, match="HTTP 500"):
+        WebhookSink(server.url + "/hook").send("trigger", TRIGGER, "k")
+
+
+def test_webhooks_are_configured_and_receive_triggers_only():
+    raw = config(alerts={"retrain_webhooks": [{"url": "${HOOK}", "preset": "airflow", "secret": "${S:-}"}]})
+    settings = parse_settings(raw, {"HOOK": "http://127.0.0.1:1/api/v1/dags/retrain/dagRuns"})
+    sinks = build_sinks(settings)
+    assert sinks["webhook0"].accepts == {"trigger"} and sinks["webhook0"].secret is None
+    with pytest.raises(ConfigError, match=r"alerts.retrain_webhooks\[0\].preset: unknown preset 'gitlab'"):
+        parse_settings(config(alerts={"retrain_webhooks": [{"url": "x", "preset": "gitlab"}]}), {})
+
+
+def test_pipeline_routes_alerts_and_triggers_by_what_each_sink_accepts():
+    from driftline.runtime import NoDeadLetters, build_service
+    from driftline.store import SqlStore
+    from driftline.streams.memory import MemorySource
+    from tests.helpers import events
+    everything, triggers_only = RecordingSink(), RecordingSink(frozenset({"trigger"}))
+    src = MemorySource(events(2000, seed=1) + events(2000, start=2000, shift=1.0, seed=2), 700)
+    svc = build_service(parse_settings(config(), {}), SqlStore("sqlite://"), src, NoDeadLetters(),
+                        {"console": everything, "hook": triggers_only}, lambda w: None)
+    svc.run(until=lambda: src.done)
+    assert [k for k, _, _ in everything.sent] == ["alert", "trigger"]
+    assert [k for k, _, _ in triggers_only.sent] == ["trigger"]
