@@ -59,14 +59,24 @@ class ModelMonitor:
                                       TimeWindows(int(w.duration * 1000), int(w.allowed_lateness * 1000), new))
         return self.versions[version]
 
-    def ingest(self, version: str, cols: Columns) -> tuple[list[Window], ReferenceProfile | None]:
-        """Add events; return closed windows and a reference profile if one was just built."""
+    def ingest(self, version: str, cols: Columns,
+               now: float = 0.0) -> tuple[list[Window], ReferenceProfile | None]:
+        """Add events that arrived at ``now`` (wall clock); return closed windows and
+        a reference profile if one was just built."""
         built = None
         if self.profile is None:
             cols, built = self._collect(cols)
             if built is None:
                 return [], None
-        return self._windows(version).add(cols), built
+        windows = self._windows(version)
+        windows.last_arrival = now
+        return windows.add(cols), built
+
+    def close_idle(self, now: float) -> list[Window]:
+        idle = self.spec.window.idle_close
+        if idle is None:
+            return []
+        return [w for ws in self.versions.values() for w in ws.close_idle(now, idle)]
 
     def add_invalid(self, version: str, n: int) -> None:
         if self.profile is None:
@@ -154,10 +164,11 @@ class Pipeline:
     """
 
     def __init__(self, settings: Settings, store, sinks: dict[str, frozenset[str]], dead_letter, output,
-                 group: str = "driftline", checkpoint_every: float = 5.0, clock=time.monotonic):
+                 group: str = "driftline", checkpoint_every: float = 5.0, clock=time.monotonic,
+                 wall=time.time):
         self.settings, self.store, self.sinks = settings, store, sinks
         self.dead_letter, self.output, self.group = dead_letter, output, group
-        self.checkpoint_every, self.clock = checkpoint_every, clock
+        self.checkpoint_every, self.clock, self.wall = checkpoint_every, clock, wall
         self.decoder = Decoder(settings.models)
         self.unknown_invalid = 0
         self._restore()
@@ -196,14 +207,18 @@ class Pipeline:
         """Process one batch; return offsets to commit to the source, if a checkpoint was written."""
         decoded = self.decoder.decode(batch) if batch.values else None
         unit = CommitUnit()
+        now = self.wall()
         if decoded is not None:
             self._bad(decoded.bad, decoded.invalid)
             for (model, version), cols in decoded.groups.items():
-                closed, built = self.monitors[model].ingest(version, cols)
+                closed, built = self.monitors[model].ingest(version, cols, now)
                 if built is not None:
                     unit.references.append(built)
                 for w in closed:
                     self._close(self.monitors[model], w, unit)
+        for monitor in self.monitors.values():
+            for w in monitor.close_idle(now):
+                self._close(monitor, w, unit)
         self.offsets.update(batch.next_offsets)
         self._dirty = self._dirty or bool(batch.next_offsets)
         due = self.clock() - self._last_checkpoint >= self.checkpoint_every

@@ -81,12 +81,15 @@ class WindowSpec(_Frozen):
     size: int | None = Field(default=None, ge=10)
     duration: Duration | None = Field(default=None, gt=0)
     allowed_lateness: Duration = 0.0
+    idle_close: Duration | None = Field(default=None, gt=0)
     min_count: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> WindowSpec:
         if (self.size is None) == (self.duration is None):
             raise ValueError("set exactly one of 'size' (events) or 'duration' (e.g. '5m')")
+        if self.idle_close is not None and self.duration is None:
+            raise ValueError("'idle_close' applies to time windows ('duration') only")
         return self
 
 

@@ -80,7 +80,9 @@ class CountWindows:
 class TimeWindows:
     """Event-time buckets of ``duration`` ms; a bucket closes when the watermark
     (the newest event time minus ``lateness``) passes its end. Events older than
-    a closed bucket are counted as late in the oldest open one."""
+    a closed bucket are counted as late in the oldest open one. ``close_idle``
+    closes every open bucket once no event has arrived for a while, so a stream
+    that goes quiet still gets its last windows summarised."""
 
     def __init__(self, duration_ms: int, lateness_ms: int, new: NewWindow):
         self.duration, self.lateness, self.new = duration_ms, lateness_ms, new
@@ -89,6 +91,7 @@ class TimeWindows:
         self.watermark = np.iinfo(np.int64).min
         self.seq = 0
         self.pending_invalid = 0
+        self.last_arrival: float | None = None
 
     def _window(self, start: int) -> Window:
         if start not in self.open:
@@ -120,3 +123,11 @@ class TimeWindows:
             self.open[max(self.open)].invalid += n
         else:
             self.pending_invalid += n
+
+    def close_idle(self, now: float, idle: float) -> list[Window]:
+        """Close all open buckets if nothing arrived in the last ``idle`` seconds (wall clock)."""
+        if not self.open or self.last_arrival is None or now - self.last_arrival < idle:
+            return []
+        closed = [self.open.pop(start) for start in sorted(self.open)]
+        self.closed_until = max(self.closed_until, closed[-1].end_ms)
+        return closed

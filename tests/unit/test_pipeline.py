@@ -145,3 +145,20 @@ def test_restart_with_changed_configuration(tmp_path):
     assert [w["count"] for w in windows] == [1000]  # 2,000 events for a new reference, then a window
     assert set(windows[0]["features"]) == {"x", "colour"}
     assert set(SqlStore(url).load_references()["m"]["features"]) == {"x", "colour", "prediction"}
+
+
+def test_a_quiet_stream_still_closes_its_last_time_window(tmp_path):
+    cfg = config(model={"window": {"duration": "5s", "idle_close": "2m", "min_count": 100}})
+    svc, src, windows = service(SqlStore("sqlite://"), events(2000, seed=1) + events(700, start=2000),
+                                RecordingSink(), cfg=cfg)
+    now = [1000.0]
+    svc.pipeline.wall = lambda: now[0]
+    while not src.done:
+        svc.step()
+    assert [w["count"] for w in windows] == [500]  # 20..25 s closed by event time; 25..27 s open
+    now[0] += 119
+    svc.step()
+    assert len(windows) == 1
+    now[0] += 1
+    svc.step()
+    assert [w["count"] for w in windows] == [500, 200]

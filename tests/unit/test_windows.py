@@ -44,3 +44,14 @@ def test_invalid_records_before_any_time_window_are_kept_for_the_next():
     w.add_invalid(2)
     w.add(cols([10]))
     assert w.open[0].invalid == 2
+
+
+def test_idle_time_windows_close_after_quiet_wall_clock_time():
+    w = TimeWindows(1000, 0, NEW)
+    w.add(cols([100, 1200, 1500]))
+    w.last_arrival = 50.0
+    assert w.close_idle(now=55.0, idle=10) == []
+    closed = w.close_idle(now=60.0, idle=10)
+    assert [(c.bounds, c.count) for c in closed] == [((1000, 2000), 2)]
+    w.add(cols([1900]))  # its bucket is closed now: late
+    assert sum(x.late for x in w.open.values()) == 1
