@@ -117,3 +117,27 @@ def test_demo_posts_to_slack_when_a_token_or_webhook_is_set(tmp_path):
     assert not off.alerts.slack.enabled
     assert bot.alerts.slack.token.get_secret_value() == "xoxb-1" and bot.alerts.slack.channel == "#x"
     assert hook.alerts.slack.webhook_url.get_secret_value() == "https://hooks.example/x"
+
+
+def test_reference_alerts_and_silence_commands(tmp_path, capsys):
+    import numpy as np
+    db = tmp_path / "cli.db"
+    raw = config(store={"url": f"sqlite:///{db}"}, model={"reference": {"first_n": 5000}})
+    cfg = write(tmp_path, raw)
+    ref = tmp_path / "ref.jsonl"
+    ref.write_bytes(b"\n".join(events(3000, seed=7)))
+    assert main(["reference", "-c", cfg, "m", str(ref)]) == 0
+    assert "reference for m: 3000 rows, 4 features" in capsys.readouterr().out
+    data = tmp_path / "events.jsonl"
+    data.write_bytes(b"\n".join(events(2000, start=3000, shift=1.0, seed=8)) + b"\n")
+    assert main(["replay", "-c", cfg, str(data), "--database", f"sqlite:///{db}"]) == 0
+    capsys.readouterr()
+    assert main(["alerts", "-c", cfg]) == 0
+    out = capsys.readouterr().out
+    assert "firing" in out and "m v1 feature_drift" in out
+    assert main(["silence", "-c", cfg, "m", "--for", "2h", "--reason", "backfill"]) == 0
+    from driftline.store import SqlStore
+    (silence,) = SqlStore(f"sqlite:///{db}").silences(now=0)
+    assert silence["model"] == "m" and silence["reason"] == "backfill"
+    assert np.isclose(silence["until"] - __import__("time").time(), 7200, atol=60)
+    assert main(["silence", "-c", cfg, "nope", "--for", "1h"]) == 2

@@ -114,3 +114,28 @@ def test_dirty_batches_fall_back_to_the_record_path(decoder):
     for dirty in (b"{oops", ev(features={"x": "1.5"}, ts=1), ev(model="other", ts=1), b"[1]", None,
                   ev(ts="2026-11-24T12:00:00Z")):  # the last: epoch ms and ISO in one batch
         assert decoder._arrow.decode(events(10) + [dirty]) is None
+
+
+def test_a_per_model_field_mapping_reads_other_event_shapes():
+    raw = config(model={"fields": {"model": "meta.model", "version": "meta.v", "ts": "meta.time",
+                                   "features": "inputs", "prediction": "output.score"}})
+    decoder = Decoder(parse_settings(raw, {}).models)
+    shaped = [orjson.dumps({"meta": {"model": "m", "v": "v9", "time": 1795000000000 + i},
+                            "inputs": {"x": float(i), "y": 1.0, "colour": "red"},
+                            "output": {"score": 0.25}}) for i in range(5)]
+    missing = orjson.dumps({"meta": {"model": "m", "v": "v9"}, "inputs": {}})
+    d = decoder.decode(batch(shaped + [missing]))
+    cols = d.groups[("m", "v9")]
+    assert cols.features["x"].values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert cols.features["prediction"].values.tolist() == [0.25] * 5
+    assert cols.ts[0] == 1795000000000
+    (bad,) = d.bad
+    assert bad.reason == "missing field 'meta.time'" and d.invalid == {("m", "v9"): 1}
+
+
+def test_a_missing_broker_binary_is_a_clear_error(monkeypatch, tmp_path):
+    from driftline.errors import BrokerError
+    from driftline.streams.broker import EmbeddedBroker
+    monkeypatch.setenv("CALF_TANSU_BIN", str(tmp_path / "no-such-tansu"))
+    with pytest.raises(BrokerError, match="Tansu broker binary is missing"):
+        EmbeddedBroker().start()
