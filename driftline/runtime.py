@@ -129,6 +129,7 @@ class Service:
             self.source.commit(offsets)
         self.dispatcher.deliver_due()
         self.source.close()
+        self.pipeline.store.close()
 
     def stop(self, *_args) -> None:
         self.stop_event.set()
@@ -168,9 +169,10 @@ def build_kafka_service(settings: Settings, output_format: str = "text", stream=
     """The always-on service over Kafka, as ``driftline run`` starts it."""
     from driftline.streams.kafka import DeadLetters, KafkaProducer, KafkaSource, ensure_topics, wait_ready
     store = build_store(settings)
+    k, a = settings.kafka, settings.alerts
+    store.lock_group(k.group_id)
     conf = kafka_conf(settings)
     wait_ready(conf, 30)
-    k, a = settings.kafka, settings.alerts
     ensure_topics(conf, {t: 1 for t in (k.dead_letter_topic, a.topic, a.retrain_topic) if t})
     producer = KafkaProducer(conf)
     sinks = build_sinks(settings, producer, output_format, stream, slack_base_url)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from driftline.alerts.rules import AlertState
 from driftline.errors import StoreError
 from driftline.store import migrate
+from driftline.store.lock import GroupLock
 from driftline.store import schema as t
 from driftline.types import to_ms
 
@@ -42,6 +43,7 @@ class OutboxItem:
 class SqlStore:
     def __init__(self, url: str, upgrade: bool = False):
         self.url = url
+        self._lock: GroupLock | None = None
         parsed = make_url(url)
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,15 @@ class SqlStore:
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
+    def lock_group(self, group: str) -> None:
+        """Refuse to run beside another process serving ``group`` (see ``store/lock.py``)."""
+        if self._lock is None:
+            self._lock = GroupLock(self.engine, make_url(self.url).database, group)
+
     def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         self.engine.dispose()
 
     # -- loading state ----------------------------------------------------------

@@ -98,7 +98,8 @@ def test_restart_mid_stream_loses_nothing_and_pages_once(broker, uid, tmp_path):
         first = build_kafka_service(settings, "text", io.StringIO())
         store = first.pipeline.store
         run_until(first, lambda: len(store.windows("m")) >= 4 and slack.messages())
-        first.source.close()  # a crash: no final checkpoint, no offset commit
+        first.source.close()  # a crash: no final checkpoint, no offset commit,
+        first.pipeline.store.close()  # and the process's group lock goes with it
 
         produce(broker, f"events-{uid}", events(500, start=7500, shift=1.0, seed=4)
                 + events(3000, start=8000, seed=5))

@@ -1,0 +1,57 @@
+"""One process per consumer group: a lock that dies with its holder.
+
+driftline keeps one checkpoint of open windows per consumer group, so two
+processes serving the same group would overwrite each other's state. Until
+per-partition state exists, the second one refuses to start. The lock is a
+PostgreSQL session advisory lock, or an OS file lock beside a SQLite file;
+either is released by the operating system or the server when the process
+dies, so a restart after a crash never waits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from driftline.errors import StoreError
+
+
+def _key(group: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"driftline:{group}".encode()).digest()[:8], "big", signed=True)
+
+
+class GroupLock:
+    def __init__(self, engine: Engine, database: str | None, group: str):
+        self.group = group
+        self._conn = None
+        self._file = None
+        if engine.dialect.name == "postgresql":
+            self._conn = engine.connect()
+            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(group)}).scalar()
+            self._conn.commit()
+            if not got:
+                self._conn.close()
+                raise StoreError(self._busy())
+        elif database and database != ":memory:":
+            self._file = open(Path(f"{database}.{hashlib.sha1(group.encode()).hexdigest()[:12]}.lock"), "w")
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                self._file.close()
+                raise StoreError(self._busy()) from exc
+
+    def _busy(self) -> str:
+        return (f"another driftline process is serving consumer group {self.group!r} with this "
+                f"database; run one process per group (scaling out across processes comes later)")
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the advisory lock ends with the session
+            self._conn = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
