@@ -64,7 +64,7 @@ def consume_all(bootstrap: str, topic: str, n: int, decode: bool) -> float:
 
 
 def decode_only(settings, values: list[bytes], columnar: bool = True) -> float:
-    from driftline.pipeline import ModelMonitor
+    from driftline.monitor import ModelMonitor
     decoder = Decoder(settings.models)
     if not columnar:  # what a batch with a bad record in it goes through
         decoder.decode = decoder.decode_records

@@ -47,7 +47,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from driftline.runtime import NoDeadLetters, build_service, build_sinks, build_store, load_references, window_printer
+    from driftline.runtime import (
+        NoDeadLetters,
+        build_service,
+        build_sinks,
+        build_store,
+        load_references,
+        window_printer,
+    )
     from driftline.streams.files import FileSource
     settings = _settings(args.config)
     store = build_store(settings, args.database)

@@ -15,7 +15,7 @@ import numpy as np
 from driftline.config import parse_settings
 from driftline.runtime import build_service, build_sinks, build_store, window_printer
 from driftline.streams.broker import EmbeddedBroker
-from driftline.streams.kafka import (DeadLetters, KafkaProducer, KafkaSource, ensure_topics)
+from driftline.streams.kafka import DeadLetters, KafkaProducer, KafkaSource, ensure_topics
 from driftline.streams.simulator import DEMO_CONFIG, fraud_events
 
 BAD_RECORDS = [

@@ -13,135 +13,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from driftline.alerts.rules import AlertState, evaluate, fingerprint
 from driftline.config.settings import ModelSpec, Settings
-from driftline.detectors.profile import ReferenceProfile, build_reference
-from driftline.detectors.window import WindowStats
+from driftline.detectors.profile import ReferenceProfile
+from driftline.monitor import ModelMonitor, profile_fits
 from driftline.streams.decode import Decoder
-from driftline.streams.windows import CountWindows, TimeWindows, Window
-from driftline.types import INVALID, Batch, BadRecord, Columns, Notification, NumericColumn, iso, to_ms
+from driftline.streams.windows import Window
+from driftline.types import BadRecord, Batch, Notification, to_ms
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WindowFactory:
-    model: str
-    version: str
-    profile: ReferenceProfile
-
-    def __call__(self, seq: int, start: int | None, end: int | None) -> Window:
-        return Window(self.model, self.version, seq, WindowStats(self.profile), start, end)
-
-
-class ModelMonitor:
-    """Reference, open windows and summaries for one configured model."""
-
-    def __init__(self, spec: ModelSpec, profile: ReferenceProfile | None = None):
-        self.spec = spec
-        self.profile = profile
-        self.pending: list[Columns] = []
-        self.pending_invalid = 0
-        self.versions: dict[str, CountWindows | TimeWindows] = {}
-
-    @property
-    def tests(self) -> dict[str, tuple[str, float]]:
-        return {n: (self.spec.test_for(f).method, self.spec.test_for(f).threshold)
-                for n, f in self.spec.all_features().items()}
-
-    def _windows(self, version: str):
-        if version not in self.versions:
-            new = WindowFactory(self.spec.name, version, self.profile)
-            w = self.spec.window
-            self.versions[version] = (CountWindows(w.size, new) if w.size else
-                                      TimeWindows(int(w.duration * 1000), int(w.allowed_lateness * 1000), new))
-        return self.versions[version]
-
-    def ingest(self, version: str, cols: Columns,
-               now: float = 0.0) -> tuple[list[Window], ReferenceProfile | None]:
-        """Add events that arrived at ``now`` (wall clock); return closed windows and
-        a reference profile if one was just built."""
-        built = None
-        if self.profile is None:
-            cols, built = self._collect(cols)
-            if built is None:
-                return [], None
-        windows = self._windows(version)
-        windows.last_arrival = now
-        return windows.add(cols), built
-
-    def close_idle(self, now: float) -> list[Window]:
-        idle = self.spec.window.idle_close
-        if idle is None:
-            return []
-        return [w for ws in self.versions.values() for w in ws.close_idle(now, idle)]
-
-    def add_invalid(self, version: str, n: int) -> None:
-        if self.profile is None:
-            self.pending_invalid += n
-        else:
-            self._windows(version).add_invalid(n)
-
-    def _collect(self, cols: Columns):
-        need = self.spec.reference.first_n - sum(c.n for c in self.pending)
-        self.pending.append(cols.take(slice(0, need)))
-        if cols.n < need:
-            return cols, None
-        whole = _concat(self.pending)
-        self.pending = []
-        self.profile = build_reference(self.spec.name, self.spec.all_features(), _raw(whole),
-                                       self.spec.reference.bins, f"first {whole.n} events")
-        return cols.take(slice(need, None)), self.profile
-
-    def summarise(self, w: Window) -> dict:
-        run = w.count >= self.spec.window.min_count
-        features = w.stats.summarise(self.profile, self.tests, run)
-        start, end = w.bounds
-        out = {"type": "window", "model": w.model, "version": w.version, "seq": w.seq,
-               "start": iso(start), "end": iso(end), "count": w.count, "invalid": w.invalid,
-               "late": w.late, "tests_run": run}
-        if not run:
-            out["tests_skipped"] = f"count {w.count} < min_count {self.spec.window.min_count}"
-        pred = features.pop("prediction", None) if self.spec.prediction is not None else None
-        out["features"] = features
-        if pred is not None:
-            out["prediction"] = pred
-        out["drifted"] = [k for k, v in {**features, "prediction": pred or {}}.items()
-                          if (v.get("drift") or {}).get("drifted")]
-        return out
-
-
-def profile_fits(profile: ReferenceProfile, spec: ModelSpec) -> bool:
-    """Whether a stored reference covers exactly the model's features, with their kinds."""
-    wanted = spec.all_features()
-    if set(profile.features) != set(wanted):
-        return False
-    return all((p.kind == "numeric") == (wanted[n].kind == "numeric") for n, p in profile.features.items())
-
-
-def _concat(parts: list[Columns]) -> Columns:
-    first = parts[0]
-    feats = {}
-    for name, col in first.features.items():
-        cols = [p.features[name] for p in parts]
-        if isinstance(col, NumericColumn):
-            feats[name] = NumericColumn(*(np.concatenate([getattr(c, a) for c in cols])
-                                          for a in ("values", "valid", "missing")))
-        else:
-            feats[name] = type(col)(np.concatenate([c.values for c in cols]))
-    return Columns(np.concatenate([p.ts for p in parts]), feats)
-
-
-def _raw(cols: Columns) -> dict:
-    out = {}
-    for name, col in cols.features.items():
-        if isinstance(col, NumericColumn):
-            out[name] = np.where(col.valid, col.values, np.nan)
-        else:
-            out[name] = [None if v is INVALID else v for v in col.values]
-    return out
 
 
 @dataclass

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table,
-    UniqueConstraint, BigInteger,
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
 )
 
 metadata = MetaData()

@@ -21,8 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from driftline.alerts.rules import AlertState
 from driftline.errors import StoreError
 from driftline.store import migrate
-from driftline.store.lock import GroupLock
 from driftline.store import schema as t
+from driftline.store.lock import GroupLock
 from driftline.types import to_ms
 
 

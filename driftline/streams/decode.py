@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import itemgetter
 
 import numpy as np
 import orjson

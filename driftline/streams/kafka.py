@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftline.errors import BrokerError, DeliveryError, SourceError
-from driftline.types import Batch, BadRecord, SourcePosition
+from driftline.types import BadRecord, Batch, SourcePosition
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from driftline.detectors.profile import NumericProfile, ReferenceProfile
-from driftline.pipeline import WindowFactory
+from driftline.monitor import WindowFactory
 from driftline.streams.windows import CountWindows, TimeWindows
 from driftline.types import Columns, NumericColumn
 
