@@ -94,6 +94,9 @@ class Pipeline:
                 closed, built = self.monitors[model].ingest(version, cols, now)
                 if built is not None:
                     unit.references.append(built)
+                    if built.empty_features():
+                        log.warning("model %s: the reference (%s) has no values for %s; they will not be "
+                                    "tested", model, built.source, ", ".join(built.empty_features()))
                 for w in closed:
                     self._close(self.monitors[model], w, unit)
         for monitor in self.monitors.values():

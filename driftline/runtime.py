@@ -158,6 +158,9 @@ def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> 
                                       spec.reference.path)
         except ValueError as exc:
             raise ReferenceError_(f"models[{settings.models.index(spec)}].reference: {exc}") from exc
+        if profile.empty_features():
+            log.warning("model %s: %s has no values for %s; they will not be tested", spec.name,
+                        spec.reference.path, ", ".join(profile.empty_features()))
         pipeline.set_reference(profile)
         unit.references.append(profile)
     if unit.references:

@@ -38,8 +38,9 @@ class NumericProfile:
     def build(cls, values: np.ndarray, bins: int = 100) -> NumericProfile:
         x = np.asarray(values, dtype=np.float64)
         x = x[np.isfinite(x)]
-        if x.size == 0:
-            raise ValueError("no finite values to build a numeric profile from")
+        if x.size == 0:  # nothing to compare against: the feature is summarised, not tested
+            return cls(np.empty(0), np.zeros(1, dtype=np.int64), np.zeros(1), 0,
+                       float("nan"), float("nan"), float("nan"), float("nan"))
         qs = np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])
         edges = np.unique(qs)
         idx = np.searchsorted(edges, x, side="left")
@@ -49,13 +50,17 @@ class NumericProfile:
                    float(x.std()), float(x.min()), float(x.max()))
 
     def to_dict(self) -> dict:
+        stats = {k: (None if v != v else v) for k, v in
+                 (("mean", self.mean), ("std", self.std), ("min", self.min), ("max", self.max))}
         return {"kind": "numeric", "edges": self.edges.tolist(), "counts": self.counts.tolist(),
-                "sums": self.sums.tolist(), "n": self.n, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max}
+                "sums": self.sums.tolist(), "n": self.n, **stats}
 
     @classmethod
     def from_dict(cls, d: dict) -> NumericProfile:
+        nan = float("nan")
         return cls(np.asarray(d["edges"], dtype=np.float64), np.asarray(d["counts"], dtype=np.int64),
-                   np.asarray(d["sums"], dtype=np.float64), d["n"], d["mean"], d["std"], d["min"], d["max"])
+                   np.asarray(d["sums"], dtype=np.float64), d["n"],
+                   *(nan if d[k] is None else d[k] for k in ("mean", "std", "min", "max")))
 
 
 @dataclass
@@ -72,8 +77,8 @@ class CategoricalProfile:
     @classmethod
     def build(cls, values, top_k: int = 20) -> CategoricalProfile:
         counts = Counter(v for v in values if v is not None)
-        if not counts:
-            raise ValueError("no values to build a categorical profile from")
+        if not counts:  # nothing to compare against: the feature is summarised, not tested
+            return cls([], np.zeros(1, dtype=np.int64), 0)
         top = counts.most_common(top_k)
         other = sum(counts.values()) - sum(c for _, c in top)
         return cls([str(k) for k, _ in top], np.array([c for _, c in top] + [other], dtype=np.int64),
@@ -99,6 +104,10 @@ class ReferenceProfile:
     features: dict[str, Profile]
     n: int
     source: str
+
+    def empty_features(self) -> list[str]:
+        """Features the reference holds no values for (they are summarised, never tested)."""
+        return [name for name, p in self.features.items() if p.n == 0]
 
     def to_dict(self) -> dict:
         return {"model": self.model, "n": self.n, "source": self.source,

@@ -47,10 +47,13 @@ class WindowStats:
         for name, stats in self.features.items():
             summary = stats.get()
             method, threshold = tests[name]
-            if run_tests and stats.count > 0:
-                summary["drift"] = run_test(method, threshold, profile.features[name], stats).to_dict()
+            reference = profile.features[name]
+            if run_tests and stats.count > 0 and reference.n > 0:
+                summary["drift"] = run_test(method, threshold, reference, stats).to_dict()
             else:
                 summary["drift"] = None
+                if reference.n == 0:
+                    summary["drift_skipped"] = "the reference has no values for this feature"
             out[name] = summary
         return out
 

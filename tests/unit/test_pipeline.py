@@ -162,3 +162,17 @@ def test_a_quiet_stream_still_closes_its_last_time_window(tmp_path):
     now[0] += 1
     svc.step()
     assert [w["count"] for w in windows] == [500, 200]
+
+
+def test_a_feature_without_reference_values_is_summarised_but_not_tested(tmp_path):
+    import orjson
+    empty_y = [orjson.dumps({**orjson.loads(v), "features": {**orjson.loads(v)["features"], "y": None}})
+               for v in events(2000, seed=1)]
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    svc, src, windows = service(SqlStore(url), empty_y + events(1000, start=2000, seed=2), RecordingSink())
+    svc.run(until=lambda: src.done)
+    (w,) = windows
+    assert w["features"]["y"]["drift"] is None and w["features"]["y"]["count"] == 1000
+    assert w["features"]["y"]["drift_skipped"] == "the reference has no values for this feature"
+    assert w["features"]["x"]["drift"]["method"] == "wasserstein"
+    assert SqlStore(url).load_references()["m"]["features"]["y"]["n"] == 0
