@@ -152,12 +152,13 @@ def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> 
     for spec in settings.models:
         if spec.reference.path is None or pipeline.monitors[spec.name].profile is not None:
             continue
-        cols = read_table(spec.reference.path)
+        where = f"models[{settings.models.index(spec)}].reference.path"
         try:
+            cols = read_table(spec.reference.path)
             profile = build_reference(spec.name, spec.all_features(), cols, spec.reference.bins,
                                       spec.reference.path)
-        except ValueError as exc:
-            raise ReferenceError_(f"models[{settings.models.index(spec)}].reference: {exc}") from exc
+        except (ValueError, ReferenceError_) as exc:
+            raise ReferenceError_(f"{where}: {exc}") from exc
         if profile.empty_features():
             log.warning("model %s: %s has no values for %s; they will not be tested", spec.name,
                         spec.reference.path, ", ".join(profile.empty_features()))

@@ -141,3 +141,12 @@ def test_reference_alerts_and_silence_commands(tmp_path, capsys):
     assert silence["model"] == "m" and silence["reason"] == "backfill"
     assert np.isclose(silence["until"] - __import__("time").time(), 7200, atol=60)
     assert main(["silence", "-c", cfg, "nope", "--for", "1h"]) == 2
+
+
+def test_a_missing_reference_file_names_its_yaml_path(tmp_path, capsys):
+    raw = config(model={"reference": {"path": str(tmp_path / "nope.parquet")}})
+    data = tmp_path / "events.jsonl"
+    data.write_bytes(b"\n".join(events(10)) + b"\n")
+    assert main(["replay", "-c", write(tmp_path, raw), str(data)]) == 2
+    assert f"models[0].reference.path: reference file {tmp_path / 'nope.parquet'} does not exist" \
+        in capsys.readouterr().err
