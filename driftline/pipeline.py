@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from driftline.alerts.rules import AlertState, evaluate, fingerprint
 from driftline.config.settings import ModelSpec, Settings
 from driftline.detectors.profile import ReferenceProfile
+from driftline.metrics import NullMetrics
 from driftline.monitor import ModelMonitor, profile_fits
 from driftline.streams.decode import Decoder
 from driftline.streams.windows import Window
@@ -45,10 +46,11 @@ class Pipeline:
 
     def __init__(self, settings: Settings, store, sinks: dict[str, frozenset[str]], dead_letter, output,
                  group: str = "driftline", checkpoint_every: float = 5.0, clock=time.monotonic,
-                 wall=time.time):
+                 wall=time.time, metrics=None):
         self.settings, self.store, self.sinks = settings, store, sinks
         self.dead_letter, self.output, self.group = dead_letter, output, group
         self.checkpoint_every, self.clock, self.wall = checkpoint_every, clock, wall
+        self.metrics = metrics or NullMetrics()
         self.decoder = Decoder(settings.models)
         self.unknown_invalid = 0
         self._restore()
@@ -85,6 +87,7 @@ class Pipeline:
 
     def process(self, batch: Batch, force: bool = False) -> dict[tuple[str, int], int] | None:
         """Process one batch; return offsets to commit to the source, if a checkpoint was written."""
+        started = self.clock()
         decoded = self.decoder.decode(batch) if batch.values else None
         unit = CommitUnit()
         now = self.wall()
@@ -102,6 +105,8 @@ class Pipeline:
         for monitor in self.monitors.values():
             for w in monitor.close_idle(now):
                 self._close(monitor, w, unit)
+        if decoded is not None:
+            self.metrics.observe_batch(decoded, self.clock() - started)
         self.offsets.update(batch.next_offsets)
         self._dirty = self._dirty or bool(batch.next_offsets)
         due = self.clock() - self._last_checkpoint >= self.checkpoint_every
@@ -110,9 +115,14 @@ class Pipeline:
         self.dead_letter.flush()  # dead letters are durable before their offsets are
         unit.offsets = dict(self.offsets)
         unit.checkpoint = pickle.dumps(self.monitors, protocol=pickle.HIGHEST_PROTOCOL)
+        started = self.clock()
         self.store.commit(self.group, unit)
+        self.metrics.observe_commit(self.clock() - started)
+        for state in unit.alert_states:
+            self.metrics.observe_alert(state)
         self._dirty, self._last_checkpoint = False, self.clock()
         for summary in unit.windows:
+            self.metrics.observe_window(summary)
             self.output(summary)
         return unit.offsets
 

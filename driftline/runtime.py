@@ -130,15 +130,28 @@ class Service:
         self.dispatcher.deliver_due()
         self.source.close()
         self.pipeline.store.close()
+        self.pipeline.metrics.close()
 
     def stop(self, *_args) -> None:
         self.stop_event.set()
 
 
+def build_metrics(settings: Settings):
+    """Prometheus metrics served on ``metrics.port``, or the do-nothing fake."""
+    from driftline.metrics import Metrics, NullMetrics
+    if settings.metrics.port is None:
+        return NullMetrics()
+    metrics = Metrics()
+    port = metrics.serve(settings.metrics.port, settings.metrics.host)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics.host, port)
+    return metrics
+
+
 def build_service(settings: Settings, store: SqlStore, source, dead_letters, sinks: dict,
-                  output: Callable[[dict], None]) -> Service:
+                  output: Callable[[dict], None], metrics=None) -> Service:
     routes = {name: getattr(sink, "accepts", frozenset({"alert", "trigger"})) for name, sink in sinks.items()}
-    pipeline = Pipeline(settings, store, routes, dead_letters, output, settings.kafka.group_id)
+    pipeline = Pipeline(settings, store, routes, dead_letters, output, settings.kafka.group_id,
+                        metrics=metrics)
     return Service(pipeline, source, Dispatcher(store, sinks, settings.alerts.max_attempts))
 
 
@@ -183,6 +196,6 @@ def build_kafka_service(settings: Settings, output_format: str = "text", stream=
     source = KafkaSource(conf, k.group_id, k.topics, store.load_offsets(k.group_id),
                          k.batch_size, k.poll_timeout)
     service = build_service(settings, store, source, DeadLetters(producer, k.dead_letter_topic),
-                            sinks, window_printer(output_format, stream))
+                            sinks, window_printer(output_format, stream), build_metrics(settings))
     load_references(settings, service.pipeline, store)
     return service

@@ -254,10 +254,18 @@ class AlertsSpec(_Frozen):
     max_attempts: int = Field(default=8, ge=1)
 
 
+class MetricsSpec(_Frozen):
+    """Prometheus ``/metrics``; off unless a port is set."""
+
+    port: int | None = Field(default=None, ge=0, le=65535)
+    host: str = "0.0.0.0"
+
+
 class Settings(_Frozen):
     kafka: KafkaSpec = KafkaSpec()
     store: StoreSpec = StoreSpec()
     alerts: AlertsSpec = AlertsSpec()
+    metrics: MetricsSpec = MetricsSpec()
     models: list[ModelSpec] = Field(min_length=1)
 
     @field_validator("models")

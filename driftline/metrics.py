@@ -1,0 +1,85 @@
+"""Prometheus metrics: the only module that imports prometheus_client.
+
+:class:`Metrics` keeps its own registry (so tests and several services in one
+process do not collide); :class:`NullMetrics` is the do-nothing fake that the
+pipeline uses when no metrics port is configured.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import start_http_server
+
+
+class NullMetrics:
+    def observe_batch(self, decoded, seconds: float) -> None:
+        pass
+
+    def observe_window(self, summary: dict) -> None:
+        pass
+
+    def observe_alert(self, state) -> None:
+        pass
+
+    def observe_commit(self, seconds: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Metrics(NullMetrics):
+    def __init__(self, registry: CollectorRegistry | None = None):
+        r = self.registry = registry or CollectorRegistry()
+        self.events = Counter("driftline_events", "Events decoded into windows", ["model", "version"], registry=r)
+        self.bad = Counter("driftline_bad_records", "Records sent to the dead-letter topic", ["model"], registry=r)
+        self.windows = Counter("driftline_windows", "Windows closed and stored", ["model", "version"], registry=r)
+        self.invalid = Counter("driftline_invalid_values", "Values of the wrong type, NaN or inf",
+                               ["model", "version", "feature"], registry=r)
+        self.drift = Gauge("driftline_drift_statistic", "Drift statistic of the last window",
+                           ["model", "version", "feature", "method"], registry=r)
+        self.drifted = Gauge("driftline_drifted_features", "Features drifted in the last window",
+                             ["model", "version"], registry=r)
+        self.firing = Gauge("driftline_alert_firing", "1 while an alert fires", ["model", "version", "rule"],
+                            registry=r)
+        self.batch = Histogram("driftline_batch_seconds", "Time to decode and window one batch", registry=r)
+        self.commit = Histogram("driftline_commit_seconds", "Time of one checkpoint transaction", registry=r)
+        self._server = None
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> int:
+        """Serve ``/metrics``; return the port (useful with ``port=0``)."""
+        self._server, _ = start_http_server(port, host, registry=self.registry)
+        return self._server.server_port
+
+    def text(self) -> str:
+        return generate_latest(self.registry).decode()
+
+    def observe_batch(self, decoded, seconds: float) -> None:
+        self.batch.observe(seconds)
+        for (model, version), cols in decoded.groups.items():
+            self.events.labels(model, version).inc(cols.n)
+        for record in decoded.bad:
+            self.bad.labels(record.model or "").inc()
+
+    def observe_window(self, s: dict) -> None:
+        model, version = s["model"], s["version"]
+        self.windows.labels(model, version).inc()
+        self.drifted.labels(model, version).set(len(s["drifted"]))
+        subjects = {**s["features"], **({"prediction": s["prediction"]} if "prediction" in s else {})}
+        for name, f in subjects.items():
+            if f.get("invalid"):
+                self.invalid.labels(model, version, name).inc(f["invalid"])
+            if f.get("drift"):
+                self.drift.labels(model, version, name, f["drift"]["method"]).set(f["drift"]["statistic"])
+
+    def observe_alert(self, state) -> None:
+        self.firing.labels(state.model, state.version, state.rule).set(1 if state.status == "firing" else 0)
+
+    def observe_commit(self, seconds: float) -> None:
+        self.commit.observe(seconds)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
