@@ -40,9 +40,10 @@ def demo_settings(bootstrap: str, data_dir: Path, env=os.environ):
 class Traffic(threading.Thread):
     """Produces ``rate`` simulated events per second, with a few bad ones."""
 
-    def __init__(self, producer: KafkaProducer, topic: str, rate: int, drift_after: int):
+    def __init__(self, producer: KafkaProducer, topic: str, rate: int, drift_after: int, drift_until: int):
         super().__init__(daemon=True, name="traffic")
-        self.producer, self.topic, self.rate, self.drift_after = producer, topic, rate, drift_after
+        self.producer, self.topic, self.rate = producer, topic, rate
+        self.drift_after, self.drift_until = drift_after, drift_until
         self.sent = 0
         self.stop_event = threading.Event()
 
@@ -52,7 +53,7 @@ class Traffic(threading.Thread):
         chunk = max(self.rate // 10, 1)
         while not self.stop_event.is_set():
             for value in fraud_events(chunk, self.sent, self.drift_after, rng, int(start * 1000),
-                                      1000 / self.rate):
+                                      1000 / self.rate, self.drift_until):
                 self.producer.produce(self.topic, value)
             self.sent += chunk
             if self.sent % 10_000 < chunk:
@@ -65,7 +66,7 @@ class Traffic(threading.Thread):
 
 
 def run_demo(duration: float | None, data_dir: Path, output: str = "text", rate: int = 1000,
-             drift_after: int = 30000) -> int:
+             drift_after: int = 30000, drift_for: int = 30000) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     db = data_dir / "driftline.db"
     if db.exists():
@@ -77,11 +78,12 @@ def run_demo(duration: float | None, data_dir: Path, output: str = "text", rate:
         ensure_topics(conf, {k.topics[0]: 1, k.dead_letter_topic: 1, a.topic: 1, a.retrain_topic: 1})
         print(f"driftline demo: embedded Kafka at {broker.bootstrap}, store {db}")
         print(f"  traffic {rate} events/s into '{k.topics[0]}'; reference = first "
-              f"{settings.models[0].reference.first_n} events; drift starts after {drift_after} events")
+              f"{settings.models[0].reference.first_n} events; drift from event {drift_after} "
+              f"to {drift_after + drift_for}, then back to normal")
         print(f"  Slack: {'on' if a.slack.enabled else 'off (set SLACK_BOT_TOKEN+SLACK_CHANNEL or SLACK_WEBHOOK_URL)'}")
         store = build_store(settings)
         producer = KafkaProducer(conf)
-        traffic = Traffic(KafkaProducer(conf), k.topics[0], rate, drift_after)
+        traffic = Traffic(KafkaProducer(conf), k.topics[0], rate, drift_after, drift_after + drift_for)
         source = KafkaSource(conf, k.group_id, k.topics, {}, k.batch_size, k.poll_timeout)
         dead = DeadLetters(producer, k.dead_letter_topic)
         service = build_service(settings, store, source, dead, build_sinks(settings, producer, output),

@@ -66,8 +66,8 @@ def _check(rule: RuleSpec, results: dict[str, dict], n_subjects: int):
         return r["drifted"], rule.feature, r["statistic"], r["threshold"], {rule.feature: r}
     if rule.share is not None:
         share = len(drifted) / max(n_subjects, 1)
-        return share >= rule.share, ", ".join(drifted) or "-", share, rule.share, drifted
-    return len(drifted) >= rule.count, ", ".join(drifted) or "-", len(drifted), rule.count, drifted
+        return share >= rule.share, ", ".join(drifted) or "no drifted features", share, rule.share, drifted
+    return len(drifted) >= rule.count, ", ".join(drifted) or "no drifted features", len(drifted), rule.count, drifted
 
 
 def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):

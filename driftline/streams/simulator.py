@@ -1,9 +1,9 @@
 """Simulated model traffic for the demo and the benchmark.
 
 A card-fraud model: numeric, categorical and boolean features and a
-probability prediction. After ``drift_after`` events the traffic drifts:
-amounts grow, a new country mix appears, more mobile devices, and the
-model's scores move up.
+probability prediction. From ``drift_after`` events until ``drift_until`` the
+traffic drifts: amounts grow, a new country mix appears, more mobile devices,
+and the model's scores move up; then it returns to normal.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ MERCHANTS = ["grocery", "travel", "electronics", "fashion", "fuel", "restaurants
 
 
 def fraud_events(n: int, start_index: int, drift_after: int, rng: np.random.Generator,
-                 start_ms: int, interval_ms: float = 2.0) -> list[bytes]:
-    """``n`` JSON events; events past ``drift_after`` come from the drifted traffic."""
+                 start_ms: int, interval_ms: float = 2.0, drift_until: int | None = None) -> list[bytes]:
+    """``n`` JSON events; events in ``[drift_after, drift_until)`` come from the drifted traffic."""
     idx = start_index + np.arange(n)
-    drifted = idx >= drift_after
+    drifted = (idx >= drift_after) & (idx < (drift_until if drift_until is not None else np.inf))
     amount = rng.lognormal(3.5, 0.8, n) * np.where(drifted, 1.8, 1.0)
     age = np.clip(rng.normal(41, 12, n), 18, 95).round()
     txn_24h = rng.poisson(np.where(drifted, 4.5, 3.0))
