@@ -88,9 +88,9 @@ class Pipeline:
     def process(self, batch: Batch, force: bool = False) -> dict[tuple[str, int], int] | None:
         """Process one batch; return offsets to commit to the source, if a checkpoint was written."""
         started = self.clock()
-        decoded = self.decoder.decode(batch) if batch.values else None
-        unit = CommitUnit()
         now = self.wall()
+        decoded = self.decoder.decode(batch, int(now * 1000)) if batch.values else None
+        unit = CommitUnit()
         if decoded is not None:
             self._bad(decoded.bad, decoded.invalid)
             for (model, version), cols in decoded.groups.items():

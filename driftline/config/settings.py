@@ -78,10 +78,18 @@ class FieldMapping(_Frozen):
 
 
 class WindowSpec(_Frozen):
+    """Tumbling windows by ``size`` (events) or ``duration`` (event time).
+
+    An event stamped more than ``max_future`` ahead of the wall clock is a bad
+    record (a clock or unit error would otherwise close every time window at once);
+    ``null`` turns the check off.
+    """
+
     size: int | None = Field(default=None, ge=10)
     duration: Duration | None = Field(default=None, gt=0)
     allowed_lateness: Duration = 0.0
     idle_close: Duration | None = Field(default=None, gt=0)
+    max_future: Duration | None = Field(default=86400.0, gt=0)
     min_count: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")

@@ -55,7 +55,7 @@ class ArrowDecoder:
         self._parse = pj.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="infer",
                                       newlines_in_values=False) if self.schema else None
 
-    def decode(self, values: list) -> dict[tuple[str, str], Columns] | None:
+    def decode(self, values: list, limits: dict[str, float] | None = None) -> dict[tuple[str, str], Columns] | None:
         if self.schema is None or not values or None in values:
             return None
         buf = b"\n".join(values)
@@ -73,7 +73,7 @@ class ArrowDecoder:
         if any(m not in self.models for m in models):
             return None
         ts, bad = self.parse_ts(_ts_values(table.column("ts")))
-        if bad:
+        if bad or (limits and ts.size and ts.max() > min(limits.get(m, np.inf) for m in models)):
             return None
         return self._groups(table, ts, len(models) == 1)
 

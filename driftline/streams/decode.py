@@ -203,14 +203,22 @@ class Decoder:
             return None
         return model, version
 
-    def decode(self, batch: Batch) -> Decoded:
-        fast = self._arrow.decode(batch.values)
+    def decode(self, batch: Batch, now_ms: int | None = None) -> Decoded:
+        """Decode a batch; with ``now_ms``, events too far in the future are bad records."""
+        fast = self._arrow.decode(batch.values, self._limits(now_ms))
         if fast is not None:
             return Decoded(groups=fast)
-        return self.decode_records(batch)
+        return self.decode_records(batch, now_ms)
 
-    def decode_records(self, batch: Batch) -> Decoded:
+    def _limits(self, now_ms: int | None) -> dict[str, float]:
+        if now_ms is None:
+            return {}
+        return {name: now_ms + m.window.max_future * 1000 for name, m in self.models.items()
+                if m.window.max_future is not None}
+
+    def decode_records(self, batch: Batch, now_ms: int | None = None) -> Decoded:
         """The record-by-record path: slower, and names what is wrong with each record."""
+        limits = self._limits(now_ms)
         out = Decoded()
         docs, errors = parse_all(batch.values)
         groups: dict[tuple[str, str], list[int]] = {}
@@ -226,7 +234,7 @@ class Decoder:
             else:
                 groups.setdefault(key, []).append(i)
         for key, idx in groups.items():
-            cols, bad = self._columns(key[0], [docs[i] for i in idx])
+            cols, bad = self._columns(key[0], [docs[i] for i in idx], limits.get(key[0]))
             for j, reason in bad.items():
                 errors[idx[j]] = reason
             if cols is not None:
@@ -256,7 +264,8 @@ class Decoder:
             version = "default"
         return (name, str(version)), None
 
-    def _columns(self, model: str, docs: list[dict]) -> tuple[Columns | None, dict[int, str]]:
+    def _columns(self, model: str, docs: list[dict],
+                 limit: float | None = None) -> tuple[Columns | None, dict[int, str]]:
         spec, get = self.models[model], self._get[model]
         bad: dict[int, str] = {}
         feats = _gather(docs, spec.fields.features, get["features"])
@@ -272,6 +281,10 @@ class Decoder:
         ts, bad_ts = parse_ts([0 if j in bad else ts_raw[j] for j in range(len(docs))])
         for j in bad_ts:
             bad.setdefault(j, f"field '{spec.fields.ts}' is not ISO-8601 or epoch ms: {ts_raw[j]!r}")
+        if limit is not None:
+            for j in np.flatnonzero(ts > limit).tolist():
+                bad.setdefault(j, f"field '{spec.fields.ts}' is {ts_raw[j]!r}, more than "
+                                  f"{spec.window.max_future:g} s ahead of the clock")
         if bad:
             keep = [j for j in range(len(docs)) if j not in bad]
             if not keep:

@@ -139,3 +139,15 @@ def test_a_missing_broker_binary_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("CALF_TANSU_BIN", str(tmp_path / "no-such-tansu"))
     with pytest.raises(BrokerError, match="Tansu broker binary is missing"):
         EmbeddedBroker().start()
+
+
+def test_events_too_far_in_the_future_are_bad_records(decoder):
+    now = 1_795_000_000_000
+    day_ahead = ev(ts=now + 86_400_000 + 1)
+    values = events(5, start_ms=now - 10_000) + [day_ahead]
+    assert decoder._arrow.decode(values, decoder._limits(now)) is None
+    d = decoder.decode(batch(values), now_ms=now)
+    (bad,) = d.bad
+    assert bad.reason == f"field 'ts' is {now + 86_400_001}, more than 86400 s ahead of the clock"
+    assert d.groups[("m", "v1")].n == 5 and d.invalid == {("m", "v1"): 1}
+    assert not decoder.decode(batch(values)).bad  # without a clock nothing is judged

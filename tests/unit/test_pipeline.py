@@ -151,7 +151,7 @@ def test_a_quiet_stream_still_closes_its_last_time_window(tmp_path):
     cfg = config(model={"window": {"duration": "5s", "idle_close": "2m", "min_count": 100}})
     svc, src, windows = service(SqlStore("sqlite://"), events(2000, seed=1) + events(700, start=2000),
                                 RecordingSink(), cfg=cfg)
-    now = [1000.0]
+    now = [1_795_000_100.0]  # wall clock, seconds: just after the events
     svc.pipeline.wall = lambda: now[0]
     while not src.done:
         svc.step()
