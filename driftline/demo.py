@@ -72,33 +72,40 @@ def run_demo(duration: float | None, data_dir: Path, output: str = "text", rate:
     if db.exists():
         db.unlink()  # the embedded broker starts empty, so old offsets would point nowhere
     with EmbeddedBroker() as broker:
-        settings = demo_settings(broker.bootstrap, data_dir)
-        k, a = settings.kafka, settings.alerts
-        conf = {"bootstrap.servers": broker.bootstrap}
-        ensure_topics(conf, {k.topics[0]: 1, k.dead_letter_topic: 1, a.topic: 1, a.retrain_topic: 1})
-        print(f"driftline demo: embedded Kafka at {broker.bootstrap}, store {db}")
-        print(f"  traffic {rate} events/s into '{k.topics[0]}'; reference = first "
-              f"{settings.models[0].reference.first_n} events; drift from event {drift_after} "
-              f"to {drift_after + drift_for}, then back to normal")
-        print(f"  Slack: {'on' if a.slack.enabled else 'off (set SLACK_BOT_TOKEN+SLACK_CHANNEL or SLACK_WEBHOOK_URL)'}")
-        store = build_store(settings)
-        producer = KafkaProducer(conf)
-        traffic = Traffic(KafkaProducer(conf), k.topics[0], rate, drift_after, drift_after + drift_for)
-        source = KafkaSource(conf, k.group_id, k.topics, {}, k.batch_size, k.poll_timeout)
-        dead = DeadLetters(producer, k.dead_letter_topic)
-        service = build_service(settings, store, source, dead, build_sinks(settings, producer, output),
-                                window_printer(output))
-        signal.signal(signal.SIGINT, service.stop)
-        signal.signal(signal.SIGTERM, service.stop)
-        traffic.start()
-        try:
-            service.run(duration)
-        finally:
-            traffic.stop_event.set()
-            traffic.join(5)
-        windows, alerts, triggers = store.windows(), store.alert_events(), store.triggers()
-        print(f"\ndriftline demo stopped: {traffic.sent} events sent, {len(windows)} windows, "
-              f"{len(alerts)} alert changes, {len(triggers)} retrain triggers, {dead.count} dead letters.")
-        print(f"  data: {db} (tables windows, drift_results, alerts, alert_events, outbox, triggers)")
-        print(f"  try: sqlite3 {db} 'select seq, start, drifted from windows'")
+        # every Kafka client lives inside _serve, so all are gone before the broker stops
+        summary = _serve(broker.bootstrap, data_dir, duration, output, rate, drift_after, drift_for)
+    print(summary)
+    print(f"  data: {db} (tables windows, drift_results, alerts, alert_events, outbox, triggers)")
+    print(f"  try: sqlite3 {db} 'select seq, start, drifted from windows'")
     return 0
+
+
+def _serve(bootstrap: str, data_dir: Path, duration: float | None, output: str, rate: int,
+           drift_after: int, drift_for: int) -> str:
+    settings = demo_settings(bootstrap, data_dir)
+    k, a = settings.kafka, settings.alerts
+    conf = {"bootstrap.servers": bootstrap}
+    ensure_topics(conf, {k.topics[0]: 1, k.dead_letter_topic: 1, a.topic: 1, a.retrain_topic: 1})
+    print(f"driftline demo: embedded Kafka at {bootstrap}, store {data_dir / 'driftline.db'}")
+    print(f"  traffic {rate} events/s into '{k.topics[0]}'; reference = first "
+          f"{settings.models[0].reference.first_n} events; drift from event {drift_after} "
+          f"to {drift_after + drift_for}, then back to normal")
+    print(f"  Slack: {'on' if a.slack.enabled else 'off (set SLACK_BOT_TOKEN+SLACK_CHANNEL or SLACK_WEBHOOK_URL)'}")
+    store = build_store(settings)
+    producer = KafkaProducer(conf)
+    traffic = Traffic(KafkaProducer(conf), k.topics[0], rate, drift_after, drift_after + drift_for)
+    source = KafkaSource(conf, k.group_id, k.topics, {}, k.batch_size, k.poll_timeout)
+    dead = DeadLetters(producer, k.dead_letter_topic)
+    service = build_service(settings, store, source, dead, build_sinks(settings, producer, output),
+                            window_printer(output))
+    signal.signal(signal.SIGINT, service.stop)
+    signal.signal(signal.SIGTERM, service.stop)
+    traffic.start()
+    try:
+        service.run(duration)
+    finally:
+        traffic.stop_event.set()
+        traffic.join(5)
+    windows, alerts, triggers = store.windows(), store.alert_events(), store.triggers()
+    return (f"\ndriftline demo stopped: {traffic.sent} events sent, {len(windows)} windows, "
+            f"{len(alerts)} alert changes, {len(triggers)} retrain triggers, {dead.count} dead letters.")

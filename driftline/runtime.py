@@ -7,6 +7,7 @@ offsets committed → outbox delivered.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import threading
@@ -56,9 +57,11 @@ def build_sinks(settings: Settings, producer=None, console_format: str = "text",
             sinks["alerts_topic"] = TopicSink(producer, a.topic, "alert")
         if a.retrain_topic:
             sinks["retrain_topic"] = TopicSink(producer, a.retrain_topic, "trigger")
-    for i, hook in enumerate(a.retrain_webhooks):
+    for hook in a.retrain_webhooks:
         from driftline.alerts.webhook import WebhookSink
-        sinks[f"webhook{i}"] = WebhookSink(
+        # named by its address, so reordering the list never redirects a pending notification
+        name = "webhook:" + hashlib.sha256(hook.url.get_secret_value().encode()).hexdigest()[:10]
+        sinks[name] = WebhookSink(
             hook.url.get_secret_value(), hook.preset,
             hook.secret.get_secret_value() if hook.secret else None,
             hook.token.get_secret_value() if hook.token else None, hook.event_type)
