@@ -75,7 +75,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_reference(args) -> int:
-    from driftline.detectors.profile import build_reference
+    from driftline.monitor import reference_for
     from driftline.pipeline import CommitUnit
     from driftline.runtime import build_store
     from driftline.streams.files import read_table
@@ -84,8 +84,7 @@ def cmd_reference(args) -> int:
     if spec is None:
         raise DriftlineError(f"unknown model {args.model!r} (configured: {', '.join(m.name for m in settings.models)})")
     try:
-        profile = build_reference(spec.name, spec.all_features(), read_table(args.input),
-                                  spec.reference.bins, str(args.input))
+        profile = reference_for(spec, read_table(args.input), str(args.input))
     except ValueError as exc:
         raise DriftlineError(f"{args.input}: {exc}") from exc
     store = build_store(settings)

@@ -69,8 +69,8 @@ class Metrics(NullMetrics):
         for name, f in subjects.items():
             if f.get("invalid"):
                 self.invalid.labels(model, version, name).inc(f["invalid"])
-            if f.get("drift"):
-                self.drift.labels(model, version, name, f["drift"]["method"]).set(f["drift"]["statistic"])
+            for r in f.get("tests") or ([f["drift"]] if f.get("drift") else []):
+                self.drift.labels(model, version, name, r["method"]).set(r["statistic"])
 
     def observe_alert(self, state) -> None:
         self.firing.labels(state.model, state.version, state.rule).set(1 if state.status == "firing" else 0)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from driftline.config.settings import ModelSpec
+from driftline.detectors.calibrate import calibrate
+from driftline.detectors.drift import Plan
 from driftline.detectors.profile import ReferenceProfile, build_reference
 from driftline.detectors.window import WindowStats
 from driftline.streams.windows import CountWindows, TimeWindows, Window
@@ -34,9 +36,8 @@ class ModelMonitor:
         self.versions: dict[str, CountWindows | TimeWindows] = {}
 
     @property
-    def tests(self) -> dict[str, tuple[str, float]]:
-        return {n: (self.spec.test_for(f).method, self.spec.test_for(f).threshold)
-                for n, f in self.spec.all_features().items()}
+    def plans(self) -> dict[str, list[Plan]]:
+        return test_plans(self.spec, self.profile.calibration if self.profile else None)
 
     def _windows(self, version: str):
         if version not in self.versions:
@@ -78,13 +79,12 @@ class ModelMonitor:
             return cols, None
         whole = _concat(self.pending)
         self.pending = []
-        self.profile = build_reference(self.spec.name, self.spec.all_features(), _raw(whole),
-                                       self.spec.reference.bins, f"first {whole.n} events")
+        self.profile = reference_for(self.spec, _raw(whole), f"first {whole.n} events")
         return cols.take(slice(need, None)), self.profile
 
     def summarise(self, w: Window) -> dict:
         run = w.count >= self.spec.window.min_count
-        features = w.stats.summarise(self.profile, self.tests, run)
+        features = w.stats.summarise(self.profile, self.plans, run)
         start, end = w.bounds
         out = {"type": "window", "model": w.model, "version": w.version, "seq": w.seq,
                "start": iso(start), "end": iso(end), "count": w.count, "invalid": w.invalid,
@@ -98,6 +98,34 @@ class ModelMonitor:
         out["drifted"] = [k for k, v in {**features, "prediction": pred or {}}.items()
                           if (v.get("drift") or {}).get("drifted")]
         return out
+
+
+def n_tests(spec: ModelSpec) -> int:
+    """How many tests share the model's false-alarm budget: every drift test of every feature."""
+    return sum(len(spec.tests_for(f)) for f in spec.all_features().values())
+
+
+def test_plans(spec: ModelSpec, calibration: dict | None) -> dict[str, list[Plan]]:
+    """Each feature's tests, with the per-test ``alpha`` of the model's budget."""
+    alpha = warn = None
+    if spec.false_alarms is not None:
+        alpha = spec.false_alarms / n_tests(spec)
+        warn = min(10 * alpha, 0.5)
+    return {name: [Plan(t.method, t.threshold, t.warning, alpha, warn, spec.test_source(name, f))
+                   for t in spec.tests_for(f)]
+            for name, f in spec.all_features().items()}
+
+
+def reference_for(spec: ModelSpec, columns: dict, source: str, seed: int = 0) -> ReferenceProfile:
+    """Profile ``columns`` (raw, in arrival order) and, when the model has a
+    false-alarm budget, calibrate its tests on them."""
+    profile = build_reference(spec.name, spec.all_features(), columns, spec.reference.bins, source)
+    if spec.false_alarms is not None:
+        window = spec.window.size or min(profile.n // 2, 10_000)
+        methods = {n: [t.method for t in spec.tests_for(f)] for n, f in spec.all_features().items()}
+        profile.calibration = calibrate(profile, columns, methods, window, spec.false_alarms,
+                                        n_tests(spec), seed)
+    return profile
 
 
 def profile_fits(profile: ReferenceProfile, spec: ModelSpec) -> bool:

@@ -160,8 +160,8 @@ def build_service(settings: Settings, store: SqlStore, source, dead_letters, sin
 
 def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> None:
     """Build profiles from reference files for models that have none stored yet."""
-    from driftline.detectors.profile import build_reference
     from driftline.errors import ReferenceError_
+    from driftline.monitor import reference_for
     from driftline.pipeline import CommitUnit
     from driftline.streams.files import read_table
     unit = CommitUnit()
@@ -171,8 +171,7 @@ def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> 
         where = f"models[{settings.models.index(spec)}].reference.path"
         try:
             cols = read_table(spec.reference.path)
-            profile = build_reference(spec.name, spec.all_features(), cols, spec.reference.bins,
-                                      spec.reference.path)
+            profile = reference_for(spec, cols, spec.reference.path)
         except (ValueError, ReferenceError_) as exc:
             raise ReferenceError_(f"{where}: {exc}") from exc
         if profile.empty_features():

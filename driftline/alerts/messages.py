@@ -9,11 +9,25 @@ def _fmt(x) -> str:
     return str(x)
 
 
+def _effect(r: dict) -> str:
+    e = r.get("effect") or {}
+    if "mean_shift_sd" in e:
+        ratio = f", std ×{e['std_ratio']:.2f}" if e.get("std_ratio") is not None else ""
+        return f" — mean {e['mean_shift_sd']:+.2f} sd{ratio}"
+    if "share_cur" in e:
+        return f" — share {e['share_ref']:.1%} → {e['share_cur']:.1%}"
+    return ""
+
+
 def evidence_lines(features: dict) -> list[str]:
+    """One line per drifted subject, most significant first."""
     lines = []
-    for name, r in sorted(features.items(), key=lambda kv: -abs(kv[1]["statistic"])):
+    order = sorted(features.items(), key=lambda kv: (kv[1].get("p_value") is None, kv[1].get("p_value") or 0,
+                                                     -abs(kv[1]["statistic"])))
+    for name, r in order:
         p = f", p={_fmt(r['p_value'])}" if r.get("p_value") is not None else ""
-        lines.append(f"{name}: {r['method']} {_fmt(r['statistic'])} (threshold {_fmt(r['threshold'])}{p})")
+        lines.append(f"{name}: {r['method']} {_fmt(r['statistic'])} (threshold {_fmt(r['threshold'])}{p})"
+                     + _effect(r))
     return lines
 
 

@@ -37,8 +37,7 @@ def parse_duration(value: object) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 FeatureKind = Literal["numeric", "categorical", "boolean"]
-NUMERIC_METHODS = ("wasserstein", "ks", "psi", "jensenshannon")
-CATEGORICAL_METHODS = ("chisquare", "psi", "jensenshannon")
+DEFAULT_TESTS = {"numeric": ("meanvar", "ks"), "categorical": ("chisquare",)}
 
 
 class _Frozen(BaseModel):
@@ -46,24 +45,43 @@ class _Frozen(BaseModel):
 
 
 class DriftTest(_Frozen):
-    """A drift test and its threshold.
+    """A drift test, by its name in ``driftline.detectors.drift.METHODS``.
 
-    For ``ks`` and ``chisquare`` the threshold is a p-value (drift when below);
-    for the distances it is a statistic (drift when at or above).
+    Without ``threshold`` the test is calibrated to the model's ``false_alarms``.
+    With one it is fixed: for ``ks``, ``chisquare``, ``meanvar``, ``z`` and
+    ``fisher`` the threshold is a p-value (drift when below), for the distances a
+    statistic (drift when at or above); ``warning`` is the same kind of number,
+    nearer to normal.
     """
 
     method: str
-    threshold: float = Field(gt=0)
+    threshold: float | None = Field(default=None, gt=0)
+    warning: float | None = Field(default=None, gt=0)
+
+
+def _tests_shorthand(value: object) -> object:
+    """``ks`` / ``{method: ks}`` / ``[ks, {method: psi, threshold: 0.2}]`` → a list."""
+    items = value if isinstance(value, list) else [value]
+    return [{"method": v} if isinstance(v, str) else v for v in items]
+
+
+Tests = Annotated[list[DriftTest], BeforeValidator(_tests_shorthand), Field(min_length=1)]
 
 
 class FeatureSpec(_Frozen):
     kind: FeatureKind
-    drift: DriftTest | None = None
+    drift: Tests | None = None
     top_k: int = Field(default=20, ge=1, le=1000)
 
 
 def _feature_shorthand(value: object) -> object:
     return {"kind": value} if isinstance(value, str) else value
+
+
+def _rate(value: object) -> object:
+    from driftline.detectors.calibrate import parse_rate
+
+    return None if value is None else parse_rate(value)
 
 
 class FieldMapping(_Frozen):
@@ -148,13 +166,9 @@ class ModelSpec(_Frozen):
     prediction: Annotated[FeatureSpec, BeforeValidator(_feature_shorthand)] | None = None
     window: WindowSpec
     reference: ReferenceSpec
-    drift: dict[str, DriftTest] = Field(
-        default_factory=lambda: {
-            "numeric": DriftTest(method="wasserstein", threshold=0.1),
-            "categorical": DriftTest(method="jensenshannon", threshold=0.1),
-        }
-    )
-    rules: list[RuleSpec] = Field(default_factory=lambda: [RuleSpec(share=0.3)])
+    false_alarms: Annotated[float | None, BeforeValidator(_rate)] = 0.001
+    drift: dict[str, Tests] = Field(default_factory=dict)
+    rules: list[RuleSpec] = Field(default_factory=lambda: [RuleSpec(count=1)])
     retrain: RetrainSpec = RetrainSpec()
 
     @field_validator("features")
@@ -169,14 +183,17 @@ class ModelSpec(_Frozen):
         for key in self.drift:
             if key not in ("numeric", "categorical"):
                 raise ValueError(f"drift: unknown kind {key!r} (expected numeric, categorical)")
+        from driftline.detectors.drift import lookup
+
         for name, spec in self.all_features().items():
-            test = self.test_for(spec)
-            allowed = NUMERIC_METHODS if spec.kind == "numeric" else CATEGORICAL_METHODS
-            if test.method not in allowed:
-                raise ValueError(
-                    f"feature {name!r}: unknown drift method {test.method!r} for a "
-                    f"{spec.kind} feature (expected {', '.join(allowed)})"
-                )
+            for test in self.tests_for(spec):
+                try:
+                    lookup(test.method, spec.kind)
+                except ValueError as exc:
+                    raise ValueError(f"feature {name!r}: {exc}") from None
+                if test.threshold is None and self.false_alarms is None:
+                    raise ValueError(f"feature {name!r}: test {test.method!r} needs a 'threshold' "
+                                     "when 'false_alarms' is off (null)")
         for rule in self.rules:
             if rule.feature is not None and rule.feature not in self.all_features():
                 raise ValueError(
@@ -192,15 +209,19 @@ class ModelSpec(_Frozen):
             out["prediction"] = self.prediction
         return out
 
-    def test_for(self, spec: FeatureSpec) -> DriftTest:
+    def tests_for(self, spec: FeatureSpec) -> list[DriftTest]:
+        """The feature's own tests, else its kind's, else the defaults."""
         if spec.drift is not None:
             return spec.drift
         kind = "numeric" if spec.kind == "numeric" else "categorical"
-        defaults = {
-            "numeric": DriftTest(method="wasserstein", threshold=0.1),
-            "categorical": DriftTest(method="jensenshannon", threshold=0.1),
-        }
-        return self.drift.get(kind, defaults[kind])
+        return self.drift.get(kind) or [DriftTest(method=m) for m in DEFAULT_TESTS[kind]]
+
+    def test_source(self, name: str, spec: FeatureSpec) -> str:
+        """Why a feature has its tests (recorded in every result)."""
+        kind = "numeric" if spec.kind == "numeric" else "categorical"
+        if spec.drift is not None:
+            return f"configured for feature {name!r}"
+        return f"configured for {kind} features" if kind in self.drift else f"default for {kind} features"
 
 
 class KafkaSpec(_Frozen):

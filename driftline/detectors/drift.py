@@ -1,10 +1,22 @@
 """Drift tests between a reference profile and a window's statistics.
 
-Every test compares counts on the same bins (the reference's quantile bins for
-numeric features, its top-K categories plus "other" for categorical ones) and
-returns a :class:`DriftResult` naming the method, statistic, p-value where one
-exists, threshold and sample sizes. The method is the one configured; it never
+The catalogue is the explicit dict :data:`METHODS`. Every test compares the
+window with the reference on the reference's own bins (or moments) and returns
+a :class:`DriftResult` naming the method, why it was used, the statistic, a
+p-value where one exists, the thresholds, the level (``ok``, ``warning``,
+``drift``) and both sample sizes. The method is the one configured; it never
 changes with sample size.
+
+A test runs in one of two modes:
+
+- **fixed**: the threshold the user named (a p-value for the tests marked
+  ``on_p``, a statistic otherwise), e.g. PSI 0.25 or p < 0.05;
+- **calibrated**: drift when the p-value falls below ``alpha``, the share of
+  the model's false-alarm budget given to this test (see
+  :mod:`driftline.detectors.calibrate`). The p-value accounts for both sample
+  sizes and for the reference's design effect (autocorrelation), and the
+  reported threshold is the statistic that ``alpha`` corresponds to at this
+  window's count, so time windows of any size get their own threshold.
 
 >>> import numpy as np
 >>> from driftline.detectors.profile import NumericProfile
@@ -12,24 +24,39 @@ changes with sample size.
 >>> rng = np.random.default_rng(7)
 >>> ref = NumericProfile.build(rng.normal(size=50_000))
 >>> win = NumericStats(ref.edges); win.update(rng.normal(0.5, 1, size=10_000))
->>> r = run_test("wasserstein", 0.1, ref, win)
->>> r.method, round(r.statistic, 2), r.drifted
-('wasserstein', 0.51, True)
+>>> r = run_test(Plan("wasserstein", threshold=0.1), ref, win)
+>>> r.method, round(r.statistic, 2), r.level
+('wasserstein', 0.51, 'drift')
+>>> r = run_test(Plan("meanvar", alpha=1e-5), ref, win)
+>>> r.level, r.p_value < 1e-5, round(r.effect["mean_shift_sd"], 2)
+('drift', True, 0.51)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy import stats as sps
 
+from driftline.detectors import distances as dist
 from driftline.detectors.profile import CategoricalProfile, NumericProfile, Profile
-from driftline.detectors.stats import CategoricalStats, NumericStats
 
-PSI_EPS = 1e-4
-COARSE_BINS = 10
+LN2 = float(np.log(2))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one feature is tested: a method, and either a fixed ``threshold``
+    (with an optional ``warning`` below it) or a calibrated ``alpha``."""
+
+    method: str
+    threshold: float | None = None
+    warning: float | None = None
+    alpha: float | None = None
+    warn_alpha: float | None = None
+    reason: str = "configured"
 
 
 @dataclass(frozen=True)
@@ -41,113 +68,211 @@ class DriftResult:
     drifted: bool
     n_ref: int
     n_cur: int
+    level: str = "ok"
+    warning_threshold: float | None = None
+    reason: str = ""
+    mode: str = "fixed"
+    effect: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-# -- pure functions on counts ------------------------------------------------
+@dataclass(frozen=True)
+class Method:
+    """A catalogue entry: what it measures and how its null distribution is known.
 
-def psi(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    """Population stability index; empty bins count as ``PSI_EPS``."""
-    p = _proportions(ref_counts, PSI_EPS)
-    q = _proportions(cur_counts, PSI_EPS)
-    return float(np.sum((q - p) * np.log(q / p)))
-
-
-def jensenshannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    """Jensen–Shannon distance in base 2 (0 = identical, 1 = disjoint)."""
-    p = ref_counts / ref_counts.sum()
-    q = cur_counts / cur_counts.sum()
-    m = (p + q) / 2
-    div = (_kl(p, m) + _kl(q, m)) / 2
-    return float(np.sqrt(max(div, 0.0) / np.log(2)))
-
-
-def chisquare(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
-    """Two-sample chi-square test of homogeneity (no continuity correction)."""
-    table = np.vstack([ref_counts, cur_counts]).astype(np.float64)
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
-        return 0.0, 1.0
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
-    stat = float(((table - expected) ** 2 / expected).sum())
-    return stat, float(sps.chi2.sf(stat, table.shape[1] - 1))
-
-
-def ks_binned(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
-    """Kolmogorov–Smirnov D at the bin edges, with the asymptotic two-sample p-value."""
-    n, m = ref_counts.sum(), cur_counts.sum()
-    d = float(np.max(np.abs(np.cumsum(ref_counts) / n - np.cumsum(cur_counts) / m)))
-    en = n * m / (n + m)
-    return d, float(sps.kstwo.sf(d, np.round(en)))
-
-
-def wasserstein_binned(ref_counts: np.ndarray, ref_sums: np.ndarray,
-                       cur_counts: np.ndarray, cur_sums: np.ndarray) -> float:
-    """Earth mover's distance between two histograms on the same edges.
-
-    Each bin's mass sits at the mean of the values that fell in it (kept as a
-    per-bin sum), so the result preserves both means exactly and is within a
-    few thousandths of scipy's exact ``wasserstein_distance`` on 100 bins.
+    ``null`` is ``chi2`` (``pivot(stat, N)`` is asymptotically chi-square),
+    ``ks`` (Kolmogorov), ``normal`` (the statistic is a z score), ``exact``
+    (the test computes its own p-value) or ``mc`` (Monte Carlo tail fitted
+    at calibration; no p-value in fixed mode).
     """
-    ra, ca = ref_counts > 0, cur_counts > 0
-    x = np.concatenate((ref_sums[ra] / ref_counts[ra], cur_sums[ca] / cur_counts[ca]))
-    wr = np.concatenate((ref_counts[ra] / ref_counts.sum(), np.zeros(ca.sum())))
-    wc = np.concatenate((np.zeros(ra.sum()), cur_counts[ca] / cur_counts.sum()))
-    order = np.argsort(x, kind="stable")
-    gap = np.cumsum(wr[order]) - np.cumsum(wc[order])
-    return float(np.sum(np.abs(gap[:-1]) * np.diff(x[order])))
+
+    kinds: tuple[str, ...]
+    null: str
+    fixed: float
+    on_p: bool
+    deff: str
+    why: str
+    measure: Callable
 
 
-def coarsen(ref_counts: np.ndarray, cur_counts: np.ndarray, groups: int = COARSE_BINS):
-    """Merge fine quantile bins into ``groups`` bins of about equal reference mass."""
-    mid = (np.cumsum(ref_counts) - ref_counts / 2) / ref_counts.sum()
-    g = np.minimum((mid * groups).astype(np.int64), groups - 1)
-    return (np.bincount(g, weights=ref_counts, minlength=groups),
-            np.bincount(g, weights=cur_counts, minlength=groups))
+def _fine(prof, cur):
+    return prof.counts, cur.hist
 
 
-def _proportions(counts: np.ndarray, eps: float) -> np.ndarray:
-    p = counts / counts.sum()
-    return np.where(p == 0, eps, p)
+def _coarse(prof, cur):
+    return dist.coarsen(prof.counts, cur.hist)
 
 
-def _kl(p: np.ndarray, q: np.ndarray) -> float:
-    mask = p > 0
-    return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
+def _m_ks(prof, cur):
+    return dist.ks_binned(*_fine(prof, cur)), None, {}
 
 
-# -- registry ------------------------------------------------------------------
-
-def _numeric(prof: NumericProfile, cur: NumericStats, method: str) -> tuple[float, float | None]:
-    if method == "ks":
-        return ks_binned(prof.counts, cur.hist)
-    if method == "wasserstein":
-        w = wasserstein_binned(prof.counts, prof.sums, cur.hist, cur.sums)
-        return w / prof.std if prof.std > 0 else w, None
-    r, c = coarsen(prof.counts, cur.hist)
-    return (psi(r, c) if method == "psi" else jensenshannon(r, c)), None
+def _m_wasserstein(prof, cur):
+    w = dist.wasserstein_binned(prof.counts, prof.sums, cur.hist, cur.sums)
+    return (w / prof.std if prof.std > 0 else w), None, {}
 
 
-def _categorical(prof: CategoricalProfile, cur: CategoricalStats,
-                 method: str) -> tuple[float, float | None]:
-    if method == "chisquare":
-        return chisquare(prof.counts, cur.hist)
-    fn = psi if method == "psi" else jensenshannon
-    return fn(prof.counts, cur.hist), None
+def _binned(fn, coarse: bool):
+    def measure(prof, cur):
+        r, c = _coarse(prof, cur) if coarse and isinstance(prof, NumericProfile) else _fine(prof, cur)
+        return fn(r, c), int((r > 0).sum()) - 1, {}
+    return measure
 
 
-NUMERIC_TESTS: dict[str, Callable] = {m: _numeric for m in ("wasserstein", "ks", "psi", "jensenshannon")}
-CATEGORICAL_TESTS: dict[str, Callable] = {m: _categorical for m in ("chisquare", "psi", "jensenshannon")}
-P_VALUE_TESTS = frozenset({"ks", "chisquare"})
+def _m_chisquare(prof, cur):
+    stat, _, dof = dist.chisquare(prof.counts, cur.hist)
+    return stat, dof, {}
 
 
-def run_test(method: str, threshold: float, prof: Profile, cur) -> DriftResult:
-    """Run ``method`` on a feature; raise ``ValueError`` listing the valid methods."""
-    registry = NUMERIC_TESTS if isinstance(prof, NumericProfile) else CATEGORICAL_TESTS
-    if method not in registry:
-        raise ValueError(f"unknown drift method {method!r} (expected {', '.join(registry)})")
-    stat, p = registry[method](prof, cur, method)
-    drifted = p < threshold if method in P_VALUE_TESTS else stat >= threshold
-    return DriftResult(method, stat, p, threshold, bool(drifted), int(prof.n), int(cur.count))
+def _m_meanvar(prof, cur):
+    n, m = prof.n, cur.count
+    inv = 1 / n + 1 / m
+    sd = prof.std if prof.std > 0 else 1.0
+    z_mean = (cur.mean - prof.mean) / (sd * np.sqrt(inv))
+    if prof.std > 0 and cur.std > 0:
+        z_var = np.log(cur.std ** 2 / prof.std ** 2) / np.sqrt(max(prof.kurtosis - 1, 0.1) * inv)
+    else:
+        z_var = 0.0
+    effect = {"mean_shift_sd": (cur.mean - prof.mean) / sd,
+              "std_ratio": cur.std / prof.std if prof.std > 0 else None,
+              "z_mean": float(z_mean), "z_var": float(z_var)}
+    return float(max(abs(z_mean), abs(z_var))), None, effect
+
+
+def _binary(prof: CategoricalProfile, cur):
+    a, b = int(prof.counts[0]), int(cur.hist[0])
+    return a, prof.n - a, b, cur.count - b
+
+
+def _m_z(prof, cur):
+    a, a2, b, b2 = _binary(prof, cur)
+    n, m = a + a2, b + b2
+    pooled = (a + b) / (n + m)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m)) if 0 < pooled < 1 else 1.0
+    return float(abs(b / m - a / n) / se), None, {"share_ref": a / n, "share_cur": b / m}
+
+
+def _m_fisher(prof, cur):
+    a, a2, b, b2 = _binary(prof, cur)
+    odds, p = sps.fisher_exact([[a, a2], [b, b2]])
+    return float(odds), None, {"p": float(p), "share_ref": a / (a + a2), "share_cur": b / max(b + b2, 1)}
+
+
+NUM, CAT = ("numeric",), ("categorical", "boolean")
+METHODS: dict[str, Method] = {
+    "ks": Method(NUM, "ks", 0.05, True, "fine", "any change in the distribution's shape", _m_ks),
+    "wasserstein": Method(NUM, "mc", 0.1, False, "fine",
+                          "how far values moved, in reference standard deviations", _m_wasserstein),
+    "psi": Method(NUM + CAT, "chi2", 0.25, False, "coarse", "population stability index",
+                  _binned(dist.psi, True)),
+    "jensenshannon": Method(NUM + CAT, "chi2", 0.1, False, "coarse", "bounded (0-1) divergence",
+                            _binned(dist.jensenshannon, True)),
+    "hellinger": Method(NUM + CAT, "chi2", 0.1, False, "coarse", "bounded (0-1) distance",
+                        _binned(dist.hellinger, True)),
+    "meanvar": Method(NUM, "normal", 0.05, True, "mean", "shift of the mean or the spread", _m_meanvar),
+    "chisquare": Method(CAT, "chi2", 0.05, True, "coarse", "change in category frequencies", _m_chisquare),
+    "tvd": Method(CAT, "mc", 0.1, False, "coarse", "total share of records that changed category", _binned(dist.tvd, False)),
+    "linf": Method(CAT, "mc", 0.1, False, "coarse", "largest change of one category's share", _binned(dist.linf, False)),
+    "z": Method(CAT, "normal", 0.05, True, "coarse", "two-proportion z test on the commonest category", _m_z),
+    "fisher": Method(CAT, "exact", 0.05, True, "coarse", "Fisher's exact test on the commonest category", _m_fisher),
+}
+# The chi-square methods' pivots: statistic at sample size N -> asymptotically chi2(dof).
+_PIVOT = {"chisquare": (lambda s, n: s, lambda t, n: t),
+          "psi": (lambda s, n: n * s, lambda t, n: t / n),
+          "jensenshannon": (lambda s, n: 8 * LN2 * n * s * s, lambda t, n: np.sqrt(t / (8 * LN2 * n))),
+          "hellinger": (lambda s, n: 8 * n * s * s, lambda t, n: np.sqrt(t / (8 * n)))}
+
+
+def methods_for(kind: str) -> list[str]:
+    return [name for name, m in METHODS.items() if kind in m.kinds]
+
+
+def lookup(method: str, kind: str) -> Method:
+    """The catalogue entry; ``ValueError`` listing the valid methods for ``kind``."""
+    if method not in METHODS or kind not in METHODS[method].kinds:
+        raise ValueError(f"unknown drift method {method!r} for a {kind} feature "
+                         f"(expected {', '.join(methods_for(kind))})")
+    return METHODS[method]
+
+
+def effective_n(prof: Profile, cur, deff: float = 1.0) -> float:
+    """``n m / (n + m)`` divided by the design effect."""
+    n, m = prof.n, cur.count
+    return n * m / (n + m) / max(deff, 1.0)
+
+
+def p_value(method: str, stat: float, dof: int | None, n_eff: float, tail: dict | None) -> float | None:
+    """The p-value of ``stat`` at effective size ``n_eff`` (``None`` if unknown)."""
+    m = METHODS[method]
+    if m.null == "chi2":
+        return float(sps.chi2.sf(_PIVOT[method][0](stat, n_eff), max(dof, 1)))
+    if m.null == "ks":
+        return float(sps.kstwo.sf(stat, max(int(round(n_eff)), 1)))
+    if m.null == "normal":
+        return float(min(1.0, (4 if method == "meanvar" else 2) * sps.norm.sf(stat)))
+    if m.null == "mc" and tail:
+        return tail_p(tail, stat * np.sqrt(n_eff))
+    return None
+
+
+def stat_threshold(method: str, alpha: float, dof: int | None, n_eff: float, tail: dict | None) -> float:
+    """The statistic whose p-value is ``alpha`` at effective size ``n_eff``."""
+    m = METHODS[method]
+    if m.null == "chi2":
+        return float(_PIVOT[method][1](sps.chi2.isf(alpha, max(dof, 1)), n_eff))
+    if m.null == "ks":
+        return float(sps.kstwo.isf(alpha, max(int(round(n_eff)), 1)))
+    if m.null == "normal":
+        return float(sps.norm.isf(alpha / (4 if method == "meanvar" else 2)))
+    if m.null == "mc" and tail:
+        return float(tail_quantile(tail, alpha) / np.sqrt(n_eff))
+    return alpha  # exact tests: the threshold is on the p-value itself
+
+
+def tail_p(tail: dict, pivot: float) -> float:
+    """P(null pivot ≥ ``pivot``): the Monte Carlo body, an exponential tail past ``u``."""
+    if pivot > tail["u"]:
+        return float(tail["q0"] * np.exp(-(pivot - tail["u"]) / tail["beta"]))
+    body = np.asarray(tail["body"])  # quantiles 0, 1/len, ..., of the null pivot below u
+    return float(1 - (1 - tail["q0"]) * np.searchsorted(body, pivot, side="right") / body.size)
+
+
+def tail_quantile(tail: dict, alpha: float) -> float:
+    if alpha >= tail["q0"]:
+        body = np.asarray(tail["body"])
+        return float(body[min(int((1 - alpha) / (1 - tail["q0"]) * body.size), body.size - 1)])
+    return float(tail["u"] + tail["beta"] * np.log(tail["q0"] / alpha))
+
+
+def run_test(plan: Plan, prof: Profile, cur, calibration: dict | None = None) -> DriftResult:
+    """Run ``plan`` on one feature; ``calibration`` is the feature's entry of the
+    reference's calibration (design effects and Monte Carlo tails), if any."""
+    m = lookup(plan.method, prof.kind if isinstance(prof, NumericProfile) else "categorical")
+    stat, dof, effect = m.measure(prof, cur)
+    cal = calibration or {}
+    deff = cal.get("deff", {}).get(m.deff, 1.0)
+    tail = cal.get("tails", {}).get(plan.method)
+    n_eff = effective_n(prof, cur, deff)
+    if m.null == "normal":
+        stat /= np.sqrt(max(deff, 1.0))
+    p = effect.pop("p") if m.null == "exact" else p_value(plan.method, stat, dof, n_eff, tail)
+    common = dict(method=plan.method, statistic=float(stat), p_value=p, n_ref=int(prof.n),
+                  n_cur=int(cur.count), effect=effect)
+    if plan.threshold is None and plan.alpha is not None and (m.null != "mc" or tail):
+        thr = stat_threshold(plan.method, plan.alpha, dof, n_eff, tail)
+        warn = stat_threshold(plan.method, plan.warn_alpha, dof, n_eff, tail) if plan.warn_alpha else None
+        level = "drift" if p < plan.alpha else ("warning" if plan.warn_alpha and p < plan.warn_alpha else "ok")
+        if m.null == "exact":
+            thr, warn = plan.alpha, plan.warn_alpha
+        why = f"calibrated: alpha {plan.alpha:.2g} per test, design effect {deff:.2f}"
+        return DriftResult(**common, threshold=thr, drifted=level == "drift", level=level,
+                           warning_threshold=warn, reason=f"{plan.reason}; {m.why}; {why}", mode="calibrated")
+    thr = plan.threshold if plan.threshold is not None else m.fixed
+    value = p if m.on_p else stat
+    hit = (lambda t: value < t) if m.on_p else (lambda t: value >= t)
+    level = "drift" if hit(thr) else ("warning" if plan.warning is not None and hit(plan.warning) else "ok")
+    why = "fixed threshold" if plan.threshold is not None else "conventional threshold (no calibration stored)"
+    return DriftResult(**common, threshold=float(thr), drifted=level == "drift", level=level,
+                       warning_threshold=plan.warning, reason=f"{plan.reason}; {m.why}; {why}")

@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from driftline.detectors.drift import run_test
+from driftline.detectors.drift import Plan, run_test
 from driftline.detectors.profile import NumericProfile, ReferenceProfile
 from driftline.detectors.stats import CategoricalStats, NumericStats
 from driftline.types import INVALID, Columns, NumericColumn
@@ -40,22 +40,33 @@ class WindowStats:
         for name, stats in self.features.items():
             stats.merge(other.features[name])
 
-    def summarise(self, profile: ReferenceProfile, tests: dict[str, tuple[str, float]],
+    def summarise(self, profile: ReferenceProfile, plans: dict[str, list[Plan]],
                   run_tests: bool) -> dict:
-        """Statistics per feature, with the drift result when ``run_tests``."""
+        """Statistics per feature, with every test's result under ``tests`` and the
+        most severe one under ``drift``, when ``run_tests``."""
         out = {}
+        cal = (profile.calibration or {}).get("features", {})
         for name, stats in self.features.items():
             summary = stats.get()
-            method, threshold = tests[name]
             reference = profile.features[name]
             if run_tests and stats.count > 0 and reference.n > 0:
-                summary["drift"] = run_test(method, threshold, reference, stats).to_dict()
+                results = [run_test(p, reference, stats, cal.get(name)).to_dict() for p in plans[name]]
+                summary["drift"] = max(results, key=_severity)
+                summary["tests"] = results
             else:
                 summary["drift"] = None
                 if reference.n == 0:
                     summary["drift_skipped"] = "the reference has no values for this feature"
             out[name] = summary
         return out
+
+
+_LEVELS = {"ok": 0, "warning": 1, "drift": 2}
+
+
+def _severity(result: dict) -> tuple:
+    p = result["p_value"]
+    return _LEVELS[result["level"]], -(p if p is not None else 1.0)
 
 
 def numeric_values(cols: Columns, name: str) -> np.ndarray:

@@ -70,7 +70,7 @@ def test_drift_to_store_slack_trigger_and_dead_letters(broker, uid, store_url):
         assert "[RETRAIN] m v1: retraining requested" in retrain["text"]
         assert msg["channel"] == "#ml-oncall" and "m v1: feature_drift firing" in msg["text"]
         assert msg["blocks"][0]["type"] == "header"
-        assert "x: wasserstein" in msg["blocks"][2]["text"]["text"]
+        assert "x: meanvar" in msg["blocks"][2]["text"]["text"] and "mean +" in msg["blocks"][2]["text"]["text"]
 
     (trig,) = read_topic(conf, f"retrain-{uid}", 1)
     event = orjson.loads(trig["value"])

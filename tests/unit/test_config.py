@@ -17,7 +17,7 @@ def errors_of(raw, env=None) -> list[str]:
 def test_minimal_configuration_is_valid_with_defaults():
     s = parse_settings(config(), {})
     m = s.models[0]
-    assert m.window.size == 1000 and m.test_for(m.features["x"]).method == "wasserstein"
+    assert m.window.size == 1000 and [t.method for t in m.tests_for(m.features["x"])] == ["meanvar", "ks"]
     assert set(m.all_features()) == {"x", "y", "colour", "prediction"}
 
 

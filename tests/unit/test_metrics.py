@@ -31,5 +31,5 @@ def test_metrics_count_events_windows_bad_records_and_alerts():
     assert 'driftline_bad_records_total{model=""} 1.0' in text
     assert 'driftline_windows_total{model="m",version="v1"} 2.0' in text
     assert 'driftline_alert_firing{model="m",rule="feature_drift",version="v1"} 1.0' in text
-    assert 'driftline_drift_statistic{feature="x",method="wasserstein",model="m",version="v1"}' in text
+    assert 'driftline_drift_statistic{feature="x",method="ks",model="m",version="v1"}' in text
     assert "driftline_commit_seconds_count" in text
