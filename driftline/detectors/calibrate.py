@@ -24,8 +24,9 @@ order it arrived, and stored with the reference profile:
 >>> rng = np.random.default_rng(3)
 >>> e = rng.normal(size=20_000); x = np.empty_like(e); x[0] = e[0]
 >>> for i in range(1, x.size): x[i] = 0.5 * x[i - 1] + e[i]
->>> round(design_effects(x, np.zeros(x.size, dtype=np.int64), 1, 1000, rng)["mean"])
-3
+>>> d = design_effects(x, (x > 0).astype(np.int64), 2, 1000, rng)
+>>> round(d["mean"]), round(d["cells"], 1)
+(3, 2.2)
 >>> parse_rate("1 per 1000 windows")
 0.001
 """
@@ -73,31 +74,37 @@ def block_windows(n: int, m: int, block: int, replicates: int, rng: np.random.Ge
 
 def design_effects(values: np.ndarray | None, codes: np.ndarray, bins: int, m: int,
                    rng: np.random.Generator) -> dict[str, float]:
-    """Variance inflation of windows of ``m`` consecutive events over independent ones,
-    for the histogram on ``codes`` (``bins`` cells) and, given ``values``, the mean and
-    variance. Each is at least 1."""
+    """Variance inflation of windows of ``m`` consecutive events over independent ones:
+    ``cells``, the largest over the cells of ``codes`` (``bins`` of them) of a cell's
+    share; ``cdf``, the largest over the cut points between cells of the cumulative share;
+    given ``values``, ``mean`` (the larger of the mean's and the variance's). Each is at least 1."""
     n = codes.size
     m = min(m, DEFF_MAX_WINDOW, n)
-    out = {"hist": 1.0, "mean": 1.0, "var": 1.0}
+    out = {"cells": 1.0, "cdf": 1.0, "mean": 1.0}
     if n < 20 or m < 2:
         return out
     p = np.bincount(codes, minlength=bins) / n
-    live = p > 0
+    cells = p * m >= 5
+    cum = np.cumsum(p)[:-1]
+    cuts = (cum * m >= 5) & ((1 - cum) * m >= 5)
     base = max(1, round(n ** (1 / 3)))
     for block in (base, 4 * base):
         pos = block_windows(n, m, block, DEFF_REPLICATES, rng)
         rows = np.repeat(np.arange(pos.shape[0]), m) * bins
-        counts = np.bincount(rows + codes[pos].ravel(), minlength=pos.shape[0] * bins).reshape(-1, bins)
-        x2 = ((counts[:, live] - m * p[live]) ** 2 / (m * p[live])).sum(axis=1)
-        if live.sum() > 1:
-            out["hist"] = max(out["hist"], float(x2.mean() / (live.sum() - 1)))
+        share = np.bincount(rows + codes[pos].ravel(), minlength=pos.shape[0] * bins).reshape(-1, bins) / m
+        if cells.any():
+            out["cells"] = max(out["cells"], float(np.max(m * share[:, cells].var(axis=0) /
+                                                           (p[cells] * (1 - p[cells])))))
+        if cuts.any():
+            cs = np.cumsum(share, axis=1)[:, :-1][:, cuts]
+            out["cdf"] = max(out["cdf"], float(np.max(m * cs.var(axis=0) / (cum[cuts] * (1 - cum[cuts])))))
         if values is not None and values.var() > 0:
             w = values[pos]
             var = values.var()
             mu4 = float(np.mean((values - values.mean()) ** 4))
             out["mean"] = max(out["mean"], float(m * w.mean(axis=1).var() / var))
             if mu4 > var * var:
-                out["var"] = max(out["var"], float(m * w.var(axis=1).var() / (mu4 - var * var)))
+                out["mean"] = max(out["mean"], float(m * w.var(axis=1).var() / (mu4 - var * var)))
     return out
 
 
@@ -130,12 +137,13 @@ def mc_tail(method: str, prof, m: int, rng: np.random.Generator) -> dict:
 
 
 def codes_of(prof, column) -> tuple[np.ndarray | None, np.ndarray, int]:
-    """(finite values, bin or category codes, number of cells) of a raw reference column."""
+    """(finite values, cell codes, number of cells) of a raw reference column: the coarse
+    quantile bins of a numeric feature, the categories (and "other") of a categorical one."""
     if isinstance(prof, NumericProfile):
         x = np.asarray(column, dtype=np.float64)
         x = x[np.isfinite(x)]
         fine = np.searchsorted(prof.edges, x, side="left")
-        return x, fine, prof.counts.size
+        return x, dist.coarse_groups(prof.counts)[fine], dist.COARSE_BINS
     other = len(prof.categories)
     labels = (label(v) for v in column)
     codes = np.fromiter((prof.index.get(v, other) for v in labels if v is not None), dtype=np.int64)
@@ -154,18 +162,10 @@ def calibrate(profile: ReferenceProfile, columns: dict, methods: dict[str, list[
             continue
         m = max(2, min(window, prof.n))
         values, codes, bins = codes_of(prof, columns[name])
-        deff = design_effects(values, codes, bins, m, rng)
-        entry = {"deff": {"fine": deff["hist"], "mean": max(deff["mean"], deff["var"]),
-                          "coarse": _coarse_deff(prof, values, codes, m, rng) if values is not None
-                          else deff["hist"]}}
+        entry = {"deff": design_effects(values, codes, bins, m, rng)}
         entry["tails"] = {meth: mc_tail(meth, prof, m, rng)
                           for meth in methods.get(name, []) if METHODS[meth].null == "mc"}
         feats[name] = entry
     alpha = rate / max(n_tests, 1)
     return {"rate": rate, "n_tests": n_tests, "alpha": alpha, "warn_alpha": min(10 * alpha, 0.5),
             "window": window, "features": feats}
-
-
-def _coarse_deff(prof, values, fine_codes, m, rng) -> float:
-    coarse = dist.coarse_groups(prof.counts)[fine_codes]
-    return design_effects(None, coarse, dist.COARSE_BINS, m, rng)["hist"]

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 
 from driftline.detectors import distances as dist
@@ -162,24 +163,24 @@ def _m_fisher(prof, cur):
 
 NUM, CAT = ("numeric",), ("categorical", "boolean")
 METHODS: dict[str, Method] = {
-    "ks": Method(NUM, "ks", 0.05, True, "fine", "any change in the distribution's shape", _m_ks),
-    "wasserstein": Method(NUM, "mc", 0.1, False, "fine",
+    "ks": Method(NUM, "ks", 0.05, True, "cdf", "any change in the distribution's shape", _m_ks),
+    "wasserstein": Method(NUM, "mc", 0.1, False, "cdf",
                           "how far values moved, in reference standard deviations", _m_wasserstein),
-    "psi": Method(NUM + CAT, "chi2", 0.25, False, "coarse", "population stability index",
+    "psi": Method(NUM + CAT, "chi2", 0.25, False, "cells", "population stability index",
                   _binned(dist.psi, True)),
-    "jensenshannon": Method(NUM + CAT, "chi2", 0.1, False, "coarse", "bounded (0-1) divergence",
+    "jensenshannon": Method(NUM + CAT, "chi2", 0.1, False, "cells", "bounded (0-1) divergence",
                             _binned(dist.jensenshannon, True)),
-    "hellinger": Method(NUM + CAT, "chi2", 0.1, False, "coarse", "bounded (0-1) distance",
+    "hellinger": Method(NUM + CAT, "chi2", 0.1, False, "cells", "bounded (0-1) distance",
                         _binned(dist.hellinger, True)),
     "meanvar": Method(NUM, "normal", 0.05, True, "mean", "shift of the mean or the spread", _m_meanvar),
-    "chisquare": Method(CAT, "chi2", 0.05, True, "coarse", "change in category frequencies", _m_chisquare),
-    "tvd": Method(CAT, "mc", 0.1, False, "coarse", "total share of records that changed category", _binned(dist.tvd, False)),
-    "linf": Method(CAT, "mc", 0.1, False, "coarse", "largest change of one category's share", _binned(dist.linf, False)),
-    "z": Method(CAT, "normal", 0.05, True, "coarse", "two-proportion z test on the commonest category", _m_z),
-    "fisher": Method(CAT, "exact", 0.05, True, "coarse", "Fisher's exact test on the commonest category", _m_fisher),
+    "chisquare": Method(CAT, "chi2", 0.05, True, "cells", "change in category frequencies", _m_chisquare),
+    "tvd": Method(CAT, "mc", 0.1, False, "cells", "total share of records that changed category", _binned(dist.tvd, False)),
+    "linf": Method(CAT, "mc", 0.1, False, "cells", "largest change of one category's share", _binned(dist.linf, False)),
+    "z": Method(CAT, "normal", 0.05, True, "cells", "two-proportion z test on the commonest category", _m_z),
+    "fisher": Method(CAT, "exact", 0.05, True, "cells", "Fisher's exact test on the commonest category", _m_fisher),
 }
 # The chi-square methods' pivots: statistic at sample size N -> asymptotically chi2(dof).
-_PIVOT = {"chisquare": (lambda s, n: s, lambda t, n: t),
+_PIVOT = {"chisquare": (lambda s, n: s, lambda t, n: t),  # X² has the sizes in it; scaled by 1/deff below
           "psi": (lambda s, n: n * s, lambda t, n: t / n),
           "jensenshannon": (lambda s, n: 8 * LN2 * n * s * s, lambda t, n: np.sqrt(t / (8 * LN2 * n))),
           "hellinger": (lambda s, n: 8 * n * s * s, lambda t, n: np.sqrt(t / (8 * n)))}
@@ -203,32 +204,41 @@ def effective_n(prof: Profile, cur, deff: float = 1.0) -> float:
     return n * m / (n + m) / max(deff, 1.0)
 
 
-def p_value(method: str, stat: float, dof: int | None, n_eff: float, tail: dict | None) -> float | None:
-    """The p-value of ``stat`` at effective size ``n_eff`` (``None`` if unknown)."""
+def p_value(method: str, stat: float, dof: int | None, n_eff: float, tail: dict | None,
+            chi_deff: float = 1.0) -> float | None:
+    """The p-value of ``stat`` at effective size ``n_eff`` (``None`` if unknown);
+    ``chi_deff`` is the design effect for ``chisquare``, whose statistic holds the raw sizes."""
     m = METHODS[method]
     if m.null == "chi2":
-        return float(sps.chi2.sf(_PIVOT[method][0](stat, n_eff), max(dof, 1)))
+        return float(special.chdtrc(max(dof, 1), _PIVOT[method][0](stat, n_eff) / chi_deff))
     if m.null == "ks":
-        return float(sps.kstwo.sf(stat, max(int(round(n_eff)), 1)))
+        return float(special.kolmogorov(stat * _ks_scale(n_eff)))
     if m.null == "normal":
-        return float(min(1.0, (4 if method == "meanvar" else 2) * sps.norm.sf(stat)))
+        return float(min(1.0, (4 if method == "meanvar" else 2) * special.ndtr(-stat)))
     if m.null == "mc" and tail:
         return tail_p(tail, stat * np.sqrt(n_eff))
     return None
 
 
-def stat_threshold(method: str, alpha: float, dof: int | None, n_eff: float, tail: dict | None) -> float:
+def stat_threshold(method: str, alpha: float, dof: int | None, n_eff: float, tail: dict | None,
+                   chi_deff: float = 1.0) -> float:
     """The statistic whose p-value is ``alpha`` at effective size ``n_eff``."""
     m = METHODS[method]
     if m.null == "chi2":
-        return float(_PIVOT[method][1](sps.chi2.isf(alpha, max(dof, 1)), n_eff))
+        return float(_PIVOT[method][1](special.chdtri(max(dof, 1), alpha) * chi_deff, n_eff))
     if m.null == "ks":
-        return float(sps.kstwo.isf(alpha, max(int(round(n_eff)), 1)))
+        return float(special.kolmogi(alpha) / _ks_scale(n_eff))
     if m.null == "normal":
-        return float(sps.norm.isf(alpha / (4 if method == "meanvar" else 2)))
+        return float(-special.ndtri(alpha / (4 if method == "meanvar" else 2)))
     if m.null == "mc" and tail:
         return float(tail_quantile(tail, alpha) / np.sqrt(n_eff))
     return alpha  # exact tests: the threshold is on the p-value itself
+
+
+def _ks_scale(n_eff: float) -> float:
+    """Stephens' small-sample correction of the asymptotic Kolmogorov distribution."""
+    r = np.sqrt(max(n_eff, 1.0))
+    return float(r + 0.12 + 0.11 / r)
 
 
 def tail_p(tail: dict, pivot: float) -> float:
@@ -255,14 +265,15 @@ def run_test(plan: Plan, prof: Profile, cur, calibration: dict | None = None) ->
     deff = cal.get("deff", {}).get(m.deff, 1.0)
     tail = cal.get("tails", {}).get(plan.method)
     n_eff = effective_n(prof, cur, deff)
+    chi_deff = max(deff, 1.0) if plan.method == "chisquare" else 1.0
     if m.null == "normal":
         stat /= np.sqrt(max(deff, 1.0))
-    p = effect.pop("p") if m.null == "exact" else p_value(plan.method, stat, dof, n_eff, tail)
+    p = effect.pop("p") if m.null == "exact" else p_value(plan.method, stat, dof, n_eff, tail, chi_deff)
     common = dict(method=plan.method, statistic=float(stat), p_value=p, n_ref=int(prof.n),
                   n_cur=int(cur.count), effect=effect)
     if plan.threshold is None and plan.alpha is not None and (m.null != "mc" or tail):
-        thr = stat_threshold(plan.method, plan.alpha, dof, n_eff, tail)
-        warn = stat_threshold(plan.method, plan.warn_alpha, dof, n_eff, tail) if plan.warn_alpha else None
+        thr = stat_threshold(plan.method, plan.alpha, dof, n_eff, tail, chi_deff)
+        warn = stat_threshold(plan.method, plan.warn_alpha, dof, n_eff, tail, chi_deff) if plan.warn_alpha else None
         level = "drift" if p < plan.alpha else ("warning" if plan.warn_alpha and p < plan.warn_alpha else "ok")
         if m.null == "exact":
             thr, warn = plan.alpha, plan.warn_alpha
