@@ -10,6 +10,8 @@ import numpy as np
 from driftline.config.settings import ModelSpec
 from driftline.detectors.calibrate import calibrate
 from driftline.detectors.drift import Plan
+from driftline.detectors.multivariate import PCAProfile
+from driftline.detectors.quality import CHECKS_PER_FEATURE
 from driftline.detectors.profile import ReferenceProfile, build_reference
 from driftline.detectors.window import WindowStats
 from driftline.streams.windows import CountWindows, TimeWindows, Window
@@ -95,22 +97,35 @@ class ModelMonitor:
         out["features"] = features
         if pred is not None:
             out["prediction"] = pred
+        alpha, warn = alphas(self.spec)
+        mv = w.stats.multivariate(alpha, warn) if run else None
+        if mv is not None:
+            out["multivariate"] = mv
+        out["quality"] = w.stats.findings(self.profile, alpha or 1e-4) if w.count else []
         out["drifted"] = [k for k, v in {**features, "prediction": pred or {}}.items()
-                          if (v.get("drift") or {}).get("drifted")]
+                          if (v.get("drift") or {}).get("drifted")] + (["multivariate"] if mv and mv["drifted"] else [])
         return out
 
 
 def n_tests(spec: ModelSpec) -> int:
-    """How many tests share the model's false-alarm budget: every drift test of every feature."""
-    return sum(len(spec.tests_for(f)) for f in spec.all_features().values())
+    """How many tests share the model's false-alarm budget: every drift test of every
+    feature, the data-quality checks of every feature, and the multivariate test."""
+    feats = spec.all_features().values()
+    return (sum(len(spec.tests_for(f)) for f in feats) + CHECKS_PER_FEATURE * len(feats)
+            + int(spec.multivariate))
+
+
+def alphas(spec: ModelSpec) -> tuple[float | None, float | None]:
+    """The per-test false-alarm probability, and the one for warnings (ten times it)."""
+    if spec.false_alarms is None:
+        return None, None
+    alpha = spec.false_alarms / n_tests(spec)
+    return alpha, min(10 * alpha, 0.5)
 
 
 def test_plans(spec: ModelSpec, calibration: dict | None) -> dict[str, list[Plan]]:
     """Each feature's tests, with the per-test ``alpha`` of the model's budget."""
-    alpha = warn = None
-    if spec.false_alarms is not None:
-        alpha = spec.false_alarms / n_tests(spec)
-        warn = min(10 * alpha, 0.5)
+    alpha, warn = alphas(spec)
     return {name: [Plan(t.method, t.threshold, t.warning, alpha, warn, spec.test_source(name, f))
                    for t in spec.tests_for(f)]
             for name, f in spec.all_features().items()}
@@ -120,6 +135,10 @@ def reference_for(spec: ModelSpec, columns: dict, source: str, seed: int = 0) ->
     """Profile ``columns`` (raw, in arrival order) and, when the model has a
     false-alarm budget, calibrate its tests on them."""
     profile = build_reference(spec.name, spec.all_features(), columns, spec.reference.bins, source)
+    numeric = {k: columns[k] for k, f in spec.features.items() if f.kind == "numeric"}
+    if spec.multivariate and len(numeric) >= 2:
+        pca = PCAProfile.build(numeric, seed=seed)
+        profile.multivariate = pca.to_dict() if pca else None
     if spec.false_alarms is not None:
         window = spec.window.size or min(profile.n // 2, 10_000)
         methods = {n: [t.method for t in spec.tests_for(f)] for n, f in spec.all_features().items()}

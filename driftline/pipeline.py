@@ -146,7 +146,7 @@ class Pipeline:
             if event is None:
                 continue
             self._notify(event, f"{fp}:{event['status']}:{summary['end']}", unit)
-            if event["status"] == "firing":
+            if event["status"] == "firing" and rule.retrain:
                 self._maybe_trigger(monitor.spec, event, summary, unit)
 
     def _notify(self, payload: dict, key: str, unit: CommitUnit) -> None:

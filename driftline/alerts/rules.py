@@ -43,7 +43,8 @@ class AlertState:
 
 def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
     cond = f"share={rule.share}" if rule.share is not None else (
-        f"count={rule.count}" if rule.count is not None else f"feature={rule.feature}")
+        f"count={rule.count}" if rule.count is not None else (
+            "quality" if rule.quality else f"feature={rule.feature}"))
     text = "|".join((model, version, rule.name, cond))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -54,7 +55,15 @@ def drift_results(summary: dict) -> dict[str, dict]:
     pred = summary.get("prediction")
     if pred and pred.get("drift"):
         out["prediction"] = pred["drift"]
+    if summary.get("multivariate"):
+        out["multivariate"] = summary["multivariate"]
     return out
+
+
+def _quality(summary: dict):
+    found = summary.get("quality") or []
+    evidence = {f"{f['feature']} {f['check']}": f for f in found}
+    return bool(found), ", ".join(evidence) or "no data-quality findings", len(found), 1, evidence
 
 
 def _check(rule: RuleSpec, results: dict[str, dict], n_subjects: int):
@@ -79,7 +88,8 @@ def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
     if not summary.get("tests_run"):
         return state, None
     results = drift_results(summary)
-    checked = _check(rule, results, len(summary["features"]) + ("prediction" in summary))
+    checked = (_quality(summary) if rule.quality else
+               _check(rule, results, len(summary["features"]) + ("prediction" in summary)))
     if checked is None:
         return state, None
     breach, subject, value, threshold, evidence = checked

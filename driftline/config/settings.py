@@ -134,23 +134,26 @@ class ReferenceSpec(_Frozen):
 class RuleSpec(_Frozen):
     """Fires when enough features drift in a window.
 
-    Exactly one of ``share`` (fraction of monitored features), ``count`` or
-    ``feature`` (a single named feature, or ``prediction``).
+    Exactly one of ``share`` (fraction of monitored features), ``count``,
+    ``feature`` (a single named feature, ``prediction`` or ``multivariate``) or
+    ``quality: true`` (any data-quality finding).
     """
 
     name: str = "feature_drift"
     share: float | None = Field(default=None, gt=0, le=1)
     count: int | None = Field(default=None, ge=1)
     feature: str | None = None
+    quality: bool = False
+    retrain: bool = True  # whether firing requests retraining (data-quality problems are fixed, not retrained)
     severity: Literal["info", "warning", "critical"] = "warning"
     for_windows: int = Field(default=1, ge=1)
     resolve_after: int = Field(default=2, ge=1)
 
     @model_validator(mode="after")
     def _one_condition(self) -> RuleSpec:
-        given = [x for x in (self.share, self.count, self.feature) if x is not None]
+        given = [x for x in (self.share, self.count, self.feature) if x is not None] + [1] * self.quality
         if len(given) != 1:
-            raise ValueError("set exactly one of 'share', 'count' or 'feature'")
+            raise ValueError("set exactly one of 'share', 'count', 'feature' or 'quality: true'")
         return self
 
 
@@ -167,8 +170,10 @@ class ModelSpec(_Frozen):
     window: WindowSpec
     reference: ReferenceSpec
     false_alarms: Annotated[float | None, BeforeValidator(_rate)] = 0.001
+    multivariate: bool = True
     drift: dict[str, Tests] = Field(default_factory=dict)
-    rules: list[RuleSpec] = Field(default_factory=lambda: [RuleSpec(count=1)])
+    rules: list[RuleSpec] = Field(default_factory=lambda: [
+        RuleSpec(count=1), RuleSpec(name="data_quality", quality=True, retrain=False)])
     retrain: RetrainSpec = RetrainSpec()
 
     @field_validator("features")
@@ -195,7 +200,7 @@ class ModelSpec(_Frozen):
                     raise ValueError(f"feature {name!r}: test {test.method!r} needs a 'threshold' "
                                      "when 'false_alarms' is off (null)")
         for rule in self.rules:
-            if rule.feature is not None and rule.feature not in self.all_features():
+            if rule.feature is not None and rule.feature not in {*self.all_features(), "multivariate"}:
                 raise ValueError(
                     f"rule {rule.name!r}: unknown feature {rule.feature!r} "
                     f"(expected one of {', '.join(self.all_features())})"

@@ -121,6 +121,7 @@ class ReferenceProfile:
     n: int
     source: str
     calibration: dict | None = None  # see driftline.detectors.calibrate
+    multivariate: dict | None = None  # a PCAProfile as a dict, see driftline.detectors.multivariate
 
     def empty_features(self) -> list[str]:
         """Features the reference holds no values for (they are summarised, never tested)."""
@@ -128,13 +129,14 @@ class ReferenceProfile:
 
     def to_dict(self) -> dict:
         return {"model": self.model, "n": self.n, "source": self.source, "calibration": self.calibration,
+                "multivariate": self.multivariate,
                 "features": {k: v.to_dict() for k, v in self.features.items()}}
 
     @classmethod
     def from_dict(cls, d: dict) -> ReferenceProfile:
         feats = {k: (NumericProfile.from_dict(v) if v["kind"] == "numeric"
                      else CategoricalProfile.from_dict(v)) for k, v in d["features"].items()}
-        return cls(d["model"], feats, d["n"], d["source"], d.get("calibration"))
+        return cls(d["model"], feats, d["n"], d["source"], d.get("calibration"), d.get("multivariate"))
 
 
 def build_reference(model: str, specs: dict, columns: dict[str, list | np.ndarray],

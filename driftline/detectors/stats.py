@@ -31,9 +31,13 @@ class NumericStats:
     on fixed edges, and a KLL quantile sketch (Apache DataSketches, ~1.3% rank error
     at k=200) for the quantiles."""
 
-    def __init__(self, edges: np.ndarray, k: int = 200):
+    bounds: tuple[float, float] | None = None  # class defaults: windows pickled by older versions
+    out_of_range = 0
+
+    def __init__(self, edges: np.ndarray, k: int = 200, bounds: tuple[float, float] | None = None):
         self.edges = edges
         self.k = k
+        self.bounds = bounds  # values outside are counted as out of range
         self._reset()
 
     def __getstate__(self) -> dict:
@@ -53,6 +57,7 @@ class NumericStats:
         self._m2 = 0.0
         self.min = np.inf
         self.max = -np.inf
+        self.out_of_range = 0
         self.hist = np.zeros(self.edges.size + 1, dtype=np.int64)
         self.sums = np.zeros(self.edges.size + 1, dtype=np.float64)
         self._sketch = kll_doubles_sketch(self.k)
@@ -71,6 +76,8 @@ class NumericStats:
         self.hist += np.bincount(idx, minlength=self.hist.size)
         self.sums += np.bincount(idx, weights=values, minlength=self.hist.size)
         self._sketch.update(values)
+        if self.bounds is not None:
+            self.out_of_range += int(np.count_nonzero((values < self.bounds[0]) | (values > self.bounds[1])))
 
     def _combine(self, n: int, mean: float, m2: float, lo: float, hi: float) -> None:
         total = self.count + n
@@ -84,6 +91,7 @@ class NumericStats:
     def merge(self, other: NumericStats) -> None:
         self.missing += other.missing
         self.invalid += other.invalid
+        self.out_of_range += other.out_of_range
         if other.count:
             self._combine(other.count, other.mean, other._m2, other.min, other.max)
             self.hist += other.hist
@@ -102,6 +110,7 @@ class NumericStats:
                "invalid": self.invalid}
         if self.count:
             out |= {"mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
+                    "out_of_range": self.out_of_range,
                     "quantiles": {str(q): self.quantile(q) for q in _QUANTILES}}
         return out
 
@@ -109,9 +118,13 @@ class NumericStats:
 class CategoricalStats:
     """Counts over the reference's categories plus "other" (values outside the reference's top-K), and the commonest of those."""
 
-    def __init__(self, index: dict[str, int], kind: str = "categorical"):
+    known: frozenset | None = None  # class defaults: windows pickled by older versions
+    unseen_total = 0
+
+    def __init__(self, index: dict[str, int], kind: str = "categorical", known: frozenset | None = None):
         self.index = index
         self.kind = kind
+        self.known = known  # every category of the reference; values outside are unseen
         self._reset()
 
     def _reset(self) -> None:
@@ -119,7 +132,8 @@ class CategoricalStats:
         self.missing = 0
         self.invalid = 0
         self.hist = np.zeros(len(self.index) + 1, dtype=np.int64)
-        self.unseen: Counter = Counter()
+        self.unseen: Counter = Counter()  # the commonest values outside the top-K
+        self.unseen_total = 0  # values the reference never had (when it kept them all)
 
     def update(self, counts: Counter | dict, missing: int = 0, invalid: int = 0) -> None:
         """Add a table of ``value -> count``."""
@@ -131,6 +145,8 @@ class CategoricalStats:
             self.hist[i] += c
             if i == other:
                 self.unseen[value] += c
+                if self.known is not None and value not in self.known:
+                    self.unseen_total += c
             self.count += c
         self._cap()
 
@@ -143,6 +159,7 @@ class CategoricalStats:
         self.invalid += other.invalid
         self.count += other.count
         self.hist += other.hist
+        self.unseen_total += other.unseen_total
         self.unseen.update(other.unseen)
         self._cap()
 
@@ -151,5 +168,5 @@ class CategoricalStats:
         freq = {n: int(c) for n, c in zip(names, self.hist[:-1]) if c}
         return {"kind": self.kind, "count": self.count, "missing": self.missing,
                 "invalid": self.invalid, "other": int(self.hist[-1]),
-                "top": dict(sorted(freq.items(), key=lambda kv: -kv[1])[:top]),
+                "top": dict(sorted(freq.items(), key=lambda kv: -kv[1])[:top]), "unseen": self.unseen_total,
                 "other_top": dict(self.unseen.most_common(5))}

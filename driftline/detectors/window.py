@@ -6,7 +6,9 @@ from collections import Counter
 
 import numpy as np
 
+from driftline.detectors import quality
 from driftline.detectors.drift import Plan, run_test
+from driftline.detectors.multivariate import PCAProfile, ReconstructionStats
 from driftline.detectors.profile import NumericProfile, ReferenceProfile
 from driftline.detectors.stats import CategoricalStats, NumericStats
 from driftline.types import INVALID, Columns, NumericColumn
@@ -15,15 +17,23 @@ from driftline.types import INVALID, Columns, NumericColumn
 class WindowStats:
     """Per-feature statistics on the reference's bins; update, merge, summarise."""
 
+    pca: ReconstructionStats | None = None  # class defaults: windows pickled by older versions
+    _pca: PCAProfile | None = None
+
     def __init__(self, profile: ReferenceProfile):
         self.features: dict = {}
         for name, prof in profile.features.items():
             if isinstance(prof, NumericProfile):
-                self.features[name] = NumericStats(prof.edges)
+                self.features[name] = NumericStats(prof.edges, bounds=quality.bounds(prof))
             else:
-                self.features[name] = CategoricalStats(prof.index)
+                known = frozenset(prof.known) if prof.known is not None else None
+                self.features[name] = CategoricalStats(prof.index, known=known)
+        self._pca = PCAProfile.from_dict(profile.multivariate)
+        self.pca = ReconstructionStats() if self._pca else None
 
     def update(self, cols: Columns) -> None:
+        if self.pca is not None:
+            self.pca.update(self._pca, {k: _with_nan(cols.features[k]) for k in self._pca.features})
         for name, stats in self.features.items():
             col = cols.features[name]
             if isinstance(col, NumericColumn):
@@ -39,6 +49,28 @@ class WindowStats:
     def merge(self, other: WindowStats) -> None:
         for name, stats in self.features.items():
             stats.merge(other.features[name])
+        if self.pca is not None and other.pca is not None:
+            self.pca.merge(other.pca)
+
+    def findings(self, profile: ReferenceProfile, alpha: float) -> list[dict]:
+        """Data-quality findings of every feature (see :mod:`driftline.detectors.quality`)."""
+        cal = (profile.calibration or {}).get("features", {})
+        out = []
+        for name, stats in self.features.items():
+            prof = profile.features[name]
+            if isinstance(prof, NumericProfile):
+                out += quality.numeric_findings(name, prof, stats, alpha)
+            else:
+                deff = cal.get(name, {}).get("deff", {}).get("cells", 1.0)
+                out += quality.categorical_findings(name, prof, stats, alpha, deff)
+        return out
+
+    def multivariate(self, alpha: float | None, warn_alpha: float | None) -> dict | None:
+        if self.pca is None or self.pca.count == 0:
+            return None
+        if alpha is None:
+            return self._pca.test(self.pca, threshold=self._pca.error_mean * 1.5)
+        return self._pca.test(self.pca, alpha, warn_alpha=warn_alpha)
 
     def summarise(self, profile: ReferenceProfile, plans: dict[str, list[Plan]],
                   run_tests: bool) -> dict:
@@ -67,6 +99,10 @@ _LEVELS = {"ok": 0, "warning": 1, "drift": 2}
 def _severity(result: dict) -> tuple:
     p = result["p_value"]
     return _LEVELS[result["level"]], -(p if p is not None else 1.0)
+
+
+def _with_nan(col) -> np.ndarray:
+    return np.where(col.valid, col.values, np.nan)
 
 
 def numeric_values(cols: Columns, name: str) -> np.ndarray:
