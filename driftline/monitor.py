@@ -11,6 +11,7 @@ from driftline.config.settings import ModelSpec
 from driftline.detectors.calibrate import calibrate
 from driftline.detectors.drift import Plan
 from driftline.detectors.multivariate import PCAProfile
+from driftline.detectors.online import PredictionADWIN, Trends
 from driftline.detectors.quality import CHECKS_PER_FEATURE
 from driftline.detectors.profile import ReferenceProfile, build_reference
 from driftline.detectors.window import WindowStats
@@ -60,7 +61,30 @@ class ModelMonitor:
                 return [], None
         windows = self._windows(version)
         windows.last_arrival = now
+        self._adwin(version, cols)
         return windows.add(cols), built
+
+    def _online(self, version: str) -> dict:
+        online = self.__dict__.setdefault("online", {})  # monitors pickled before it existed have none
+        return online.setdefault(version, {"trends": Trends(), "adwin": PredictionADWIN()})
+
+    def _adwin(self, version: str, cols: Columns) -> None:
+        pred = cols.features.get("prediction")
+        if isinstance(pred, NumericColumn):
+            self._online(version)["adwin"].update(pred.values[pred.valid])
+
+    def _trends(self, version: str, features: dict) -> list[str]:
+        cal = (self.profile.calibration or {}).get("features", {})
+        zs = {}
+        for name, f in features.items():
+            prof = self.profile.features.get(name)
+            if f.get("kind") != "numeric" or not f.get("count") or prof is None or not prof.n or not prof.std > 0:
+                continue
+            deff = cal.get(name, {}).get("deff", {}).get("mean", 1.0)
+            se = prof.std * np.sqrt((1 / prof.n + 1 / f["count"]) * max(deff, 1.0))
+            zs[name] = (f["mean"] - prof.mean) / se
+        drifted = frozenset(k for k, f in features.items() if (f.get("drift") or {}).get("drifted"))
+        return self._online(version)["trends"].update(zs, drifted)
 
     def close_idle(self, now: float) -> list[Window]:
         idle = self.spec.window.idle_close
@@ -102,8 +126,13 @@ class ModelMonitor:
         if mv is not None:
             out["multivariate"] = mv
         out["quality"] = w.stats.findings(self.profile, alpha or 1e-4) if w.count else []
+        if run:
+            out["trends"] = self._trends(w.version, {**features, **({"prediction": pred} if pred else {})})
+        if self.spec.prediction is not None and self.spec.prediction.kind == "numeric":
+            out["prediction_adwin"] = self._online(w.version)["adwin"].get()
         out["drifted"] = [k for k, v in {**features, "prediction": pred or {}}.items()
                           if (v.get("drift") or {}).get("drifted")] + (["multivariate"] if mv and mv["drifted"] else [])
+        out["drifted"] += [f"{k} (trend)" for k in out.get("trends", []) if k not in out["drifted"]]
         return out
 
 

@@ -46,7 +46,7 @@ class PCAProfile:
               seed: int = 0) -> PCAProfile | None:
         """From raw numeric reference columns (NaN = missing); ``None`` if fewer than two
         features vary or fewer than 50 rows are complete."""
-        names = [k for k, v in columns.items() if np.nanstd(np.asarray(v, dtype=np.float64)) > 0]
+        names = [k for k, v in columns.items() if _varies(np.asarray(v, dtype=np.float64))]
         if len(names) < 2:
             return None
         x = np.column_stack([np.asarray(columns[k], dtype=np.float64) for k in names])
@@ -129,6 +129,11 @@ class ReconstructionStats:
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else 0.0
+
+
+def _varies(x: np.ndarray) -> bool:
+    x = x[np.isfinite(x)]
+    return x.size > 1 and float(x.std()) > 0
 
 
 def _mean_deff(err: np.ndarray, rng: np.random.Generator, m: int = 1000) -> float:
