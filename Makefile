@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DURATION ?=
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench bench-quality clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(VENV)/.bench
+
+# SEEDS=3 SEED_BASE=0: re-run on streams that are not in the repository with another SEED_BASE
+bench-quality: $(VENV)/.bench
+	$(BIN)/python benchmarks/quality.py --seeds $(or $(SEEDS),3) --seed-base $(or $(SEED_BASE),0)
 
 clean:
 	rm -rf $(VENV) .driftline .pytest_cache

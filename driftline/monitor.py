@@ -12,8 +12,8 @@ from driftline.detectors.calibrate import calibrate
 from driftline.detectors.drift import Plan
 from driftline.detectors.multivariate import PCAProfile
 from driftline.detectors.online import PredictionADWIN, Trends
-from driftline.detectors.quality import CHECKS_PER_FEATURE
 from driftline.detectors.profile import ReferenceProfile, build_reference
+from driftline.detectors.quality import CHECKS_PER_FEATURE
 from driftline.detectors.window import WindowStats
 from driftline.streams.windows import CountWindows, TimeWindows, Window
 from driftline.types import INVALID, Columns, NumericColumn, iso

@@ -1,0 +1,155 @@
+"""The contract every detector keeps: pickle round-trip, merge of halves equals the
+whole, a seeded stationary stream raises nothing, a seeded change is caught at a
+stated position."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from driftline.config import parse_settings
+from driftline.detectors.drift import METHODS, methods_for
+from driftline.detectors.window import WindowStats
+from driftline.monitor import ModelMonitor, reference_for
+from driftline.types import CategoricalColumn, Columns, NumericColumn
+
+WINDOW, CHANGE = 500, 12
+CATS = np.array(["a", "b", "c", "d", "e"], dtype=object)
+P = [.35, .25, .2, .15, .05]
+
+
+def make_spec(numeric=None, categorical=None, **model):
+    feats = {"x": "numeric", "y": "numeric", "z": "numeric", "c": "categorical"}
+    drift = {k: v for k, v in (("numeric", numeric), ("categorical", categorical)) if v}
+    cfg = {"name": "m", "features": feats, "window": {"size": WINDOW, "min_count": 100},
+           "reference": {"first_n": 100}, "drift": drift, **model}
+    return parse_settings({"models": [cfg]}, {}).models[0]
+
+
+def stream(seed, n_windows, change=None, rho=0.0):
+    """Reference of 5,000 events, then windows; ``change(cols, rng)`` alters windows from CHANGE on."""
+    rng = np.random.default_rng(seed)
+    n = 5000 + n_windows * WINDOW
+    e = rng.normal(size=(n, 3))
+    if rho:
+        from scipy.signal import lfilter
+        e = lfilter([np.sqrt(1 - rho * rho)], [1, -rho], e, axis=0)
+    cols = {"x": e[:, 0], "y": 0.8 * e[:, 0] + 0.6 * e[:, 1], "z": np.exp(e[:, 2]),
+            "c": CATS[rng.choice(5, n, p=P)]}
+    ref = {k: v[:5000] for k, v in cols.items()}
+    wins = []
+    for i in range(n_windows):
+        w = {k: v[5000 + i * WINDOW: 5000 + (i + 1) * WINDOW].copy() for k, v in cols.items()}
+        if change is not None and i >= CHANGE:
+            change(w, rng)
+        wins.append(w)
+    return ref, wins
+
+
+def columns(raw):
+    feats = {}
+    for k, v in raw.items():
+        if v.dtype == object:
+            feats[k] = CategoricalColumn(v)
+        else:
+            feats[k] = NumericColumn(np.nan_to_num(v), np.isfinite(v), np.isnan(v))
+    return Columns(np.arange(len(raw["x"]), dtype=np.int64), feats)
+
+
+def run(spec, ref, wins):
+    mon = ModelMonitor(spec, reference_for(spec, ref, "test"))
+    out = []
+    for w in wins:
+        (closed,), _ = mon.ingest("v1", columns(w))
+        out.append(mon.summarise(closed))
+    return out
+
+
+def first_alarm(summaries):
+    return next((i for i, s in enumerate(summaries) if s["drifted"] or s["quality"]), None)
+
+
+def mean_shift(w, rng):
+    w["x"] = w["x"] + 0.5
+
+
+def freq_shift(w, rng):
+    w["c"] = CATS[rng.choice(5, w["c"].size, p=[.2, .4, .2, .15, .05])]
+
+
+@pytest.mark.parametrize("method", methods_for("numeric"))
+def test_each_numeric_method_is_quiet_on_stationary_and_catches_a_half_sd_shift(method):
+    spec = make_spec(numeric=[method], categorical=["chisquare"])
+    quiet = run(spec, *stream(1, 40))
+    assert first_alarm(quiet) is None
+    shifted = run(spec, *stream(1, 20, mean_shift))
+    assert first_alarm(shifted) == CHANGE
+    s = shifted[CHANGE]
+    assert "x" in s["drifted"] and set(s["drifted"]) <= {"x", "multivariate"}  # a shift also leaves the PCA subspace
+    assert s["features"]["x"]["drift"]["method"] == method
+    assert s["features"]["x"]["drift"]["mode"] == "calibrated"
+
+
+@pytest.mark.parametrize("method", methods_for("categorical"))
+def test_each_categorical_method_is_quiet_on_stationary_and_catches_a_frequency_shift(method):
+    spec = make_spec(categorical=[method])
+    assert first_alarm(run(spec, *stream(2, 40))) is None
+    shifted = run(spec, *stream(2, 20, freq_shift))
+    assert first_alarm(shifted) == CHANGE and shifted[CHANGE]["drifted"] == ["c"]
+
+
+def test_autocorrelated_stream_is_quiet_because_of_the_design_effect():
+    summaries = run(make_spec(), *stream(3, 60, rho=0.6))
+    assert first_alarm(summaries) is None
+    uncorrected = make_spec(false_alarms=None, numeric=[{"method": "ks", "threshold": 1e-4}],
+                            categorical=[{"method": "chisquare", "threshold": 1e-4}])
+    assert first_alarm(run(uncorrected, *stream(3, 60, rho=0.6))) is not None
+
+
+def test_a_broken_correlation_is_caught_by_the_multivariate_test_alone():
+    def decorrelate(w, rng):
+        w["y"] = rng.permutation(w["y"])
+    summaries = run(make_spec(), *stream(4, 20, decorrelate))
+    assert first_alarm(summaries) == CHANGE
+    assert summaries[CHANGE]["drifted"] == ["multivariate"]
+    assert summaries[CHANGE]["multivariate"]["effect"]["error_ratio"] > 2
+
+
+@pytest.mark.parametrize("change, check", [
+    (lambda w, rng: w.__setitem__("c", np.where(w["c"] == "e", "a", w["c"])), "category_vanished"),
+    (lambda w, rng: w.__setitem__("c", np.where(rng.random(WINDOW) < 0.05, "zz", w["c"])), "unseen_categories"),
+    (lambda w, rng: w["z"].__setitem__(slice(0, 5), 1e6), "out_of_range"),
+    (lambda w, rng: w["x"].__setitem__(rng.random(WINDOW) < 0.1, np.nan), "missing_rate"),
+    (lambda w, rng: w["x"].__setitem__(slice(None), np.nan), "absent"),
+    (lambda w, rng: w["z"].__setitem__(slice(None), 1.0), "constant"),
+])
+def test_each_quality_check_fires_at_the_change(change, check):
+    summaries = run(make_spec(), *stream(5, 16, change))
+    assert first_alarm(summaries[:CHANGE]) is None
+    assert check in {f["check"] for f in summaries[CHANGE]["quality"]}
+
+
+def test_pickle_round_trip_and_merge_of_halves_equal_the_whole():
+    spec = make_spec(numeric=["meanvar", "ks", "wasserstein", "hellinger"], categorical=["chisquare", "tvd", "z"])
+    ref, (w,) = stream(7, 1)
+    prof = reference_for(spec, ref, "test")
+    whole, a, b = WindowStats(prof), WindowStats(prof), WindowStats(prof)
+    whole.update(columns(w))
+    a.update(columns({k: v[:200] for k, v in w.items()}))
+    b.update(columns({k: v[200:] for k, v in w.items()}))
+    a = pickle.loads(pickle.dumps(a))
+    a.merge(pickle.loads(pickle.dumps(b)))
+    mon = ModelMonitor(spec, prof)
+    got = a.summarise(prof, mon.plans, True)
+    want = whole.summarise(prof, mon.plans, True)
+    for name in want:
+        for r1, r2 in zip(got[name]["tests"], want[name]["tests"]):
+            assert r1["statistic"] == pytest.approx(r2["statistic"], rel=1e-9, abs=1e-12), (name, r1["method"])
+    assert a.multivariate(1e-4, None)["statistic"] == pytest.approx(whole.multivariate(1e-4, None)["statistic"])
+    assert a.findings(prof, 1e-4) == whole.findings(prof, 1e-4)
+
+
+def test_the_catalogue_is_an_explicit_dict_with_a_reason_for_each_method():
+    assert set(METHODS) == {"ks", "wasserstein", "psi", "jensenshannon", "hellinger", "meanvar", "chisquare",
+                            "tvd", "linf", "z", "fisher"}
+    assert all(m.why for m in METHODS.values())
