@@ -39,7 +39,7 @@ import re
 import numpy as np
 
 from driftline.detectors import distances as dist
-from driftline.detectors.drift import METHODS
+from driftline.detectors.drift import METHODS, outer_cells
 from driftline.detectors.profile import NumericProfile, ReferenceProfile, label
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:per|/|in)\s*(\d+(?:\.\d+)?)\s*windows?\s*$")
@@ -77,7 +77,8 @@ def design_effects(values: np.ndarray | None, codes: np.ndarray, bins: int, m: i
     """Variance inflation of windows of ``m`` consecutive events over independent ones:
     ``cells``, the largest over the cells of ``codes`` (``bins`` of them) of a cell's
     share; ``cdf``, the largest over the cut points between cells of the cumulative share;
-    given ``values``, ``mean`` (the larger of the mean's and the variance's). Each is at least 1."""
+    given ``values``, ``mean`` (the larger of the mean's and the outer cells' share, the
+    spread). Each is at least 1."""
     n = codes.size
     m = min(m, DEFF_MAX_WINDOW, n)
     out = {"cells": 1.0, "cdf": 1.0, "mean": 1.0}
@@ -87,6 +88,7 @@ def design_effects(values: np.ndarray | None, codes: np.ndarray, bins: int, m: i
     cells = p * m >= 5
     cum = np.cumsum(p)[:-1]
     cuts = (cum * m >= 5) & ((1 - cum) * m >= 5)
+    lo, hi = outer_cells(np.bincount(codes, minlength=bins)) if values is not None else (None, None)
     base = max(1, round(n ** (1 / 3)))
     for block in (base, 4 * base):
         pos = block_windows(n, m, block, DEFF_REPLICATES, rng)
@@ -101,10 +103,11 @@ def design_effects(values: np.ndarray | None, codes: np.ndarray, bins: int, m: i
         if values is not None and values.var() > 0:
             w = values[pos]
             var = values.var()
-            mu4 = float(np.mean((values - values.mean()) ** 4))
             out["mean"] = max(out["mean"], float(m * w.mean(axis=1).var() / var))
-            if mu4 > var * var:
-                out["mean"] = max(out["mean"], float(m * w.var(axis=1).var() / (mu4 - var * var)))
+            outer = share[:, [lo, hi]].sum(axis=1) if lo is not None else None
+            q = p[lo] + p[hi] if lo is not None else 0.0
+            if outer is not None and 0 < q < 1:  # the spread: share in the outer cells
+                out["mean"] = max(out["mean"], float(m * outer.var() / (q * (1 - q))))
     return out
 
 

@@ -29,7 +29,7 @@ class WindowStats:
                 known = frozenset(prof.known) if prof.known is not None else None
                 self.features[name] = CategoricalStats(prof.index, known=known)
         self._pca = PCAProfile.from_dict(profile.multivariate)
-        self.pca = ReconstructionStats() if self._pca else None
+        self.pca = ReconstructionStats(self._pca) if self._pca else None
 
     def update(self, cols: Columns) -> None:
         if self.pca is not None:

@@ -134,7 +134,7 @@ def test_z_squared_is_the_2x2_chi_square_and_fisher_is_scipys(seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_meanvar_mean_part_is_the_two_sample_z_test(seed):
+def test_meanvar_parts_are_two_sample_z_tests(seed):
     rng = np.random.default_rng(seed)
     ref, cur = rng.normal(size=20_000), rng.normal(0.03, 1.0, size=5_000)
     prof = NumericProfile.build(ref)
@@ -143,10 +143,12 @@ def test_meanvar_mean_part_is_the_two_sample_z_test(seed):
     r = drift.run_test(Plan("meanvar", threshold=0.05), prof, win)
     z = (cur.mean() - ref.mean()) / (ref.std() * np.sqrt(1 / ref.size + 1 / cur.size))
     assert r.effect["z_mean"] == pytest.approx(z, rel=1e-9)
-    # the variance part, against the F test of equal variances (normal data: same asymptotics)
-    f = cur.var() / ref.var()
-    f_p = 2 * min(stats.f.sf(f, cur.size - 1, ref.size - 1), stats.f.cdf(f, cur.size - 1, ref.size - 1))
-    assert 2 * stats.norm.sf(abs(r.effect["z_var"])) == pytest.approx(f_p, abs=0.02)
+    # the spread part: a 2x2 chi-square on the shares outside the reference's 10th and 90th
+    # percentiles (the edges of its first and last ten quantile bins), whose z squared it is
+    lo, hi = prof.edges[9], prof.edges[89]
+    table = [[int(((x <= lo) | (x > hi)).sum()), int(((x > lo) & (x <= hi)).sum())] for x in (ref, cur)]
+    chi2 = stats.chi2_contingency(table, correction=False).statistic
+    assert r.effect["z_spread"] ** 2 == pytest.approx(chi2, rel=1e-9)
 
 
 @pytest.mark.parametrize("method", ["psi", "jensenshannon", "hellinger", "chisquare"])
