@@ -11,10 +11,11 @@ from driftline.config.settings import ModelSpec
 from driftline.detectors.calibrate import calibrate
 from driftline.detectors.drift import Plan
 from driftline.detectors.multivariate import PCAProfile
-from driftline.detectors.online import PredictionADWIN, Trends
+from driftline.detectors.online import PredictionADWIN
 from driftline.detectors.profile import ReferenceProfile, build_reference
 from driftline.detectors.quality import CHECKS_PER_FEATURE
-from driftline.detectors.window import WindowStats
+from driftline.detectors.trend import Trend
+from driftline.detectors.window import WindowStats, most_severe
 from driftline.streams.windows import CountWindows, TimeWindows, Window
 from driftline.types import INVALID, Columns, NumericColumn, iso
 
@@ -66,25 +67,34 @@ class ModelMonitor:
 
     def _online(self, version: str) -> dict:
         online = self.__dict__.setdefault("online", {})  # monitors pickled before it existed have none
-        return online.setdefault(version, {"trends": Trends(), "adwin": PredictionADWIN()})
+        state = online.setdefault(version, {})
+        if "trend" not in state:
+            state["trend"] = Trend(tuple(self.spec.trend_windows) or (2,))
+        state.setdefault("adwin", PredictionADWIN())
+        return state
 
     def _adwin(self, version: str, cols: Columns) -> None:
         pred = cols.features.get("prediction")
         if isinstance(pred, NumericColumn):
             self._online(version)["adwin"].update(pred.values[pred.valid])
 
-    def _trends(self, version: str, features: dict) -> list[str]:
+    def _trends(self, version: str, features: dict) -> None:
+        """Add each numeric feature's trend test to its ``tests`` (see
+        :mod:`driftline.detectors.trend`); a feature whose window test fired starts over."""
+        alpha, warn = alphas(self.spec)
         cal = (self.profile.calibration or {}).get("features", {})
-        zs = {}
-        for name, f in features.items():
-            prof = self.profile.features.get(name)
-            if f.get("kind") != "numeric" or not f.get("count") or prof is None or not prof.n or not prof.std > 0:
+        trend = self._online(version)["trend"]
+        for name in self.spec.trend_features():
+            f, prof = features.get(name), self.profile.features.get(name)
+            if not f or not f.get("tests") or not f.get("count") or prof is None:
+                continue
+            if f["drift"]["drifted"]:
+                trend.reset(name)
                 continue
             deff = cal.get(name, {}).get("deff", {}).get("mean", 1.0)
-            se = prof.std * np.sqrt((1 / prof.n + 1 / f["count"]) * max(deff, 1.0))
-            zs[name] = (f["mean"] - prof.mean) / se
-        drifted = frozenset(k for k, f in features.items() if (f.get("drift") or {}).get("drifted"))
-        return self._online(version)["trends"].update(zs, drifted)
+            ref = {"n": prof.n, "mean": prof.mean, "std": prof.std}
+            f["tests"].append(trend.update(name, f["count"], f["mean"], ref, alpha, warn, deff))
+            f["drift"] = most_severe(f["tests"])
 
     def close_idle(self, now: float) -> list[Window]:
         idle = self.spec.window.idle_close
@@ -127,21 +137,21 @@ class ModelMonitor:
             out["multivariate"] = mv
         out["quality"] = w.stats.findings(self.profile, alpha or 1e-4) if w.count else []
         if run:
-            out["trends"] = self._trends(w.version, {**features, **({"prediction": pred} if pred else {})})
+            self._trends(w.version, {**features, **({"prediction": pred} if pred else {})})
         if self.spec.prediction is not None and self.spec.prediction.kind == "numeric":
             out["prediction_adwin"] = self._online(w.version)["adwin"].get()
         out["drifted"] = [k for k, v in {**features, "prediction": pred or {}}.items()
                           if (v.get("drift") or {}).get("drifted")] + (["multivariate"] if mv and mv["drifted"] else [])
-        out["drifted"] += [f"{k} (trend)" for k in out.get("trends", []) if k not in out["drifted"]]
         return out
 
 
 def n_tests(spec: ModelSpec) -> int:
     """How many tests share the model's false-alarm budget: every drift test of every
-    feature, the data-quality checks of every feature, and the multivariate test."""
+    feature, the data-quality checks of every feature, the trend test of every numeric
+    feature, and the multivariate test."""
     feats = spec.all_features().values()
     return (sum(len(spec.tests_for(f)) for f in feats) + CHECKS_PER_FEATURE * len(feats)
-            + int(spec.multivariate))
+            + len(spec.trend_features()) + int(spec.multivariate))
 
 
 def alphas(spec: ModelSpec) -> tuple[float | None, float | None]:

@@ -171,6 +171,7 @@ class ModelSpec(_Frozen):
     reference: ReferenceSpec
     false_alarms: Annotated[float | None, BeforeValidator(_rate)] = 0.001
     multivariate: bool = True
+    trend_windows: list[Annotated[int, Field(ge=2, le=1000)]] = Field(default_factory=lambda: [4, 16])
     drift: dict[str, Tests] = Field(default_factory=dict)
     rules: list[RuleSpec] = Field(default_factory=lambda: [
         RuleSpec(count=1), RuleSpec(name="data_quality", quality=True, retrain=False)])
@@ -206,6 +207,12 @@ class ModelSpec(_Frozen):
                     f"(expected one of {', '.join(self.all_features())})"
                 )
         return self
+
+    def trend_features(self) -> list[str]:
+        """The features with a trend test: numeric ones, when thresholds are calibrated."""
+        if not self.trend_windows or self.false_alarms is None:
+            return []
+        return [k for k, f in self.all_features().items() if f.kind == "numeric"]
 
     def all_features(self) -> dict[str, FeatureSpec]:
         """Monitored features, with the prediction under the name ``prediction``."""

@@ -141,7 +141,7 @@ def _m_meanvar(prof, cur):
     lo, hi = outer_cells(r)
     if lo is not None and c.sum() > 0:
         a, b = r[lo] + r[hi], c[lo] + c[hi]
-        outer_ref, outer_cur = a / r.sum(), b / c.sum()
+        outer_ref, outer_cur = float(a / r.sum()), float(b / c.sum())
         pooled = (a + b) / (r.sum() + c.sum())
         if 0 < pooled < 1:
             z_spread = (outer_cur - outer_ref) / np.sqrt(pooled * (1 - pooled) * (1 / r.sum() + 1 / c.sum()))

@@ -83,7 +83,7 @@ class WindowStats:
             reference = profile.features[name]
             if run_tests and stats.count > 0 and reference.n > 0:
                 results = [run_test(p, reference, stats, cal.get(name)).to_dict() for p in plans[name]]
-                summary["drift"] = max(results, key=_severity)
+                summary["drift"] = most_severe(results)
                 summary["tests"] = results
             else:
                 summary["drift"] = None
@@ -94,6 +94,11 @@ class WindowStats:
 
 
 _LEVELS = {"ok": 0, "warning": 1, "drift": 2}
+
+
+def most_severe(results: list[dict]) -> dict:
+    """The result with the highest level, and of those the smallest p-value."""
+    return max(results, key=_severity)
 
 
 def _severity(result: dict) -> tuple:

@@ -153,3 +153,41 @@ def test_the_catalogue_is_an_explicit_dict_with_a_reason_for_each_method():
     assert set(METHODS) == {"ks", "wasserstein", "psi", "jensenshannon", "hellinger", "meanvar", "chisquare",
                             "tvd", "linf", "z", "fisher"}
     assert all(m.why for m in METHODS.values())
+
+
+def small_step(w, rng):
+    w["x"] = w["x"] + 0.12  # window z about 2.5: below any single window's threshold
+
+
+def test_a_small_step_is_caught_by_the_trend_test_before_any_window_test():
+    ref, wins = stream(9, CHANGE + 30, small_step)
+    out = run(make_spec(), ref, wins)
+    assert first_alarm(out) is not None and first_alarm(out) >= CHANGE
+    fired = [i for i, s in enumerate(out) if "x" in s["drifted"]]
+    assert fired and fired[0] - CHANGE < 16
+    results = {t["method"]: t for t in out[fired[0]]["features"]["x"]["tests"]}
+    assert results["trend"]["level"] == "drift"
+    assert {m for m, t in results.items() if t["level"] == "drift"} == {"trend"}
+    assert results["trend"]["effect"]["mean_shift_sd"] == pytest.approx(0.12, abs=0.06)
+    without = run(make_spec(trend_windows=[]), ref, wins)
+    assert first_alarm(without) is None or first_alarm(without) > fired[0]
+
+
+def test_trend_z_is_the_two_sample_z_of_the_pooled_windows_and_pickles():
+    from driftline.detectors.trend import Trend
+
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=8000)
+    wins = [rng.normal(0.02, 1, size=rng.integers(400, 900)) for _ in range(16)]
+    t = Trend((4, 16))
+    prof = {"n": ref.size, "mean": float(ref.mean()), "std": float(ref.std())}
+    for w in wins[:10]:
+        t.update("x", w.size, float(w.mean()), prof, alpha=1e-5)
+    t = pickle.loads(pickle.dumps(t))
+    for w in wins[10:]:
+        r = t.update("x", w.size, float(w.mean()), prof, alpha=1e-5)
+    pooled = np.concatenate(wins) if r["effect"]["windows"] == 16 else np.concatenate(wins[-4:])
+    z = (pooled.mean() - ref.mean()) / (ref.std() * np.sqrt(1 / ref.size + 1 / pooled.size))
+    assert r["statistic"] == pytest.approx(abs(z), rel=1e-9)
+    assert r["n_cur"] == pooled.size
+    assert r["p_value"] == pytest.approx(min(1.0, 4 * float(__import__("scipy").stats.norm.sf(abs(z)))), rel=1e-6)
