@@ -18,7 +18,7 @@ N_NUMERIC, N_CATEGORICAL = 20, 5
 WINDOW, REFERENCE = 1_000, 10_000
 CATS = np.array(["a", "b", "c", "d", "e", "f"], dtype=object)
 P_CATS = np.array([.30, .25, .20, .12, .08, .05])
-SHIFTED = (2, 5, 11)  # the numeric features a shift moves (one of each shape but uniform)
+SHIFTED = (2, 5, 11)  # the numeric features a shift moves by default (exponential, log-normal, uniform)
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,13 @@ class Scenario:
     rho: float = 0.0  # AR(1) coefficient of every feature
     change_kind: str | None = None
     size: float = 0.0
+    shifted: tuple[int, ...] = SHIFTED  # the numeric features a mean, variance or gradual change moves
 
 
 SCENARIOS = [
     Scenario("stationary", 1000, None),
     Scenario("stationary AR(1) rho=0.5", 1000, None, rho=0.5),
+    Scenario("mean shift 0.1 sd (3 normal features)", 90, 30, change_kind="mean", size=0.1, shifted=(4, 8, 12)),
     Scenario("mean shift 0.25 sd (3 features)", 90, 30, change_kind="mean", size=0.25),
     Scenario("mean shift 0.5 sd (3 features)", 90, 30, change_kind="mean", size=0.5),
     Scenario("variance x1.3 (3 features)", 90, 30, change_kind="var", size=1.3),
@@ -90,7 +92,7 @@ def generate(sc: Scenario, seed: int) -> tuple[dict, list[dict], list[bool]]:
         ramp[start:] = 1.0
         if sc.change_kind == "gradual":
             ramp[start:] = np.minimum((np.arange(n - start) + 1) / (50 * WINDOW), 1.0)
-    for j in SHIFTED:
+    for j in sc.shifted:
         x, sd = num[f"num_{j:02d}"], _SD[j % 4](j)
         if sc.change_kind in ("mean", "gradual"):
             num[f"num_{j:02d}"] = x + sc.size * sd * ramp
