@@ -116,6 +116,7 @@ class ModelMonitor:
         whole = _concat(self.pending)
         self.pending = []
         self.profile = reference_for(self.spec, _raw(whole), f"first {whole.n} events")
+        self.profile.fields_seen = {k: float(m.mean()) for k, m in whole.extra.items() if m.any()}
         return cols.take(slice(need, None)), self.profile
 
     def summarise(self, w: Window) -> dict:
@@ -204,7 +205,9 @@ def _concat(parts: list[Columns]) -> Columns:
                                           for a in ("values", "valid", "missing")))
         else:
             feats[name] = type(col)(np.concatenate([c.values for c in cols]))
-    return Columns(np.concatenate([p.ts for p in parts]), feats)
+    names = {k for p in parts for k in p.extra}
+    extra = {k: np.concatenate([p.extra.get(k, np.zeros(p.n, dtype=bool)) for p in parts]) for k in names}
+    return Columns(np.concatenate([p.ts for p in parts]), feats, extra)
 
 
 def _raw(cols: Columns) -> dict:

@@ -43,13 +43,16 @@ class Columns:
 
     ts: np.ndarray  # int64 epoch milliseconds
     features: dict[str, Column]
+    #: fields of the records' features object that the model does not declare → which records had them
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return int(self.ts.size)
 
     def take(self, sel) -> Columns:
-        return Columns(self.ts[sel], {k: c.take(sel) for k, c in self.features.items()})
+        return Columns(self.ts[sel], {k: c.take(sel) for k, c in self.features.items()},
+                       {k: m[sel] for k, m in self.extra.items()})
 
 
 @dataclass(frozen=True)

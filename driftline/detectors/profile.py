@@ -122,6 +122,9 @@ class ReferenceProfile:
     source: str
     calibration: dict | None = None  # see driftline.detectors.calibrate
     multivariate: dict | None = None  # a PCAProfile as a dict, see driftline.detectors.multivariate
+    #: undeclared fields the reference's records carried → share of records; None when the
+    #: reference came from a file (which says nothing of the records' other fields)
+    fields_seen: dict[str, float] | None = None
 
     def empty_features(self) -> list[str]:
         """Features the reference holds no values for (they are summarised, never tested)."""
@@ -129,14 +132,15 @@ class ReferenceProfile:
 
     def to_dict(self) -> dict:
         return {"model": self.model, "n": self.n, "source": self.source, "calibration": self.calibration,
-                "multivariate": self.multivariate,
+                "multivariate": self.multivariate, "fields_seen": self.fields_seen,
                 "features": {k: v.to_dict() for k, v in self.features.items()}}
 
     @classmethod
     def from_dict(cls, d: dict) -> ReferenceProfile:
         feats = {k: (NumericProfile.from_dict(v) if v["kind"] == "numeric"
                      else CategoricalProfile.from_dict(v)) for k, v in d["features"].items()}
-        return cls(d["model"], feats, d["n"], d["source"], d.get("calibration"), d.get("multivariate"))
+        return cls(d["model"], feats, d["n"], d["source"], d.get("calibration"), d.get("multivariate"),
+                   d.get("fields_seen"))
 
 
 def build_reference(model: str, specs: dict, columns: dict[str, list | np.ndarray],

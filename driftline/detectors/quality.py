@@ -15,7 +15,11 @@ share the false-alarm budget with the drift tests:
   estimate of unseen mass (categories seen once / n);
 - ``category_vanished``: reference categories that no longer appear, when that
   would be this unlikely under the reference's shares (``exp(-m p / deff)``);
-- ``constant``: one value in the whole window where the reference varied.
+- ``constant``: one value in the whole window where the reference varied;
+- ``field_added``: a field the model does not declare, carried by at least
+  ``MIN_ADDED_SHARE`` of the window's records, that no record of the reference
+  carried (a producer started sending something new, or renamed a field:
+  ``absent`` names the old one). Not checked for a reference read from a file.
 
 >>> import numpy as np
 >>> from driftline.detectors.profile import CategoricalProfile
@@ -36,6 +40,7 @@ from driftline.detectors.profile import CategoricalProfile, NumericProfile
 
 RANGE_MARGIN = 0.05
 MIN_MISSING_CHANGE = 0.01
+MIN_ADDED_SHARE = 0.01
 CHECKS_PER_FEATURE = 3  # how many of these each feature adds to the false-alarm budget
 
 
@@ -49,6 +54,15 @@ def bounds(prof: NumericProfile) -> tuple[float, float] | None:
 def _finding(check: str, feature: str, value: float, threshold: float, p: float | None, detail: str) -> dict:
     return {"check": check, "feature": feature, "method": check, "statistic": float(value),
             "threshold": float(threshold), "p_value": p, "detail": detail}
+
+
+def fields_added(seen: dict[str, float] | None, extra: dict[str, int], records: int) -> list[dict]:
+    """Undeclared fields new since the reference (see the module's docstring)."""
+    if seen is None or not records:
+        return []
+    return [_finding("field_added", name, k / records, MIN_ADDED_SHARE, None,
+                     f"undeclared field carried by {k} of {records} records, by none in the reference")
+            for name, k in sorted(extra.items()) if name not in seen and k / records >= MIN_ADDED_SHARE]
 
 
 def _common(name: str, prof, win, alpha: float) -> list[dict]:

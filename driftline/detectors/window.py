@@ -13,12 +13,16 @@ from driftline.detectors.profile import NumericProfile, ReferenceProfile
 from driftline.detectors.stats import CategoricalStats, NumericStats
 from driftline.types import INVALID, Columns, NumericColumn
 
+EXTRA_CAP = 100
+
 
 class WindowStats:
     """Per-feature statistics on the reference's bins; update, merge, summarise."""
 
     pca: ReconstructionStats | None = None  # class defaults: windows pickled by older versions
     _pca: PCAProfile | None = None
+    extra: Counter | None = None
+    records = 0
 
     def __init__(self, profile: ReferenceProfile):
         self.features: dict = {}
@@ -30,8 +34,16 @@ class WindowStats:
                 self.features[name] = CategoricalStats(prof.index, known=known)
         self._pca = PCAProfile.from_dict(profile.multivariate)
         self.pca = ReconstructionStats(self._pca) if self._pca else None
+        self.extra = Counter()  # undeclared field → records that carried it (at most EXTRA_CAP names)
+        self.records = 0
 
     def update(self, cols: Columns) -> None:
+        self.records += cols.n
+        if self.extra is None:
+            self.extra = Counter()
+        for name, mask in cols.extra.items():
+            if name in self.extra or len(self.extra) < EXTRA_CAP:
+                self.extra[name] += int(mask.sum())
         if self.pca is not None:
             self.pca.update(self._pca, {k: _with_nan(cols.features[k]) for k in self._pca.features})
         for name, stats in self.features.items():
@@ -47,6 +59,10 @@ class WindowStats:
                 stats.update(counts, missing, invalid)
 
     def merge(self, other: WindowStats) -> None:
+        self.records += other.records
+        for name, k in (other.extra or {}).items():
+            if self.extra is not None and (name in self.extra or len(self.extra) < EXTRA_CAP):
+                self.extra[name] += k
         for name, stats in self.features.items():
             stats.merge(other.features[name])
         if self.pca is not None and other.pca is not None:
@@ -63,7 +79,7 @@ class WindowStats:
             else:
                 deff = cal.get(name, {}).get("deff", {}).get("cells", 1.0)
                 out += quality.categorical_findings(name, prof, stats, alpha, deff)
-        return out
+        return out + quality.fields_added(profile.fields_seen, self.extra or {}, self.records)
 
     def multivariate(self, alpha: float | None, warn_alpha: float | None) -> dict | None:
         if self.pca is None or self.pca.count == 0:

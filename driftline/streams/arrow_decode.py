@@ -96,12 +96,16 @@ class ArrowDecoder:
         spec = self.models[model]
         feats = table.column("features").combine_chunks()
         cols = {name: _column(feats.field(name), fs) for name, fs in spec.features.items()}
+        extra = {}
+        for i, f in enumerate(feats.type):  # fields the schema did not declare were inferred
+            if f.name not in spec.features and feats.field(i).null_count < len(feats):
+                extra[f.name] = feats.field(i).is_valid().to_numpy(zero_copy_only=False)
         if spec.prediction is not None:
             cols["prediction"] = _column(table.column("prediction").combine_chunks()
                                          if "prediction" in table.column_names
                                          else pa.nulls(table.num_rows, _TYPES[spec.prediction.kind]),
                                          spec.prediction)
-        return Columns(ts, cols)
+        return Columns(ts, cols, extra)
 
 
 def _ts_values(col: pa.ChunkedArray):

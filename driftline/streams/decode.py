@@ -297,7 +297,14 @@ class Decoder:
             if _FAILED in preds:
                 preds = [None if p is _FAILED else p for p in preds]
             columns["prediction"] = _column(preds, spec.prediction)
-        return Columns(ts, columns), bad
+        return Columns(ts, columns, _extra(feats, spec.features)), bad
+
+
+def _extra(feats: list[dict], declared: dict) -> dict[str, np.ndarray]:
+    """Undeclared fields of the features objects → which records carry them (non-null)."""
+    names = set().union(*map(dict.keys, feats)).difference(declared)
+    return {name: np.fromiter((f.get(name) is not None for f in feats), dtype=bool, count=len(feats))
+            for name in sorted(names)}
 
 
 def _gather(docs: list[dict], path: str, get) -> list:

@@ -94,6 +94,9 @@ def _same(a, b):
                 assert np.allclose(col.values[col.valid], other.values[other.valid]), name
             else:
                 assert col.values.tolist() == other.values.tolist(), name
+        assert ca.extra.keys() == cb.extra.keys()
+        for name, mask in ca.extra.items():
+            assert mask.tolist() == cb.extra[name].tolist(), name
 
 
 def test_fast_columnar_path_gives_the_same_columns_as_the_record_path():
@@ -103,11 +106,15 @@ def test_fast_columnar_path_gives_the_same_columns_as_the_record_path():
     values = events(300, seed=3) + events(200, seed=4, version="v2")
     values += [ev(features={"x": None, "colour": "red", "flag": True}, ts=1795000000001),
                ev(features={"x": 3, "y": 2.5, "flag": False}, ts=1795000000002),
+               ev(features={"x": 3, "y": 2.5, "score_v2": 0.4, "tags": {"a": 1}}, ts=1795000000004),
+               ev(features={"x": 3, "y": 2.5, "score_v2": None}, ts=1795000000005),
                b'{"model": "m", "version": "v1", "ts": 1795000000003, '
                b'"features": {"x": NaN, "y": Infinity, "flag": null}, "extra": 1}']
     fast = decoder._arrow.decode(values)
     assert fast is not None, "a clean batch must take the columnar path"
     _same(fast, decoder.decode_records(batch(values)).groups)
+    extra = fast[("m", "v1")].extra  # undeclared fields, with the records that carry them (non-null)
+    assert sorted(extra) == ["score_v2", "tags"] and int(extra["score_v2"].sum()) == 1
 
 
 def test_dirty_batches_fall_back_to_the_record_path(decoder):

@@ -191,3 +191,24 @@ def test_trend_z_is_the_two_sample_z_of_the_pooled_windows_and_pickles():
     assert r["statistic"] == pytest.approx(abs(z), rel=1e-9)
     assert r["n_cur"] == pooled.size
     assert r["p_value"] == pytest.approx(min(1.0, 4 * float(__import__("scipy").stats.norm.sf(abs(z)))), rel=1e-6)
+
+
+def test_a_field_added_to_the_records_is_a_finding_unless_the_reference_had_it():
+    from driftline.types import Columns
+
+    ref, wins = stream(5, CHANGE + 2)
+
+    def with_extra(raw, names, share=1.0):
+        cols = columns(raw)
+        n = cols.n
+        return Columns(cols.ts, cols.features, {k: np.arange(n) < share * n for k in names})
+
+    mon = ModelMonitor(make_spec(reference={"first_n": 5000}))
+    mon.ingest("v1", with_extra(ref, ["legacy_id"], share=0.3))  # the reference, collected from the stream
+    assert mon.profile.fields_seen == {"legacy_id": pytest.approx(0.3)}
+    found = []
+    for i, w in enumerate(wins[:CHANGE + 2]):
+        names = ["legacy_id"] + (["score_v2"] if i >= CHANGE else [])
+        closed, _ = mon.ingest("v1", with_extra(w, names))
+        found += [(i, q["feature"]) for c in closed for q in mon.summarise(c)["quality"] if q["check"] == "field_added"]
+    assert found and found[0] == (CHANGE, "score_v2") and {f for _, f in found} == {"score_v2"}
