@@ -9,6 +9,7 @@ import numpy as np
 
 from driftline.config.settings import ModelSpec
 from driftline.detectors.calibrate import calibrate
+from driftline.detectors.classifier import DomainProfile
 from driftline.detectors.drift import Plan
 from driftline.detectors.multivariate import PCAProfile
 from driftline.detectors.online import PredictionADWIN
@@ -136,6 +137,9 @@ class ModelMonitor:
         mv = w.stats.multivariate(alpha, warn) if run else None
         if mv is not None:
             out["multivariate"] = mv
+        dc = w.stats.classifier(alpha, warn) if run else None
+        if dc is not None:
+            out["domain_classifier"] = dc
         out["quality"] = w.stats.findings(self.profile, alpha or 1e-4) if w.count else []
         if run:
             self._trends(w.version, {**features, **({"prediction": pred} if pred else {})})
@@ -143,6 +147,7 @@ class ModelMonitor:
             out["prediction_adwin"] = self._online(w.version)["adwin"].get()
         out["drifted"] = [k for k, v in {**features, "prediction": pred or {}}.items()
                           if (v.get("drift") or {}).get("drifted")] + (["multivariate"] if mv and mv["drifted"] else [])
+        out["drifted"] += ["domain_classifier"] if dc and dc["drifted"] else []
         return out
 
 
@@ -152,7 +157,7 @@ def n_tests(spec: ModelSpec) -> int:
     feature, and the multivariate test."""
     feats = spec.all_features().values()
     return (sum(len(spec.tests_for(f)) for f in feats) + CHECKS_PER_FEATURE * len(feats)
-            + len(spec.trend_features()) + int(spec.multivariate))
+            + len(spec.trend_features()) + int(spec.multivariate) + int(spec.domain_classifier.enabled))
 
 
 def alphas(spec: ModelSpec) -> tuple[float | None, float | None]:
@@ -179,8 +184,12 @@ def reference_for(spec: ModelSpec, columns: dict, source: str, seed: int = 0) ->
     if spec.multivariate and len(numeric) >= 2:
         pca = PCAProfile.build(numeric, seed=seed)
         profile.multivariate = pca.to_dict() if pca else None
+    window = spec.window.size or min(profile.n // 2, 10_000)
+    if spec.domain_classifier.enabled:
+        kinds = {k: f.kind for k, f in spec.all_features().items()}
+        dom = DomainProfile.build(columns, kinds, spec.domain_classifier.sample, window, seed)
+        profile.domain = dom.to_dict() if dom else None
     if spec.false_alarms is not None:
-        window = spec.window.size or min(profile.n // 2, 10_000)
         methods = {n: [t.method for t in spec.tests_for(f)] for n, f in spec.all_features().items()}
         profile.calibration = calibrate(profile, columns, methods, window, spec.false_alarms,
                                         n_tests(spec), seed)

@@ -55,8 +55,9 @@ def drift_results(summary: dict) -> dict[str, dict]:
     pred = summary.get("prediction")
     if pred and pred.get("drift"):
         out["prediction"] = pred["drift"]
-    if summary.get("multivariate"):
-        out["multivariate"] = summary["multivariate"]
+    for name in ("multivariate", "domain_classifier"):
+        if summary.get(name):
+            out[name] = summary[name]
     return out
 
 

@@ -135,7 +135,7 @@ class RuleSpec(_Frozen):
     """Fires when enough features drift in a window.
 
     Exactly one of ``share`` (fraction of monitored features), ``count``,
-    ``feature`` (a single named feature, ``prediction`` or ``multivariate``) or
+    ``feature`` (a single named feature, ``prediction``, ``multivariate`` or ``domain_classifier``) or
     ``quality: true`` (any data-quality finding).
     """
 
@@ -162,6 +162,13 @@ class RetrainSpec(_Frozen):
     cooldown: Duration = 3600.0
 
 
+class DomainClassifierSpec(_Frozen):
+    """The domain-classifier test (off by default: it keeps a sample of raw rows at rest)."""
+
+    enabled: bool = False
+    sample: int = Field(default=1000, ge=100, le=20_000)
+
+
 class ModelSpec(_Frozen):
     name: str = Field(min_length=1)
     fields: FieldMapping = FieldMapping()
@@ -172,6 +179,7 @@ class ModelSpec(_Frozen):
     false_alarms: Annotated[float | None, BeforeValidator(_rate)] = 0.001
     multivariate: bool = True
     trend_windows: list[Annotated[int, Field(ge=2, le=1000)]] = Field(default_factory=lambda: [4, 16])
+    domain_classifier: DomainClassifierSpec = DomainClassifierSpec()
     drift: dict[str, Tests] = Field(default_factory=dict)
     rules: list[RuleSpec] = Field(default_factory=lambda: [
         RuleSpec(count=1), RuleSpec(name="data_quality", quality=True, retrain=False)])
@@ -201,7 +209,8 @@ class ModelSpec(_Frozen):
                     raise ValueError(f"feature {name!r}: test {test.method!r} needs a 'threshold' "
                                      "when 'false_alarms' is off (null)")
         for rule in self.rules:
-            if rule.feature is not None and rule.feature not in {*self.all_features(), "multivariate"}:
+            if rule.feature is not None and rule.feature not in {*self.all_features(), "multivariate",
+                                                                 "domain_classifier"}:
                 raise ValueError(
                     f"rule {rule.name!r}: unknown feature {rule.feature!r} "
                     f"(expected one of {', '.join(self.all_features())})"

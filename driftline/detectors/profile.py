@@ -125,6 +125,7 @@ class ReferenceProfile:
     #: undeclared fields the reference's records carried → share of records; None when the
     #: reference came from a file (which says nothing of the records' other fields)
     fields_seen: dict[str, float] | None = None
+    domain: dict | None = None  # a DomainProfile as a dict (raw sample rows), see driftline.detectors.classifier
 
     def empty_features(self) -> list[str]:
         """Features the reference holds no values for (they are summarised, never tested)."""
@@ -132,7 +133,7 @@ class ReferenceProfile:
 
     def to_dict(self) -> dict:
         return {"model": self.model, "n": self.n, "source": self.source, "calibration": self.calibration,
-                "multivariate": self.multivariate, "fields_seen": self.fields_seen,
+                "multivariate": self.multivariate, "fields_seen": self.fields_seen, "domain": self.domain,
                 "features": {k: v.to_dict() for k, v in self.features.items()}}
 
     @classmethod
@@ -140,7 +141,7 @@ class ReferenceProfile:
         feats = {k: (NumericProfile.from_dict(v) if v["kind"] == "numeric"
                      else CategoricalProfile.from_dict(v)) for k, v in d["features"].items()}
         return cls(d["model"], feats, d["n"], d["source"], d.get("calibration"), d.get("multivariate"),
-                   d.get("fields_seen"))
+                   d.get("fields_seen"), d.get("domain"))
 
 
 def build_reference(model: str, specs: dict, columns: dict[str, list | np.ndarray],

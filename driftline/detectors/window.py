@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 
 from driftline.detectors import quality
+from driftline.detectors.classifier import DomainProfile, RowSample
 from driftline.detectors.drift import Plan, run_test
 from driftline.detectors.multivariate import PCAProfile, ReconstructionStats
 from driftline.detectors.profile import NumericProfile, ReferenceProfile
@@ -22,6 +23,8 @@ class WindowStats:
     pca: ReconstructionStats | None = None  # class defaults: windows pickled by older versions
     _pca: PCAProfile | None = None
     extra: Counter | None = None
+    domain: RowSample | None = None
+    _domain: DomainProfile | None = None
     records = 0
 
     def __init__(self, profile: ReferenceProfile):
@@ -34,6 +37,8 @@ class WindowStats:
                 self.features[name] = CategoricalStats(prof.index, known=known)
         self._pca = PCAProfile.from_dict(profile.multivariate)
         self.pca = ReconstructionStats(self._pca) if self._pca else None
+        self._domain = DomainProfile.from_dict(profile.domain)
+        self.domain = RowSample(self._domain) if self._domain else None
         self.extra = Counter()  # undeclared field → records that carried it (at most EXTRA_CAP names)
         self.records = 0
 
@@ -46,6 +51,9 @@ class WindowStats:
                 self.extra[name] += int(mask.sum())
         if self.pca is not None:
             self.pca.update(self._pca, {k: _with_nan(cols.features[k]) for k in self._pca.features})
+        if self.domain is not None:
+            self.domain.update({k: _with_nan(c) if isinstance(c, NumericColumn) else c.values
+                                for k, c in cols.features.items()})
         for name, stats in self.features.items():
             col = cols.features[name]
             if isinstance(col, NumericColumn):
@@ -67,6 +75,8 @@ class WindowStats:
             stats.merge(other.features[name])
         if self.pca is not None and other.pca is not None:
             self.pca.merge(other.pca)
+        if self.domain is not None and other.domain is not None:
+            self.domain.merge(other.domain)
 
     def findings(self, profile: ReferenceProfile, alpha: float) -> list[dict]:
         """Data-quality findings of every feature (see :mod:`driftline.detectors.quality`)."""
@@ -80,6 +90,13 @@ class WindowStats:
                 deff = cal.get(name, {}).get("deff", {}).get("cells", 1.0)
                 out += quality.categorical_findings(name, prof, stats, alpha, deff)
         return out + quality.fields_added(profile.fields_seen, self.extra or {}, self.records)
+
+    def classifier(self, alpha: float | None, warn_alpha: float | None) -> dict | None:
+        if self.domain is None or self.domain.count == 0:
+            return None
+        if alpha is None:
+            return self._domain.test(self.domain, threshold=0.6)
+        return self._domain.test(self.domain, alpha, warn_alpha)
 
     def multivariate(self, alpha: float | None, warn_alpha: float | None) -> dict | None:
         if self.pca is None or self.pca.count == 0:

@@ -38,6 +38,16 @@ def test_every_error_is_reported_at_once():
     assert any(e.startswith("models[0].features.x.top_k:") for e in errs)
 
 
+def test_trend_and_domain_classifier_settings_are_checked_with_their_paths():
+    m = parse_settings(config(), {}).models[0]
+    assert m.trend_windows == [4, 16] and m.trend_features() == ["x", "y", "prediction"]
+    assert not m.domain_classifier.enabled  # it keeps raw rows at rest: asked for, never default
+    errs = errors_of(config(model={"trend_windows": [1, 16], "domain_classifier": {"enabled": True, "sample": 5}}))
+    assert any(e.startswith("models[0].trend_windows[0]: Input should be greater than or equal to 2") for e in errs)
+    assert any(e.startswith("models[0].domain_classifier.sample: Input should be greater than or equal to 100")
+               for e in errs)
+
+
 def test_wrong_drift_method_for_kind_is_named():
     raw = config(model={"features": {"c": {"kind": "categorical", "drift": {"method": "ks", "threshold": 0.05}}}})
     (err,) = errors_of(raw)

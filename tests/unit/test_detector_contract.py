@@ -212,3 +212,38 @@ def test_a_field_added_to_the_records_is_a_finding_unless_the_reference_had_it()
         closed, _ = mon.ingest("v1", with_extra(w, names))
         found += [(i, q["feature"]) for c in closed for q in mon.summarise(c)["quality"] if q["check"] == "field_added"]
     assert found and found[0] == (CHANGE, "score_v2") and {f for _, f in found} == {"score_v2"}
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5])
+def test_domain_classifier_is_quiet_on_stationary_streams_and_catches_a_shift_by_itself(rho):
+    spec = make_spec(domain_classifier={"enabled": True})
+    ref, quiet = stream(21, 30, rho=rho)
+    out = run(spec, ref, quiet)
+    assert all(s["domain_classifier"]["level"] != "drift" for s in out)
+    assert {s["domain_classifier"]["method"] for s in out} == {"domain_classifier"}
+    ref, wins = stream(22, CHANGE + 3, lambda w, rng: w.update(x=w["x"] + 0.5, z=w["z"] * 1.5))
+    out = run(spec, ref, wins)
+    levels = [s["domain_classifier"]["level"] for s in out]
+    assert "drift" not in levels[:CHANGE] and levels[CHANGE:] == ["drift"] * 3
+    r = out[CHANGE]["domain_classifier"]
+    assert r["statistic"] > 0.6 and r["n_cur"] > 0 and r["n_ref"] > 0 and r["threshold"] < r["statistic"]
+
+
+def test_domain_classifier_sample_merges_and_pickles():
+    from driftline.detectors.classifier import DomainProfile, RowSample
+
+    rng = np.random.default_rng(2)
+    ref = {"a": rng.normal(size=3000), "c": rng.choice(["x", "y"], 3000).astype(object)}
+    prof = DomainProfile.build(ref, {"a": "numeric", "c": "categorical"}, sample=300, window=600)
+    prof = DomainProfile.from_dict(pickle.loads(pickle.dumps(prof.to_dict())))
+    halves = [RowSample(prof, seed=s) for s in (1, 2)]
+    rows = {"a": rng.normal(size=1000), "c": rng.choice(["x", "y"], 1000).astype(object)}
+    halves[0].update({k: v[:400] for k, v in rows.items()})
+    halves[1].update({k: v[400:] for k, v in rows.items()})
+    union = np.r_[halves[0].keys, halves[1].keys]
+    whole = pickle.loads(pickle.dumps(halves[0]))
+    whole.merge(halves[1])
+    assert whole.count == 1000 and whole.keys.size == 300
+    assert sorted(whole.keys) == sorted(np.sort(union)[:300])  # the smallest keys of both halves
+    assert set(whole.num[:, 0]) <= set(rows["a"])
+    assert prof.test(whole, alpha=1e-4) == prof.test(pickle.loads(pickle.dumps(whole)), alpha=1e-4)
