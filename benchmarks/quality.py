@@ -11,6 +11,8 @@ For each scenario of :mod:`scenarios` (window 1,000 events, reference 10,000,
   normed Wasserstein > 0.1 for numeric, Jensen–Shannon > 0.1 for categorical at this
   reference size), per window; an alarm is any drifted column, and separately
   Evidently's dataset drift (at least half the columns drifted).
+- **driftline + domain classifier**: the same, with the opt-in domain-classifier test
+  (river logistic regression, AUC) added to the budget.
 - **River ADWIN**, default parameters, one per feature fed event by event (numeric
   values; for categorical features the indicator of the commonest category), warmed
   up on the reference; an alarm is a window in which any ADWIN detects a change.
@@ -39,11 +41,11 @@ from driftline.monitor import ModelMonitor, reference_for  # noqa: E402
 from driftline.types import CategoricalColumn, Columns, NumericColumn  # noqa: E402
 
 
-def spec(window: int):
+def spec(window: int, classifier: bool = False):
     feats = {f"num_{j:02d}": "numeric" for j in range(sc.N_NUMERIC)}
     feats |= {f"cat_{j}": "categorical" for j in range(sc.N_CATEGORICAL)}
     cfg = {"models": [{"name": "q", "features": feats, "window": {"size": window, "min_count": 100},
-                       "reference": {"first_n": 100}}]}
+                       "reference": {"first_n": 100}, "domain_classifier": {"enabled": classifier}}]}
     return parse_settings(cfg, {}).models[0]
 
 
@@ -58,8 +60,8 @@ def columns(raw: dict) -> Columns:
     return Columns(np.arange(n, dtype=np.int64), feats)
 
 
-def run_driftline(ref: dict, windows: list[dict]) -> list[bool]:
-    s = spec(len(next(iter(windows[0].values()))))
+def run_driftline(ref: dict, windows: list[dict], classifier: bool = False) -> list[bool]:
+    s = spec(len(next(iter(windows[0].values()))), classifier)
     mon = ModelMonitor(s, reference_for(s, ref, "scenario"))
     alarms = []
     for w in windows:
@@ -115,6 +117,8 @@ def job(args):
     t = time.perf_counter()
     if detector == "driftline":
         out = {"driftline": run_driftline(ref, windows)}
+    elif detector == "classifier":
+        out = {"driftline + domain classifier": run_driftline(ref, windows, classifier=True)}
     elif detector == "evidently":
         a, d = run_evidently(ref, windows)
         out = {"evidently (any column)": a, "evidently (dataset drift)": d}
@@ -165,7 +169,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3, help="seeds per change scenario")
     ap.add_argument("--seed-base", type=int, default=0, help="first seed (re-run on unseen streams)")
-    ap.add_argument("--detectors", default="driftline,evidently,adwin")
+    ap.add_argument("--detectors", default="driftline,classifier,evidently,adwin")
     ap.add_argument("--scenarios", default="", help="comma-separated scenario numbers (default all)")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
@@ -182,7 +186,7 @@ def main() -> None:
         for name, alarms in out.items():
             runs.setdefault((i, name), []).append((alarms, changed))
             seconds[name] = seconds.get(name, 0.0) + secs / len(out)
-    names = sorted({name for _, name in runs}, key=lambda n: (n != "driftline", n))
+    names = sorted({name for _, name in runs}, key=lambda n: (not n.startswith("driftline"), n))
     print(f"# driftline bench-quality — {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; window {sc.WINDOW}, reference {sc.REFERENCE}, "
           f"{sc.N_NUMERIC}+{sc.N_CATEGORICAL} features, seeds {args.seed_base}..{args.seed_base + args.seeds - 1}")

@@ -118,7 +118,8 @@ def categorical_findings(name: str, prof: CategoricalProfile, win, alpha: float,
         lam = m * max(prof.singletons, 1) / prof.n
         p = _poisson(win.unseen_total, lam)
         if p < alpha:
-            names = ", ".join(repr(k) for k in list(win.unseen)[:5])
+            known = set(map(str, prof.known))
+            names = ", ".join(repr(k) for k in [v for v in win.other_top(50) if v not in known][:5])
             out.append(_finding("unseen_categories", name, win.unseen_total, lam, p,
                                 f"{win.unseen_total} values of categories the reference never had ({names})"))
     shares = prof.counts[:-1] / prof.n

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from datasketches import kll_doubles_sketch
+from datasketches import frequent_items_error_type, frequent_strings_sketch, kll_doubles_sketch
 
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-_UNSEEN_CAP = 100
+_UNSEEN_LG_MAP = 7  # frequent-items sketch of at most 96 tracked values
 
 
 class NumericStats:
@@ -116,7 +116,9 @@ class NumericStats:
 
 
 class CategoricalStats:
-    """Counts over the reference's categories plus "other" (values outside the reference's top-K), and the commonest of those."""
+    """Counts over the reference's categories plus "other" (values outside the reference's
+    top-K), and the commonest of those in a frequent-items sketch (Apache DataSketches,
+    bounded, mergeable; an estimate over-counts by at most ``epsilon`` of the "other" total)."""
 
     known: frozenset | None = None  # class defaults: windows pickled by older versions
     unseen_total = 0
@@ -132,8 +134,24 @@ class CategoricalStats:
         self.missing = 0
         self.invalid = 0
         self.hist = np.zeros(len(self.index) + 1, dtype=np.int64)
-        self.unseen: Counter = Counter()  # the commonest values outside the top-K
+        self.unseen = frequent_strings_sketch(_UNSEEN_LG_MAP)  # the commonest values outside the top-K
         self.unseen_total = 0  # values the reference never had (when it kept them all)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["unseen"] = self.unseen.serialize()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        old = state.get("unseen")
+        if isinstance(old, Counter):  # pickled before the sketch: a capped table of counts
+            sketch = frequent_strings_sketch(_UNSEEN_LG_MAP)
+            for value, c in old.items():
+                sketch.update(str(value), int(c))
+            state["unseen"] = sketch
+        else:
+            state["unseen"] = frequent_strings_sketch.deserialize(old)
+        self.__dict__.update(state)
 
     def update(self, counts: Counter | dict, missing: int = 0, invalid: int = 0) -> None:
         """Add a table of ``value -> count``."""
@@ -144,15 +162,15 @@ class CategoricalStats:
             i = self.index.get(value, other)
             self.hist[i] += c
             if i == other:
-                self.unseen[value] += c
+                self.unseen.update(str(value), int(c))
                 if self.known is not None and value not in self.known:
                     self.unseen_total += c
             self.count += c
-        self._cap()
 
-    def _cap(self) -> None:
-        if len(self.unseen) > _UNSEEN_CAP:
-            self.unseen = Counter(dict(self.unseen.most_common(_UNSEEN_CAP)))
+    def other_top(self, k: int = 5) -> dict[str, int]:
+        """The commonest values outside the top-K, with estimated counts."""
+        items = self.unseen.get_frequent_items(frequent_items_error_type.NO_FALSE_NEGATIVES)
+        return {item: int(est) for item, est, _, _ in items[:k]}
 
     def merge(self, other: CategoricalStats) -> None:
         self.missing += other.missing
@@ -160,8 +178,7 @@ class CategoricalStats:
         self.count += other.count
         self.hist += other.hist
         self.unseen_total += other.unseen_total
-        self.unseen.update(other.unseen)
-        self._cap()
+        self.unseen.merge(other.unseen)
 
     def get(self, top: int = 10) -> dict:
         names = sorted(self.index, key=self.index.get)
@@ -169,4 +186,4 @@ class CategoricalStats:
         return {"kind": self.kind, "count": self.count, "missing": self.missing,
                 "invalid": self.invalid, "other": int(self.hist[-1]),
                 "top": dict(sorted(freq.items(), key=lambda kv: -kv[1])[:top]), "unseen": self.unseen_total,
-                "other_top": dict(self.unseen.most_common(5))}
+                "other_top": self.other_top(5)}

@@ -71,3 +71,25 @@ def test_reference_profile_round_trips_through_json_shape():
                                  "c": CategoricalProfile.build(["u", "v", "u"])}, 1000, "test")
     back = ReferenceProfile.from_dict(ref.to_dict())
     assert back.to_dict() == ref.to_dict()
+
+
+def test_categorical_other_values_are_a_bounded_frequent_items_sketch_and_old_pickles_load():
+    prof = CategoricalProfile.build(["a"] * 50 + ["b"] * 30, top_k=2)
+    rng = np.random.default_rng(1)
+    heavy = Counter({"new_1": 4000, "new_2": 2500})
+    noise = Counter({f"rare_{i}": int(k) for i, k in enumerate(rng.integers(1, 5, 5000))})
+    halves = [CategoricalStats(prof.index) for _ in range(2)]
+    halves[0].update(heavy)
+    halves[1].update(noise)
+    halves[0].merge(halves[1])
+    top = halves[0].other_top(2)
+    total = heavy.total() + noise.total()
+    eps = halves[0].unseen.epsilon * total  # the sketch's stated bound on over-counting
+    assert list(top) == ["new_1", "new_2"]
+    assert all(heavy[k] <= v <= heavy[k] + eps for k, v in top.items())
+    assert halves[0].unseen.num_active_items <= 128  # bounded, whatever the number of values
+    old = CategoricalStats(prof.index)  # a window pickled when "unseen" was a capped Counter
+    state = {**old.__dict__, "unseen": Counter({"z": 3, "y": 1})}
+    restored = CategoricalStats.__new__(CategoricalStats)
+    restored.__setstate__(state)
+    assert restored.other_top() == {"z": 3, "y": 1}
