@@ -20,8 +20,8 @@ BAD = [b'{"model": "m", "version": "v1", "ts": 1, "features": {"x": ',  # malfor
        b'{"model": "m", "version": "v1", "features": {"x": 1.0}}']  # no timestamp
 
 
-def settings_for(broker, uid, store_url, slack):
-    raw = config(kafka={"bootstrap_servers": broker.bootstrap, "group_id": f"g-{uid}",
+def settings_for(broker, uid, store_url, slack, model=None):
+    raw = config(model=model or {}, kafka={"bootstrap_servers": broker.bootstrap, "group_id": f"g-{uid}",
                         "topics": [f"events-{uid}"], "dead_letter_topic": f"dlq-{uid}",
                         "batch_size": 500, "poll_timeout": "100ms"},
                  store={"url": store_url},
@@ -113,3 +113,35 @@ def test_restart_mid_stream_loses_nothing_and_pages_once(broker, uid, tmp_path):
         texts = [m["text"].split("\n")[0] for m in slack.messages()]
         assert len(texts) == 3, texts  # firing, retrain trigger, resolved: each once
         assert sum("firing" in t for t in texts) == 1 and sum("resolved" in t for t in texts) == 1
+
+
+def test_a_stationary_stream_of_2000_windows_raises_at_most_a_handful_of_alerts(broker, uid, tmp_path):
+    """The issue's check: ``false_alarms: 1 per 1000 windows`` (the default), default rules,
+    every default test (drift, trend, quality, multivariate), 2,000 unchanged windows."""
+    url = f"sqlite:///{tmp_path / 'quiet.db'}"
+    model = {"window": {"size": 100, "min_count": 50}, "reference": {"first_n": 5000},
+             "rules": [{"name": "feature_drift", "count": 1},
+                       {"name": "data_quality", "quality": True, "retrain": False}]}
+    with FakeSlack() as slack:
+        settings = settings_for(broker, uid, url, slack, model)
+        assert settings.models[0].false_alarms == 0.001
+        ensure_topics({"bootstrap.servers": broker.bootstrap}, {f"events-{uid}": 1})
+        produce(broker, f"events-{uid}", events(5000 + 2000 * 100, seed=11))
+        service = build_kafka_service(settings, "text", io.StringIO())
+        store = service.pipeline.store
+        from sqlalchemy import func, select
+
+        from driftline.store import schema
+
+        def closed():
+            with store.engine.connect() as c:
+                return c.execute(select(func.count()).select_from(schema.windows)).scalar() >= 2000
+        run_until(service, closed, timeout=600)
+        service.shutdown()
+        windows = store.windows("m")
+        firing = [e for e in store.alert_events() if e["status"] == "firing"]
+        noisy = [w["seq"] for w in windows if w["drifted"]]
+        print(f"{len(firing)} alerts fired in 2000 windows; windows with drift: {noisy}")
+        assert len(windows) == 2000 and all(w["count"] == 100 for w in windows)
+        assert len(firing) <= 5, (firing, noisy)
+        assert len(slack.messages()) <= 2 * len(firing) + 1
