@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from sqlalchemy import and_, create_engine, delete, insert, select, update
+from sqlalchemy import and_, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,6 +40,23 @@ class OutboxItem:
     attempts: int
 
 
+def _transactional_sqlite(engine) -> None:
+    """Make every SQLAlchemy transaction a real SQLite transaction, DDL included.
+
+    pysqlite begins a transaction only before INSERT/UPDATE/DELETE, so a migration's
+    CREATE TABLEs each committed on their own, and a first start killed mid-migration
+    left a half-made database that the next start refused. This is SQLAlchemy's recipe
+    for pysqlite: the driver in autocommit mode, and a ``BEGIN`` when SQLAlchemy begins."""
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
 class SqlStore:
     def __init__(self, url: str, upgrade: bool = False):
         self.url = url
@@ -51,6 +68,8 @@ class SqlStore:
             url = parsed.set(drivername="postgresql+psycopg")
         try:
             self.engine = create_engine(url, json_serializer=_dumps, json_deserializer=orjson.loads)
+            if parsed.drivername.startswith("sqlite"):
+                _transactional_sqlite(self.engine)
             if upgrade:
                 migrate.upgrade(self.engine)
             migrate.ensure_current(self.engine)

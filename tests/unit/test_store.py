@@ -38,3 +38,27 @@ def test_tables_without_a_schema_version_are_not_touched(tmp_path):
         c.exec_driver_sql("CREATE TABLE something_else (id integer)")
     with pytest.raises(StoreError, match="no driftline schema version"):
         SqlStore(url)
+
+
+def test_a_first_migration_that_dies_half_way_leaves_an_empty_database(tmp_path, monkeypatch):
+    """SQLite DDL runs in the migration's transaction: a start killed mid-migration leaves
+    nothing, and the next start builds the schema (it used to refuse a half-made database)."""
+    from alembic.operations import Operations
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    real = Operations.create_table
+    made = []
+
+    def dies_after_three_tables(self, *args, **kw):
+        if len(made) == 3:
+            raise KeyboardInterrupt("killed mid-migration")
+        made.append(args[0])
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Operations, "create_table", dies_after_three_tables)
+    with pytest.raises(KeyboardInterrupt):
+        SqlStore(url)
+    assert len(made) == 3
+    assert inspect(create_engine(url)).get_table_names() == []
+    monkeypatch.setattr(Operations, "create_table", real)
+    assert SqlStore(url).schema_version() == migrate.head()
