@@ -13,7 +13,8 @@ def _effect(r: dict) -> str:
     e = r.get("effect") or {}
     if "mean_shift_sd" in e:
         ratio = f", std ×{e['std_ratio']:.2f}" if e.get("std_ratio") is not None else ""
-        return f" — mean {e['mean_shift_sd']:+.2f} sd{ratio}"
+        span = f" over the last {e['windows']} windows" if r.get("method") == "trend" else ""
+        return f" — mean {e['mean_shift_sd']:+.2f} sd{ratio}{span}"
     if "share_cur" in e:
         return f" — share {e['share_ref']:.1%} → {e['share_cur']:.1%}"
     return ""

@@ -169,6 +169,10 @@ def test_a_small_step_is_caught_by_the_trend_test_before_any_window_test():
     assert results["trend"]["level"] == "drift"
     assert {m for m, t in results.items() if t["level"] == "drift"} == {"trend"}
     assert results["trend"]["effect"]["mean_shift_sd"] == pytest.approx(0.12, abs=0.06)
+    from driftline.alerts.messages import evidence_lines
+
+    (line,) = evidence_lines({"x": results["trend"]})  # what on-call reads
+    assert line.startswith("x: trend ") and f"over the last {results['trend']['effect']['windows']} windows" in line
     without = run(make_spec(trend_windows=[]), ref, wins)
     assert first_alarm(without) is None or first_alarm(without) > fired[0]
 
