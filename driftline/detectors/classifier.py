@@ -39,6 +39,8 @@ so it is off unless a model asks for it (``domain_classifier: {enabled: true}``)
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from river import linear_model, optim
 from scipy import special
@@ -82,13 +84,13 @@ class DomainProfile:
         cat = np.empty((n, len(categorical)), dtype=object)
         for j, k in enumerate(categorical):
             cat[:, j] = [None if v is None else str(v) for v in columns[k]]
-        with np.errstate(invalid="ignore"):
-            mean, std = np.nanmean(num, axis=0) if numeric else num[0], np.nanstd(num, axis=0) if numeric else num[0]
-        mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: mean 0, std 1
+            mean, std = np.nan_to_num(np.nanmean(num, axis=0)), np.nan_to_num(np.nanstd(num, axis=0))
+        std = np.where(std > 0, std, 1.0)
         rng = np.random.default_rng(seed)
-        size = min(sample, n // 2)
         half = n // 2  # the sample from the first half, the null's pseudo-windows from the second
-        pick = np.sort(rng.choice(half, min(size, half), replace=False))
+        pick = np.sort(rng.choice(half, min(sample, half), replace=False))
         prof = cls(numeric, categorical, mean.tolist(), std.tolist(), num[pick], cat[pick], 1.0, n)
         prof.inflation = prof._null_spread(num, cat, np.arange(half, n), window, rng)
         return prof

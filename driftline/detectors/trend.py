@@ -70,11 +70,11 @@ class Trend:
         hist.append((int(count), float(mean)))
         k = len(self.spans)
         best = None
+        all_counts, all_means = (np.array(col, dtype=np.float64) for col in zip(*hist))
         for span in self.spans:
             if len(hist) < span:
                 continue
-            counts = np.array([c for c, _ in list(hist)[-span:]], dtype=np.float64)
-            means = np.array([m for _, m in list(hist)[-span:]])
+            counts, means = all_counts[-span:], all_means[-span:]
             pooled_n = float(counts.sum())
             if pooled_n == 0 or not ref["std"] > 0 or not ref["n"]:
                 continue

@@ -49,11 +49,12 @@ class WindowStats:
         for name, mask in cols.extra.items():
             if name in self.extra or len(self.extra) < EXTRA_CAP:
                 self.extra[name] += int(mask.sum())
-        if self.pca is not None:
-            self.pca.update(self._pca, {k: _with_nan(cols.features[k]) for k in self._pca.features})
-        if self.domain is not None:
-            self.domain.update({k: _with_nan(c) if isinstance(c, NumericColumn) else c.values
-                                for k, c in cols.features.items()})
+        if self.pca is not None or self.domain is not None:  # rows, with NaN for a missing number
+            rows = {k: _with_nan(c) if isinstance(c, NumericColumn) else c.values for k, c in cols.features.items()}
+            if self.pca is not None:
+                self.pca.update(self._pca, rows)
+            if self.domain is not None:
+                self.domain.update(rows)
         for name, stats in self.features.items():
             col = cols.features[name]
             if isinstance(col, NumericColumn):
