@@ -6,10 +6,13 @@
     ├── ConfigError            bad configuration; carries every problem with its YAML path
     ├── BrokerError            the embedded broker could not start or is missing
     ├── SourceError            a stream source failed (Kafka, file)
+    │   └── BrokerUnavailable  the broker cannot be reached now; waited out up to ``kafka.max_outage``
     ├── StoreError             the database refused or is at the wrong schema
+    │   └── StoreUnavailable   the database cannot be reached now; waited out up to ``store.max_outage``
     ├── ReferenceError_        a reference profile cannot be built or is missing
     └── DeliveryError          a notification sink failed; ``retry_after`` when throttled
-        └── ThrottledError     the destination asked us to wait ``retry_after`` seconds
+        ├── ThrottledError     the destination asked us to wait ``retry_after`` seconds
+        └── DeadLettersUnavailable  the dead-letter topic did not take every bad record; retried
 
 A record that cannot be decoded is not an exception: it becomes a
 :class:`driftline.types.BadRecord` and goes to the dead-letter topic.
@@ -44,6 +47,16 @@ class StoreError(DriftlineError):
     """The store failed."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (connection refused or lost, locked, I/O error).
+
+    The service pauses consumption and retries; nothing is committed past what is stored."""
+
+
+class BrokerUnavailable(SourceError):
+    """No Kafka broker answers; the service waits (up to ``kafka.max_outage``)."""
+
+
 class ReferenceError_(DriftlineError):  # noqa: N801 - avoid shadowing the builtin
     """A reference profile could not be built."""
 
@@ -58,3 +71,7 @@ class DeliveryError(DriftlineError):
 
 class ThrottledError(DeliveryError):
     """The destination throttled us (HTTP 429); wait ``retry_after`` seconds."""
+
+
+class DeadLettersUnavailable(DeliveryError):
+    """Some bad records are not yet in the dead-letter topic; they are kept and sent again."""

@@ -24,6 +24,9 @@ class NullMetrics:
     def observe_commit(self, seconds: float) -> None:
         pass
 
+    def observe_internal_error(self, kind: str) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -44,6 +47,8 @@ class Metrics(NullMetrics):
                             registry=r)
         self.batch = Histogram("driftline_batch_seconds", "Time to decode and window one batch", registry=r)
         self.commit = Histogram("driftline_commit_seconds", "Time of one checkpoint transaction", registry=r)
+        self.internal = Counter("driftline_internal_errors", "Records dead-lettered because processing them "
+                                "raised (the poison-pill guard)", ["exception"], registry=r)
         self._server = None
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
@@ -77,6 +82,9 @@ class Metrics(NullMetrics):
 
     def observe_commit(self, seconds: float) -> None:
         self.commit.observe(seconds)
+
+    def observe_internal_error(self, kind: str) -> None:
+        self.internal.labels(kind).inc()
 
     def close(self) -> None:
         if self._server is not None:

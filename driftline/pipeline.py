@@ -53,6 +53,7 @@ class Pipeline:
         self.metrics = metrics or NullMetrics()
         self.decoder = Decoder(settings.models)
         self.unknown_invalid = 0
+        self.pending: CommitUnit | None = None
         self._restore()
 
     def _restore(self) -> None:
@@ -85,8 +86,24 @@ class Pipeline:
     def set_reference(self, profile: ReferenceProfile) -> None:
         self.monitors[profile.model].profile = profile
 
+    def reload(self) -> None:
+        """Forget everything since the last checkpoint and start again from the store."""
+        self.pending = None
+        self._restore()
+
     def process(self, batch: Batch, force: bool = False) -> dict[tuple[str, int], int] | None:
-        """Process one batch; return offsets to commit to the source, if a checkpoint was written."""
+        """Process one batch; return offsets to commit to the source, if a checkpoint was written.
+
+        A checkpoint that the store or the dead-letter topic could not take stays ``pending``
+        (the error is raised); :meth:`retry_pending` writes it once they are back."""
+        unit = self._stage(batch, force)
+        return None if unit is None else self._checkpoint(unit)
+
+    def retry_pending(self) -> dict[tuple[str, int], int] | None:
+        """Write the checkpoint that an outage held back; raise again while it lasts."""
+        return None if self.pending is None else self._checkpoint(self.pending)
+
+    def _stage(self, batch: Batch, force: bool) -> CommitUnit | None:
         started = self.clock()
         now = self.wall()
         decoded = self.decoder.decode(batch, int(now * 1000)) if batch.values else None
@@ -112,11 +129,16 @@ class Pipeline:
         due = self.clock() - self._last_checkpoint >= self.checkpoint_every
         if not (unit.windows or unit.references or force or (due and self._dirty)):
             return None
-        self.dead_letter.flush()  # dead letters are durable before their offsets are
         unit.offsets = dict(self.offsets)
         unit.checkpoint = pickle.dumps(self.monitors, protocol=pickle.HIGHEST_PROTOCOL)
+        return unit
+
+    def _checkpoint(self, unit: CommitUnit) -> dict[tuple[str, int], int]:
+        self.pending = unit
+        self.dead_letter.flush()  # dead letters are durable before their offsets are
         started = self.clock()
         self.store.commit(self.group, unit)
+        self.pending = None
         self.metrics.observe_commit(self.clock() - started)
         for state in unit.alert_states:
             self.metrics.observe_alert(state)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 import sys
 import threading
 import time
@@ -19,6 +20,8 @@ import orjson
 from driftline.alerts.console import ConsoleSink
 from driftline.alerts.outbox import Dispatcher
 from driftline.config.settings import Settings
+from driftline.errors import BrokerUnavailable, StoreUnavailable
+from driftline.guard import OUTAGES, PoisonGuard
 from driftline.pipeline import Pipeline
 from driftline.store import SqlStore
 from driftline.types import BadRecord
@@ -28,6 +31,22 @@ log = logging.getLogger(__name__)
 
 def build_store(settings: Settings, url: str | None = None) -> SqlStore:
     return SqlStore(url or settings.store.url)
+
+
+def wait_for(what: str, attempt: Callable, limit: float, clock=time.monotonic, sleep=time.sleep):
+    """``attempt()`` until it stops raising :class:`StoreUnavailable`, for at most ``limit`` seconds."""
+    since, delay, said = clock(), 0.5, False
+    while True:
+        try:
+            return attempt()
+        except StoreUnavailable as exc:
+            if clock() - since + delay > limit:
+                raise
+            if not said:
+                log.error("%s: %s; waiting for it (at most %.0f s)", what, exc, limit)
+                said = True
+            sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def kafka_conf(settings: Settings) -> dict:
@@ -101,11 +120,25 @@ def window_printer(fmt: str, stream=None) -> Callable[[dict], None]:
 
 
 class Service:
-    """Poll → process → commit → deliver, until stopped."""
+    """Poll → process → commit → deliver, until stopped.
 
-    def __init__(self, pipeline: Pipeline, source, dispatcher: Dispatcher):
+    Batches go through the :class:`PoisonGuard`, so a record that makes processing
+    raise is dead-lettered instead of stopping the stream. An unreachable store or
+    dead-letter topic pauses consumption and is retried with backoff; past
+    ``max_outage`` seconds the service gives up with :class:`StoreUnavailable` (or
+    :class:`BrokerUnavailable`), having committed no offset past what is stored.
+    """
+
+    def __init__(self, pipeline: Pipeline, source, dispatcher: Dispatcher, store_outage: float = 900.0,
+                 broker_outage: float = 900.0, clock=time.monotonic, max_delay: float = 30.0):
         self.pipeline, self.source, self.dispatcher = pipeline, source, dispatcher
+        self.guard = PoisonGuard(pipeline, source)
+        self.store_outage, self.broker_outage = store_outage, broker_outage
+        self.clock, self.max_delay = clock, max_delay
         self.stop_event = threading.Event()
+        self.status = "ready"
+        self._stopped_in_outage = False
+        self._delivery_failing = False
 
     def run(self, duration: float | None = None, until: Callable[[], bool] | None = None) -> None:
         deadline = None if duration is None else time.monotonic() + duration
@@ -120,20 +153,77 @@ class Service:
             self.shutdown()
 
     def step(self) -> None:
-        offsets = self.pipeline.process(self.source.poll())
+        batch = self.source.poll()
+        try:
+            offsets = self.guard.process(batch)
+        except OUTAGES as exc:
+            offsets = self._wait_out(exc)
         if offsets:
             self.source.commit(offsets)
-        self.dispatcher.deliver_due()
+        if self.source.outage() > self.broker_outage:
+            raise BrokerUnavailable(f"no Kafka broker answered for {self.source.outage():.0f} s "
+                                    f"(kafka.max_outage is {self.broker_outage:.0f} s); stopping. "
+                                    "Nothing is lost: a restart resumes from the stored offsets")
+        self._deliver()
+
+    def _deliver(self) -> None:
+        try:
+            self.dispatcher.deliver_due()
+        except Exception as exc:  # noqa: BLE001 - the outbox keeps everything; delivery resumes later
+            if not self._delivery_failing:
+                log.error("delivering notifications failed (they stay in the outbox): %s", exc)
+            self._delivery_failing = True
+            return
+        self._delivery_failing = False
+
+    def _wait_out(self, exc: Exception) -> dict | None:
+        """Pause consumption and retry until the store (or dead-letter topic) is back."""
+        limit, what = ((self.store_outage, "store.max_outage") if isinstance(exc, StoreUnavailable)
+                       else (self.broker_outage, "kafka.max_outage"))
+        since, delay = self.clock(), 0.5
+        self.status = f"paused: {exc}"
+        log.error("%s; consumption paused, retrying until it is back (at most %s = %.0f s)", exc, what, limit)
+        self.source.pause()
+        try:
+            while True:
+                if self.stop_event.is_set():
+                    log.warning("stopping during an outage: what was read since the last checkpoint "
+                                "is read again on restart")
+                    self._stopped_in_outage = True
+                    return None
+                if self.clock() - since > limit:
+                    self._stopped_in_outage = True
+                    raise type(exc)(f"{exc}; still failing after {self.clock() - since:.0f} s ({what} is "
+                                    f"{limit:.0f} s), stopping. Nothing is lost: no offset was committed "
+                                    "past what is stored, and a restart resumes from there") from exc
+                self.source.idle(delay)
+                try:
+                    offsets = self.guard.retry()
+                except OUTAGES as err:
+                    exc, delay = err, min(delay * 2, self.max_delay)
+                    log.info("still unavailable (%s); next try in %.1f s", err, delay)
+                    continue
+                log.warning("available again after %.1f s; consumption resumes", self.clock() - since)
+                return offsets
+        finally:
+            self.status = "ready"
+            self.source.resume(self.pipeline.offsets)
 
     def shutdown(self) -> None:
         from driftline.types import Batch
-        offsets = self.pipeline.process(Batch([], lambda i: None), force=True)
-        if offsets:
-            self.source.commit(offsets)
-        self.dispatcher.deliver_due()
-        self.source.close()
-        self.pipeline.store.close()
-        self.pipeline.metrics.close()
+        try:
+            if not self._stopped_in_outage:
+                offsets = self.pipeline.process(Batch([], lambda i: None), force=True)
+                if offsets:
+                    self.source.commit(offsets)
+                self._deliver()
+        except OUTAGES as exc:
+            log.warning("could not write the last checkpoint (%s); what was read since the one before "
+                        "is read again on restart", exc)
+        finally:
+            self.source.close()
+            self.pipeline.store.close()
+            self.pipeline.metrics.close()
 
     def stop(self, *_args) -> None:
         self.stop_event.set()
@@ -155,7 +245,8 @@ def build_service(settings: Settings, store: SqlStore, source, dead_letters, sin
     routes = {name: getattr(sink, "accepts", frozenset({"alert", "trigger"})) for name, sink in sinks.items()}
     pipeline = Pipeline(settings, store, routes, dead_letters, output, settings.kafka.group_id,
                         metrics=metrics)
-    return Service(pipeline, source, Dispatcher(store, sinks, settings.alerts.max_attempts))
+    return Service(pipeline, source, Dispatcher(store, sinks, settings.alerts.max_attempts),
+                   settings.store.max_outage, settings.kafka.max_outage)
 
 
 def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> None:
@@ -187,16 +278,16 @@ def build_kafka_service(settings: Settings, output_format: str = "text", stream=
                         slack_base_url: str | None = None) -> Service:
     """The always-on service over Kafka, as ``driftline run`` starts it."""
     from driftline.streams.kafka import DeadLetters, KafkaProducer, KafkaSource, ensure_topics, wait_ready
-    store = build_store(settings)
     k, a = settings.kafka, settings.alerts
-    store.lock_group(k.group_id)
+    store = wait_for("store", lambda: build_store(settings), settings.store.max_outage)
+    wait_for("store", lambda: store.lock_group(k.group_id), settings.store.max_outage)
     conf = kafka_conf(settings)
-    wait_ready(conf, 30)
+    wait_ready(conf, k.max_outage)
     ensure_topics(conf, {t: 1 for t in (k.dead_letter_topic, a.topic, a.retrain_topic) if t})
     producer = KafkaProducer(conf)
     sinks = build_sinks(settings, producer, output_format, stream, slack_base_url)
     source = KafkaSource(conf, k.group_id, k.topics, store.load_offsets(k.group_id),
-                         k.batch_size, k.poll_timeout)
+                         k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()))
     service = build_service(settings, store, source, DeadLetters(producer, k.dead_letter_topic),
                             sinks, window_printer(output_format, stream), build_metrics(settings))
     load_references(settings, service.pipeline, store)

@@ -255,10 +255,21 @@ class KafkaSpec(_Frozen):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     client: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    #: static group membership: ``auto`` is ``<group_id>-<hostname>``; ``null`` turns it off
+    group_instance_id: str | None = "auto"
+    #: how long an unreachable broker (or dead-letter topic) is waited out before the service exits
+    max_outage: Duration = Field(default=900.0, gt=0)
+
+    def instance_id(self, hostname: str) -> str | None:
+        if self.group_instance_id == "auto":
+            return f"{self.group_id}-{hostname}"
+        return self.group_instance_id or None
 
 
 class StoreSpec(_Frozen):
     url: str = "sqlite:///.driftline/driftline.db"
+    #: how long an unreachable database is waited out (consumption paused) before the service exits
+    max_outage: Duration = Field(default=900.0, gt=0)
 
 
 def _blank_is_none(value: object) -> object:

@@ -9,6 +9,7 @@ skipped, not written twice.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,10 @@ from pathlib import Path
 import orjson
 from sqlalchemy import and_, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 
 from driftline.alerts.rules import AlertState
-from driftline.errors import StoreError
+from driftline.errors import StoreError, StoreUnavailable
 from driftline.store import migrate
 from driftline.store import schema as t
 from driftline.store.lock import GroupLock
@@ -57,6 +58,28 @@ def _transactional_sqlite(engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def store_error(exc: SQLAlchemyError, what: str) -> StoreError:
+    """Ours from SQLAlchemy's: an unreachable database (waited out) or a refused write (a bug or bad data)."""
+    detail = f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+    if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return StoreUnavailable(f"{what}: the database is unreachable: {detail}")
+    return StoreError(f"{what}: {detail}")
+
+
+def mapped(what: str):
+    """Decorate a store method so SQLAlchemy's errors leave it as ours (see :func:`store_error`)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except SQLAlchemyError as exc:
+                raise store_error(exc, what) from exc
+        return call
+    return wrap
+
+
 class SqlStore:
     def __init__(self, url: str, upgrade: bool = False):
         self.url = url
@@ -67,15 +90,17 @@ class SqlStore:
         if parsed.drivername == "postgresql":
             url = parsed.set(drivername="postgresql+psycopg")
         try:
-            self.engine = create_engine(url, json_serializer=_dumps, json_deserializer=orjson.loads)
+            # pre-ping: a connection that died in a database restart is replaced, not used;
+            # hidden parameters: a refused statement's error never carries the values it wrote
+            self.engine = create_engine(url, json_serializer=_dumps, json_deserializer=orjson.loads,
+                                        pool_pre_ping=True, hide_parameters=True)
             if parsed.drivername.startswith("sqlite"):
                 _transactional_sqlite(self.engine)
             if upgrade:
                 migrate.upgrade(self.engine)
             migrate.ensure_current(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store at {parsed.render_as_string(hide_password=True)}: "
-                             f"{exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+            raise store_error(exc, f"cannot open the store at {parsed.render_as_string(hide_password=True)}") from exc
 
     def schema_version(self) -> str | None:
         return migrate.current(self.engine)
@@ -83,6 +108,7 @@ class SqlStore:
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
+    @mapped("could not take the consumer group's lock")
     def lock_group(self, group: str) -> None:
         """Refuse to run beside another process serving ``group`` (see ``store/lock.py``)."""
         if self._lock is None:
@@ -96,18 +122,22 @@ class SqlStore:
 
     # -- loading state ----------------------------------------------------------
 
+    @mapped("could not load reference profiles")
     def load_references(self) -> dict[str, dict]:
         with self.engine.connect() as c:
             return {r.model: r.profile for r in c.execute(select(t.references))}
 
+    @mapped("could not load the checkpoint")
     def load_checkpoint(self, group: str) -> bytes | None:
         with self.engine.connect() as c:
             return c.execute(select(t.checkpoints.c.state).where(t.checkpoints.c.group == group)).scalar()
 
+    @mapped("could not load alert state")
     def load_alert_states(self) -> dict[str, AlertState]:
         with self.engine.connect() as c:
             return {r.fingerprint: AlertState(**r.state) for r in c.execute(select(t.alerts))}
 
+    @mapped("could not load triggers")
     def load_last_triggers(self) -> dict[tuple[str, str], int]:
         q = select(t.triggers.c.model, t.triggers.c.version, t.triggers.c.window_end_ms)
         out: dict[tuple[str, str], int] = {}
@@ -116,6 +146,7 @@ class SqlStore:
                 out[(model, version)] = max(end, out.get((model, version), end))
         return out
 
+    @mapped("could not load offsets")
     def load_offsets(self, group: str) -> dict[tuple[str, int], int]:
         q = select(t.offsets).where(t.offsets.c.group == group)
         with self.engine.connect() as c:
@@ -147,7 +178,7 @@ class SqlStore:
                     self._upsert(c, t.checkpoints, {"group": group},
                                  {"state": unit.checkpoint, "updated_at": time.time()})
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not commit window results: {exc}") from exc
+            raise store_error(exc, "could not commit window results") from exc
 
     @staticmethod
     def _upsert(c: Connection, table, key: dict, values: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,13 @@ class FileSource:
             self._fh = self.path.open("rb")
         except OSError as exc:
             raise SourceError(f"cannot read {self.path}: {exc.strerror}") from exc
+        self.first = start
+        self._seek(start)
+
+    def _seek(self, line: int) -> None:
+        self._fh.seek(0)
         self.line = 0
-        for _ in range(start):
+        for _ in range(line):
             if not self._fh.readline():
                 break
             self.line += 1
@@ -47,6 +53,22 @@ class FileSource:
             return SourcePosition(topic, 0, offsets[i])
 
         return Batch(values, position, {(topic, 0): self.line} if self.line > first else {})
+
+    def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Read again from the line in ``offsets`` (or from where this run started)."""
+        self._seek(offsets.get((self.topic, 0), self.first))
+
+    def pause(self) -> None:
+        pass
+
+    def idle(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def resume(self, offsets: dict[tuple[str, int], int]) -> None:
+        self.rewind(offsets)
+
+    def outage(self) -> float:
+        return 0.0
 
     def commit(self, offsets) -> None:
         pass

@@ -7,6 +7,7 @@ on assignment the consumer resumes from the offsets in the store.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -14,7 +15,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from driftline.errors import BrokerError, DeliveryError, SourceError
+from driftline.errors import BrokerError, DeadLettersUnavailable, DeliveryError, SourceError
 from driftline.types import BadRecord, Batch, SourcePosition
 
 log = logging.getLogger(__name__)
@@ -36,15 +37,22 @@ def client_config(bootstrap: str, extra: dict | None = None, sasl_username: str 
 
 def wait_ready(conf: dict, timeout: float = 15.0) -> None:
     """Block until the cluster answers a metadata request."""
-    admin = AdminClient(conf)
-    deadline = time.monotonic() + timeout
+    admin = AdminClient(conf | {"error_cb": lambda err: None})  # the first failure is logged below
+    started = time.monotonic()
+    said = False
     while True:
         try:
             admin.list_topics(timeout=1)
             return
         except KafkaException as exc:
-            if time.monotonic() > deadline:
-                raise BrokerError(f"Kafka at {conf['bootstrap.servers']} did not answer: {exc}") from exc
+            waited = time.monotonic() - started
+            if waited > timeout:
+                raise BrokerError(f"Kafka at {conf['bootstrap.servers']} did not answer in {waited:.0f} s: "
+                                  f"{exc}") from exc
+            if waited > 5 and not said:
+                log.error("Kafka at %s does not answer yet (%s); waiting up to %.0f s",
+                          conf["bootstrap.servers"], exc, timeout)
+                said = True
             time.sleep(0.1)
 
 
@@ -64,12 +72,27 @@ def ensure_topics(conf: dict, topics: dict[str, int]) -> None:
                 raise SourceError(f"cannot create topic {topic!r}: {exc}") from exc
 
 
+#: errors that mean no broker can be reached (librdkafka reconnects by itself; we wait and say so)
+_UNREACHABLE = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE,
+                          KafkaError._TIMED_OUT})
+
+
 class KafkaSource:
+    """Batches from a consumer group; resumes from the store's offsets on assignment.
+
+    ``instance_id`` makes the consumer a static group member, so a restarted process
+    takes its partitions back without waiting for the dead one's session to expire."""
+
     def __init__(self, conf: dict, group: str, topics: list[str], start_offsets: dict,
-                 batch_size: int = 10000, poll_timeout: float = 0.5):
-        self.batch_size, self.poll_timeout = batch_size, poll_timeout
+                 batch_size: int = 10000, poll_timeout: float = 0.5, instance_id: str | None = None,
+                 clock=time.monotonic):
+        self.batch_size, self.poll_timeout, self.clock = batch_size, poll_timeout, clock
         self.start_offsets = dict(start_offsets)
-        self.consumer = Consumer(CONSUMER_DEFAULTS | conf | {"group.id": group})
+        self.first_seen: dict[tuple[str, int], int] = {}
+        self.down_since: float | None = None
+        self._last_probe = 0.0
+        extra = {"group.instance.id": instance_id} if instance_id else {}
+        self.consumer = Consumer(CONSUMER_DEFAULTS | conf | extra | {"group.id": group, "error_cb": self._error})
         self.consumer.subscribe(topics, on_assign=self._on_assign)
         self.assigned = False
 
@@ -82,6 +105,16 @@ class KafkaSource:
         self.assigned = True
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
 
+    def _error(self, err: KafkaError) -> None:
+        if err.fatal():
+            log.error("Kafka client failed: %s", err)
+        elif err.code() in _UNREACHABLE:
+            if self.down_since is None:
+                self.down_since = self.clock()
+                log.error("Kafka unreachable: %s; waiting for it (the client reconnects by itself)", err)
+        else:
+            log.warning("Kafka client: %s", err)
+
     def poll(self) -> Batch:
         msgs = self.consumer.consume(self.batch_size, self.poll_timeout)
         good, ends = [], {}
@@ -93,7 +126,13 @@ class KafkaSource:
                 log.warning("Kafka consumer: %s", err)
                 continue
             good.append(m)
-            ends[(m.topic(), m.partition())] = m.offset() + 1
+            key = (m.topic(), m.partition())
+            ends[key] = m.offset() + 1
+            self.first_seen.setdefault(key, m.offset())
+        if good:
+            self._reachable()
+        elif self.down_since is not None:
+            self._probe()
         values = [m.value() for m in good]
 
         def position(i: int) -> SourcePosition:
@@ -101,6 +140,45 @@ class KafkaSource:
             return SourcePosition(m.topic(), m.partition(), m.offset())
 
         return Batch(values, position, ends)
+
+    def _probe(self, every: float = 5.0) -> None:
+        if self.clock() - self._last_probe < every:
+            return
+        self._last_probe = self.clock()
+        try:
+            self.consumer.list_topics(timeout=2)
+        except KafkaException:
+            return
+        self._reachable()
+
+    def _reachable(self) -> None:
+        if self.down_since is not None:
+            log.warning("Kafka reachable again after %.0f s", self.clock() - self.down_since)
+            self.down_since = None
+
+    def outage(self) -> float:
+        """Seconds since no broker could be reached (0 while one can)."""
+        return 0.0 if self.down_since is None else self.clock() - self.down_since
+
+    def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Read again from ``offsets`` (or this run's first offset, for partitions not in it)."""
+        for tp in self.consumer.assignment():
+            key = (tp.topic, tp.partition)
+            target = offsets.get(key, self.first_seen.get(key))
+            if target is not None:
+                self.consumer.seek(TopicPartition(tp.topic, tp.partition, target))
+
+    def pause(self) -> None:
+        self.consumer.pause(self.consumer.assignment())
+
+    def idle(self, seconds: float) -> None:
+        """Wait while paused; polling keeps the group membership (anything fetched is read again)."""
+        self.consumer.consume(self.batch_size, seconds)
+
+    def resume(self, offsets: dict[tuple[str, int], int]) -> None:
+        parts = self.consumer.assignment()
+        self.consumer.resume(parts)
+        self.rewind(offsets)
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
@@ -126,42 +204,121 @@ class KafkaProducer:
             self._errors.append(f"{msg.topic()}: {err}")
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None,
-                headers: list[tuple[str, bytes]] | None = None) -> None:
+                headers: list[tuple[str, bytes]] | None = None, on_delivery=None,
+                queue_timeout: float | None = None) -> None:
+        """Queue one message; with ``queue_timeout``, a queue still full after it raises ``BufferError``."""
+        deadline = None if queue_timeout is None else time.monotonic() + queue_timeout
         while True:
             try:
-                self.producer.produce(topic, value, key, headers=headers, on_delivery=self._report)
+                self.producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery or self._report)
                 break
             except BufferError:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise
                 self.producer.poll(0.1)
         self.producer.poll(0)
 
-    def flush(self, timeout: float = 30.0) -> None:
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for queued messages; raise if some were refused or are still queued."""
         left = self.producer.flush(timeout)
         errors, self._errors = self._errors, []
         if left or errors:
             raise DeliveryError(f"Kafka did not accept {left} message(s): {'; '.join(errors[:5])}")
+        return left
+
+    def wait(self, timeout: float) -> int:
+        """Wait for queued messages without raising; return how many are still queued."""
+        return self.producer.flush(timeout)
+
+
+#: a dead letter's value is cut to this size (Kafka's default message.max.bytes is 1,000,000)
+DEAD_LETTER_MAX_BYTES = 900_000
 
 
 class DeadLetters:
-    """Writes bad records to the dead-letter topic with the reason in headers."""
+    """Writes bad records to the dead-letter topic with the reason in headers.
 
-    def __init__(self, producer: KafkaProducer, topic: str):
+    The key is ``topic:partition:offset`` of the source record, so one sent again
+    after a crash can be recognised. A value too large for the topic is cut, with
+    its original size and sha256 in headers. A record the topic has not taken is
+    kept and sent again on the next :meth:`flush`, which raises
+    :class:`DeadLettersUnavailable` until every one is in: the service pauses
+    instead of committing offsets past a bad record that is not yet stored.
+    """
+
+    def __init__(self, producer: KafkaProducer, topic: str, max_bytes: int = DEAD_LETTER_MAX_BYTES,
+                 flush_timeout: float = 10.0):
         self.producer, self.topic = producer, topic
+        self.max_bytes, self.flush_timeout = max_bytes, flush_timeout
         self.count = 0
+        self._unconfirmed: dict[int, tuple[bytes, bytes, list]] = {}
+        self._failed: dict[int, str] = {}
+        self._next = 0
 
     def send(self, record: BadRecord) -> None:
         pos = record.position
-        headers = [("driftline.reason", record.reason.encode()),
-                   ("driftline.source.topic", pos.topic.encode()),
+        headers = [("driftline.reason", record.reason[:2000].encode("utf-8", "replace")),
+                   ("driftline.source.topic", pos.topic.encode("utf-8", "replace")),
                    ("driftline.source.partition", str(pos.partition).encode()),
                    ("driftline.source.offset", str(pos.offset).encode())]
         if record.model:
-            headers.append(("driftline.model", str(record.model).encode()))
-        self.producer.produce(self.topic, record.value or b"", None, headers)
+            headers.append(("driftline.model", str(record.model).encode("utf-8", "replace")))
+        key = f"{pos.topic}:{pos.partition}:{pos.offset}".encode("utf-8", "replace")
+        value, headers = truncated(record.value or b"", headers, self.max_bytes)
+        self._next += 1
+        self._unconfirmed[self._next] = (value, key, headers)
+        self._produce(self._next)
         self.count += 1
 
+    def _produce(self, ident: int) -> None:
+        def done(err, _msg) -> None:
+            if err is None:
+                self._unconfirmed.pop(ident, None)
+                self._failed.pop(ident, None)
+                return
+            self._failed[ident] = str(err)
+            if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:  # the topic takes less than we thought
+                self._shrink(ident)
+
+        self._failed.pop(ident, None)
+        while True:
+            value, key, headers = self._unconfirmed[ident]
+            try:
+                self.producer.produce(self.topic, value, key, headers, on_delivery=done, queue_timeout=1.0)
+                return
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE or len(value) <= 1024:
+                    self._failed[ident] = f"not queued: {exc}"
+                    return
+                self._shrink(ident)
+            except BufferError as exc:
+                self._failed[ident] = f"not queued: producer queue full ({exc})"
+                return
+
+    def _shrink(self, ident: int) -> None:
+        value, key, headers = self._unconfirmed[ident]
+        value, headers = truncated(value, headers, max(len(value) // 4, 1024))
+        self._unconfirmed[ident] = (value, key, headers)
+
     def flush(self) -> None:
-        self.producer.flush()
+        for ident in list(self._failed):  # refused or never queued: send again
+            self._produce(ident)
+        self.producer.wait(self.flush_timeout)
+        if self._unconfirmed:
+            reasons = sorted(set(self._failed.values())) or ["not confirmed yet"]
+            raise DeadLettersUnavailable(f"dead-letter topic {self.topic!r}: {len(self._unconfirmed)} bad "
+                                         f"record(s) not accepted yet ({'; '.join(reasons[:3])})")
+
+
+def truncated(value: bytes, headers: list, limit: int) -> tuple[bytes, list]:
+    """``value`` cut to ``limit`` bytes, with headers saying what it was (once)."""
+    if len(value) <= limit:
+        return value, headers
+    if not any(k == "driftline.original.size" for k, _ in headers):
+        headers = [*headers, ("driftline.original.size", str(len(value)).encode()),
+                   ("driftline.original.sha256", hashlib.sha256(value).hexdigest().encode()),
+                   ("driftline.truncated", b"true")]
+    return value[:limit], headers
 
 
 class TopicSink:

@@ -11,7 +11,7 @@ class MemorySource:
     def __init__(self, values: list[bytes | None], batch_size: int = 1000, topic: str = "memory",
                  start: int = 0):
         self.values, self.batch_size, self.topic = values, batch_size, topic
-        self.next = start
+        self.next = self.first = start
         self.committed: dict[tuple[str, int], int] = {}
 
     @property
@@ -25,6 +25,21 @@ class MemorySource:
         topic = self.topic
         return Batch(chunk, lambda i: SourcePosition(topic, 0, first + i),
                      {(topic, 0): self.next} if chunk else {})
+
+    def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
+        self.next = offsets.get((self.topic, 0), self.first)
+
+    def pause(self) -> None:
+        pass
+
+    def idle(self, seconds: float) -> None:
+        pass
+
+    def resume(self, offsets: dict[tuple[str, int], int]) -> None:
+        self.rewind(offsets)
+
+    def outage(self) -> float:
+        return 0.0
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         self.committed.update(offsets)
