@@ -126,6 +126,32 @@ class Pipeline:
             self.output(summary)
         return unit.offsets
 
+    def end_of_input(self) -> dict[tuple[str, int], int]:
+        """Close and summarise every open window (``closed_by: end_of_input``) and write
+        a checkpoint; return the offsets to commit. For a replayed file only: the
+        service over Kafka never calls it, its open windows are checkpointed and resumed."""
+        unit = CommitUnit()
+        for monitor in self.monitors.values():
+            for w in monitor.close_all():
+                self._close(monitor, w, unit)
+        return self._write(unit)
+
+    def _write(self, unit: CommitUnit) -> dict[tuple[str, int], int]:
+        """The checkpoint as ``process`` writes it: dead letters, one transaction, output."""
+        self.dead_letter.flush()
+        unit.offsets = dict(self.offsets)
+        unit.checkpoint = pickle.dumps(self.monitors, protocol=pickle.HIGHEST_PROTOCOL)
+        started = self.clock()
+        self.store.commit(self.group, unit)
+        self.metrics.observe_commit(self.clock() - started)
+        for state in unit.alert_states:
+            self.metrics.observe_alert(state)
+        self._dirty, self._last_checkpoint = False, self.clock()
+        for summary in unit.windows:
+            self.metrics.observe_window(summary)
+            self.output(summary)
+        return unit.offsets
+
     def _bad(self, bad: list[BadRecord], invalid: dict) -> None:
         for record in bad:
             self.dead_letter.send(record)
