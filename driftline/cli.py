@@ -53,6 +53,7 @@ def cmd_replay(args) -> int:
         build_sinks,
         build_store,
         load_references,
+        run_to_end,
         window_printer,
     )
     from driftline.streams.files import FileSource
@@ -63,8 +64,12 @@ def cmd_replay(args) -> int:
         sinks.pop("slack", None)
     source = FileSource(args.input, settings.kafka.batch_size)
     service = build_service(settings, store, source, NoDeadLetters(), sinks, window_printer(args.output))
+    done = source.resume(service.pipeline.offsets)
+    if done:
+        print(f"{args.input}: resuming after line {done}, already processed into {store.describe()}",
+              file=sys.stderr)
     load_references(settings, service.pipeline, store)
-    service.run(until=lambda: source.done)
+    run_to_end(service, source)
     return 0
 
 

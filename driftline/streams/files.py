@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,24 +12,45 @@ import orjson
 from driftline.errors import ReferenceError_, SourceError
 from driftline.types import Batch, SourcePosition
 
+log = logging.getLogger(__name__)
+
 
 class FileSource:
-    """Reads a JSON-lines file in batches; a record's offset is its line number (from 0)."""
+    """Reads a JSON-lines file in batches; a record's offset is its line number (from 0).
+
+    Its topic, ``file:<name>@<hash of the first line>``, names the file by its
+    content, so two different files of the same name keep separate positions and
+    a file that grew keeps its own: ``resume`` continues after the lines already
+    stored for it.
+    """
 
     def __init__(self, path: str | Path, batch_size: int = 10000, start: int = 0):
         self.path = Path(path)
-        self.topic = f"file:{self.path.name}"
         self.batch_size = batch_size
         try:
             self._fh = self.path.open("rb")
         except OSError as exc:
             raise SourceError(f"cannot read {self.path}: {exc.strerror}") from exc
+        head = hashlib.sha256(self._fh.readline().rstrip(b"\r\n")).hexdigest()[:12]
+        self._fh.seek(0)
+        self.topic = f"file:{self.path.name}@{head}"
         self.line = 0
-        for _ in range(start):
-            if not self._fh.readline():
-                break
-            self.line += 1
         self.done = False
+        self._skip(start)
+
+    def _skip(self, lines: int) -> None:
+        while self.line < lines and self._fh.readline():
+            self.line += 1
+
+    def resume(self, offsets: dict[tuple[str, int], int]) -> int:
+        """Skip the lines ``offsets`` (a store's) say were already processed; return how many."""
+        stored = offsets.get((self.topic, 0), 0)
+        self._skip(stored)
+        if self.line < stored:
+            log.warning("%s has %d lines, fewer than the %d already processed from a file with the "
+                        "same name and first line; nothing of it is processed again", self.path,
+                        self.line, stored)
+        return stored
 
     def poll(self) -> Batch:
         values, offsets, first = [], [], self.line
