@@ -102,6 +102,51 @@ def read_table(path: str | Path) -> dict[str, list | np.ndarray]:
     raise ReferenceError_(f"reference {path}: unknown format {suffix!r} (expected .csv, .parquet, .jsonl)")
 
 
+def table_columns(path: str | Path) -> list[str]:
+    """The column names of a reference table, from its head only: a CSV file's header
+    line, a Parquet file's schema, or the first record of JSON lines (an event's
+    ``features`` and ``prediction``). Raises :class:`ReferenceError_` if it cannot be read."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".jsonl", ".json", ".ndjson"):
+        raise ReferenceError_(f"{path}: unknown format {suffix!r} (expected .csv, .parquet, .jsonl)")
+    if not path.exists():
+        raise ReferenceError_(f"reference file {path} does not exist")
+    if not path.is_file():
+        raise ReferenceError_(f"reference {path} is not a file")
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+            return list(pq.read_schema(path).names)
+        with path.open("rb") as fh:
+            first = next((line for line in fh if line.strip()), None)
+    except (OSError, ValueError) as exc:
+        raise ReferenceError_(f"cannot read reference {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if first is None:
+        raise ReferenceError_(f"reference {path} is empty")
+    return _csv_header(path, first) if suffix == ".csv" else _first_record(path, first)
+
+
+def _csv_header(path: Path, line: bytes) -> list[str]:
+    import csv
+    try:
+        return next(csv.reader([line.decode("utf-8-sig").rstrip("\r\n")]))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReferenceError_(f"cannot read reference {path}: its header: {exc}") from exc
+
+
+def _first_record(path: Path, line: bytes) -> list[str]:
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ReferenceError_(f"{path}: its first record is malformed JSON: {exc}") from exc
+    if not isinstance(row, dict):
+        raise ReferenceError_(f"{path}: its first record is not a JSON object")
+    if isinstance(row.get("features"), dict):
+        return [*row["features"], "prediction"]
+    return list(row)
+
+
 def _arrow(table) -> dict:
     out = {}
     for name in table.column_names:

@@ -217,3 +217,30 @@ def test_a_different_file_with_the_same_name_is_replayed_from_its_start(tmp_path
     other.mkdir()
     out = replay(other, capsys, events(1000, start=3000, seed=2), None, "--database", db)
     assert [(w["seq"], w["count"]) for w in out if w["type"] == "window"] == [(1, 1000)]
+
+
+def test_check_config_reads_the_head_of_each_reference_file(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    (tmp_path / "ok.csv").write_text("x,y,colour,prediction\n1,2,red,0.5\n")
+    (tmp_path / "short.csv").write_text('x,"colour"\n1,red\n')
+    pq.write_table(pa.table({"x": [1.0], "y": [2.0], "colour": ["a"]}), tmp_path / "ref.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    (tmp_path / "events.jsonl").write_bytes(b"\n" + events(1)[0] + b"\n{oops\n")  # only the first record is read
+    (tmp_path / "empty.csv").write_text("")
+
+    def check(ref: str) -> tuple[int, str]:
+        path = write(tmp_path, config(model={"reference": {"path": str(tmp_path / ref)}}))
+        code = main(["check-config", path])
+        return code, capsys.readouterr().err
+
+    assert check("ok.csv") == (0, "") and check("events.jsonl") == (0, "")
+    cases = {"nope.csv": f"reference file {tmp_path / 'nope.csv'} does not exist",
+             "short.csv": f"{tmp_path / 'short.csv'} has no column for declared features y, prediction",
+             "ref.parquet": f"{tmp_path / 'ref.parquet'} has no column for declared feature prediction",
+             "bad.parquet": f"cannot read reference {tmp_path / 'bad.parquet'}",
+             "empty.csv": f"reference {tmp_path / 'empty.csv'} is empty",
+             "ref.txt": "unknown format '.txt'"}
+    for ref, message in cases.items():
+        code, err = check(ref)
+        assert code == 2 and "models[0].reference.path: " in err and message in err, (ref, err)
