@@ -244,3 +244,19 @@ def test_check_config_reads_the_head_of_each_reference_file(tmp_path, capsys):
     for ref, message in cases.items():
         code, err = check(ref)
         assert code == 2 and "models[0].reference.path: " in err and message in err, (ref, err)
+
+
+def test_the_readme_shows_the_alert_and_trigger_lines_replay_prints(tmp_path, capsys):
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("**Alert** and **trigger** lines"):]
+    block = block[block.index("```json\n") + 8:]
+    block = block[:block.index("\n```")]
+    documented = [orjson.loads(line) for line in block.splitlines()]
+    lines = events(4000, seed=1) + events(2000, start=4000, shift=1.0, seed=2) + events(2000, start=6000, seed=3)
+    printed = [x for x in replay(tmp_path, capsys, lines) if x["type"] != "window"]
+    assert [(x["type"], x.get("status")) for x in printed] == [
+        (x["type"], x.get("status")) for x in documented] == [("alert", "firing"), ("trigger", None), ("alert", "resolved")]
+    for doc, out in zip(documented, printed):
+        assert list(doc) == list(out)  # the same keys, in the same order
+    assert set(documented[1]["event"]) == set(printed[1]["event"])
+    assert set(documented[1]["event"]["data"]) == set(printed[1]["event"]["data"])
