@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class FileSource:
     """Reads a JSON-lines file in batches; a record's offset is its line number (from 0).
 
-    Its topic, ``file:<name>@<hash of the first line>``, names the file by its
+    Its topic, ``file:<name>@<hash of the first non-blank line>``, names the file by its
     content, so two different files of the same name keep separate positions and
     a file that grew keeps its own: ``resume`` continues after the lines already
     stored for it.
@@ -31,12 +31,19 @@ class FileSource:
             self._fh = self.path.open("rb")
         except OSError as exc:
             raise SourceError(f"cannot read {self.path}: {exc.strerror}") from exc
-        head = hashlib.sha256(self._fh.readline().rstrip(b"\r\n")).hexdigest()[:12]
-        self._fh.seek(0)
-        self.topic = f"file:{self.path.name}@{head}"
+        self.topic = f"file:{self.path.name}@{self._head()}"
         self.line = 0
         self.done = False
         self._skip(start)
+
+    def _head(self) -> str:
+        """A hash of the first line that is not blank (12 hex digits)."""
+        line = b""
+        for line in self._fh:
+            if line.strip():
+                break
+        self._fh.seek(0)
+        return hashlib.sha256(line.rstrip(b"\r\n")).hexdigest()[:12]
 
     def _skip(self, lines: int) -> None:
         while self.line < lines and self._fh.readline():
