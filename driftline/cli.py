@@ -21,8 +21,33 @@ def _settings(path: str):
     return load_settings(path)
 
 
+def _reference_problems(settings) -> list[tuple[str, str]]:
+    """Each reference file's head: it must be readable and hold every declared feature."""
+    from driftline.errors import ReferenceError_
+    from driftline.streams.files import table_columns
+    problems = []
+    for i, spec in enumerate(settings.models):
+        if spec.reference.path is None:
+            continue
+        where = f"models[{i}].reference.path"
+        try:
+            columns = set(table_columns(spec.reference.path))
+        except ReferenceError_ as exc:
+            problems.append((where, str(exc)))
+            continue
+        absent = [name for name in spec.all_features() if name not in columns]
+        if absent:
+            what = "feature" if len(absent) == 1 else "features"
+            problems.append((where, f"{spec.reference.path} has no column for declared {what} {', '.join(absent)}"))
+    return problems
+
+
 def cmd_check_config(args) -> int:
+    from driftline.errors import ConfigError
     settings = _settings(args.file)
+    problems = _reference_problems(settings)
+    if problems:
+        raise ConfigError(problems, args.file)
     print(f"{args.file}: OK — {len(settings.models)} model(s): "
           + ", ".join(f"{m.name} ({len(m.all_features())} monitored)" for m in settings.models))
     if args.print:
@@ -53,6 +78,7 @@ def cmd_replay(args) -> int:
         build_sinks,
         build_store,
         load_references,
+        run_to_end,
         window_printer,
     )
     from driftline.streams.files import FileSource
@@ -63,8 +89,12 @@ def cmd_replay(args) -> int:
         sinks.pop("slack", None)
     source = FileSource(args.input, settings.kafka.batch_size)
     service = build_service(settings, store, source, NoDeadLetters(), sinks, window_printer(args.output))
+    done = source.skip_stored(service.pipeline.offsets)
+    if done:
+        print(f"{args.input}: resuming after line {done}, already processed into {store.describe()}",
+              file=sys.stderr)
     load_references(settings, service.pipeline, store)
-    service.run(until=lambda: source.done)
+    run_to_end(service, source)
     return 0
 
 

@@ -103,6 +103,10 @@ class ModelMonitor:
             return []
         return [w for ws in self.versions.values() for w in ws.close_idle(now, idle)]
 
+    def close_all(self) -> list[Window]:
+        """Close every open window of every version (the end of a replayed input)."""
+        return [w for ws in self.versions.values() for w in ws.close_all()]
+
     def add_invalid(self, version: str, n: int) -> None:
         """Count bad records in the open window (while the reference is being
         collected there is none: they are only in the dead-letter topic)."""
@@ -125,8 +129,8 @@ class ModelMonitor:
         features = w.stats.summarise(self.profile, self.plans, run)
         start, end = w.bounds
         out = {"type": "window", "model": w.model, "version": w.version, "seq": w.seq,
-               "start": iso(start), "end": iso(end), "count": w.count, "invalid": w.invalid,
-               "late": w.late, "tests_run": run}
+               "start": iso(start), "end": iso(end), "closed_by": w.closed_by, "count": w.count,
+               "invalid": w.invalid, "late": w.late, "tests_run": run}
         if not run:
             out["tests_skipped"] = f"count {w.count} < min_count {self.spec.window.min_count}"
         pred = features.pop("prediction", None) if self.spec.prediction is not None else None

@@ -148,6 +148,21 @@ class Pipeline:
             self.output(summary)
         return unit.offsets
 
+    def end_of_input(self) -> dict[tuple[str, int], int]:
+        """Close and summarise every open window (``closed_by: end_of_input``) and write
+        a checkpoint; return the offsets to commit. For a replayed file only: the
+        service over Kafka never calls it, its open windows are checkpointed and resumed."""
+        unit = CommitUnit()
+        for monitor in self.monitors.values():
+            for w in monitor.close_all():
+                self._close(monitor, w, unit)
+        return self._write(unit)
+
+    def _write(self, unit: CommitUnit) -> dict[tuple[str, int], int]:
+        unit.offsets = dict(self.offsets)
+        unit.checkpoint = pickle.dumps(self.monitors, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._checkpoint(unit)
+
     def _bad(self, bad: list[BadRecord], invalid: dict) -> None:
         for record in bad:
             self.dead_letter.send(record)

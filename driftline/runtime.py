@@ -229,6 +229,23 @@ class Service:
         self.stop_event.set()
 
 
+def run_to_end(service: Service, source) -> None:
+    """Replay: process ``source`` until it is done, then close every open window
+    (end of input), commit, deliver, and shut down."""
+    try:
+        while not service.stop_event.is_set() and not source.done:
+            service.step()
+        if source.done:
+            try:
+                offsets = service.pipeline.end_of_input()
+            except OUTAGES as exc:
+                offsets = service._wait_out(exc)
+            if offsets:
+                service.source.commit(offsets)
+    finally:
+        service.shutdown()
+
+
 def build_metrics(settings: Settings):
     """Prometheus metrics served on ``metrics.port``, or the do-nothing fake."""
     from driftline.metrics import Metrics, NullMetrics

@@ -180,10 +180,13 @@ class CategoricalStats:
         self.unseen_total += other.unseen_total
         self.unseen.merge(other.unseen)
 
-    def get(self, top: int = 10) -> dict:
+    def get(self) -> dict:
+        """Every category of the reference's top-K under ``top`` (commonest first, zeros
+        included), so ``sum(top) + other == count`` and, with ``missing`` and ``invalid``,
+        the window's event count."""
         names = sorted(self.index, key=self.index.get)
-        freq = {n: int(c) for n, c in zip(names, self.hist[:-1]) if c}
+        order = np.argsort(-self.hist[:-1], kind="stable")
         return {"kind": self.kind, "count": self.count, "missing": self.missing,
                 "invalid": self.invalid, "other": int(self.hist[-1]),
-                "top": dict(sorted(freq.items(), key=lambda kv: -kv[1])[:top]), "unseen": self.unseen_total,
+                "top": {names[i]: int(self.hist[i]) for i in order}, "unseen": self.unseen_total,
                 "other_top": self.other_top(5)}

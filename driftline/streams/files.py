@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
 from pathlib import Path
 
@@ -11,29 +13,60 @@ import orjson
 from driftline.errors import ReferenceError_, SourceError
 from driftline.types import Batch, SourcePosition
 
+log = logging.getLogger(__name__)
+
 
 class FileSource:
-    """Reads a JSON-lines file in batches; a record's offset is its line number (from 0)."""
+    """Reads a JSON-lines file in batches; a record's offset is its line number (from 0).
+
+    Its topic, ``file:<name>@<hash of the first non-blank line>``, names the file by its
+    content, so two different files of the same name keep separate positions and
+    a file that grew keeps its own: ``resume`` continues after the lines already
+    stored for it.
+    """
 
     def __init__(self, path: str | Path, batch_size: int = 10000, start: int = 0):
         self.path = Path(path)
-        self.topic = f"file:{self.path.name}"
         self.batch_size = batch_size
         try:
             self._fh = self.path.open("rb")
         except OSError as exc:
             raise SourceError(f"cannot read {self.path}: {exc.strerror}") from exc
-        self.first = start
-        self._seek(start)
+        self.topic = f"file:{self.path.name}@{self._head()}"
+        self.line = 0
+        self.done = False
+        self._skip(start)
+        self.first = self.line
+
+    def _head(self) -> str:
+        """A hash of the first line that is not blank (12 hex digits)."""
+        line = b""
+        for line in self._fh:
+            if line.strip():
+                break
+        self._fh.seek(0)
+        return hashlib.sha256(line.rstrip(b"\r\n")).hexdigest()[:12]
+
+    def _skip(self, lines: int) -> None:
+        while self.line < lines and self._fh.readline():
+            self.line += 1
 
     def _seek(self, line: int) -> None:
         self._fh.seek(0)
         self.line = 0
-        for _ in range(line):
-            if not self._fh.readline():
-                break
-            self.line += 1
         self.done = False
+        self._skip(line)
+
+    def skip_stored(self, offsets: dict[tuple[str, int], int]) -> int:
+        """Skip the lines ``offsets`` (a store's) say were already processed; return how many."""
+        stored = offsets.get((self.topic, 0), 0)
+        self._skip(stored)
+        self.first = self.line
+        if self.line < stored:
+            log.warning("%s has %d lines, fewer than the %d already processed from a file with the "
+                        "same name and first line; nothing of it is processed again", self.path,
+                        self.line, stored)
+        return stored
 
     def poll(self) -> Batch:
         values, offsets, first = [], [], self.line
@@ -99,6 +132,51 @@ def read_table(path: str | Path) -> dict[str, list | np.ndarray]:
     except (OSError, ValueError) as exc:
         raise ReferenceError_(f"cannot read reference {path}: {exc}") from exc
     raise ReferenceError_(f"reference {path}: unknown format {suffix!r} (expected .csv, .parquet, .jsonl)")
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """The column names of a reference table, from its head only: a CSV file's header
+    line, a Parquet file's schema, or the first record of JSON lines (an event's
+    ``features`` and ``prediction``). Raises :class:`ReferenceError_` if it cannot be read."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".jsonl", ".json", ".ndjson"):
+        raise ReferenceError_(f"{path}: unknown format {suffix!r} (expected .csv, .parquet, .jsonl)")
+    if not path.exists():
+        raise ReferenceError_(f"reference file {path} does not exist")
+    if not path.is_file():
+        raise ReferenceError_(f"reference {path} is not a file")
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+            return list(pq.read_schema(path).names)
+        with path.open("rb") as fh:
+            first = next((line for line in fh if line.strip()), None)
+    except (OSError, ValueError) as exc:
+        raise ReferenceError_(f"cannot read reference {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if first is None:
+        raise ReferenceError_(f"reference {path} is empty")
+    return _csv_header(path, first) if suffix == ".csv" else _first_record(path, first)
+
+
+def _csv_header(path: Path, line: bytes) -> list[str]:
+    import csv
+    try:
+        return next(csv.reader([line.decode("utf-8-sig").rstrip("\r\n")]))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReferenceError_(f"cannot read reference {path}: its header: {exc}") from exc
+
+
+def _first_record(path: Path, line: bytes) -> list[str]:
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ReferenceError_(f"{path}: its first record is malformed JSON: {exc}") from exc
+    if not isinstance(row, dict):
+        raise ReferenceError_(f"{path}: its first record is not a JSON object")
+    if isinstance(row.get("features"), dict):
+        return [*row["features"], "prediction"]
+    return list(row)
 
 
 def _arrow(table) -> dict:

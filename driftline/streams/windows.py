@@ -3,6 +3,11 @@
 A window collects :class:`WindowStats`; ``add`` returns the windows that
 closed. Windows are plain picklable objects so open ones are checkpointed
 with the offsets they cover.
+
+Every closed window says why it closed (``closed_by``): ``size`` (a count
+window is full), ``watermark`` (event time passed a time window's end),
+``idle`` (no event for ``idle_close``) or ``end_of_input`` (``close_all``, at
+the end of a replayed file). Its bounds are ``[start, end)`` in epoch ms.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from driftline.types import Columns
 
 
 class Window:
+    closed_by: str | None = None  # class defaults: windows pickled by older versions
+    after_ms = 0  # a count window's start when it has no events: the previous window's end
+
     def __init__(self, model: str, version: str, seq: int, stats: WindowStats,
                  start_ms: int | None = None, end_ms: int | None = None):
         self.model, self.version, self.seq = model, version, seq
@@ -38,10 +46,17 @@ class Window:
 
     @property
     def bounds(self) -> tuple[int, int]:
-        """``(start, end)`` in epoch ms: the time bucket, or the events' span."""
+        """``(start, end)`` in epoch ms, ``end`` exclusive: the time bucket, or the
+        events' span (first event time, last event time + 1 ms)."""
         if self.start_ms is not None:
             return self.start_ms, self.end_ms
-        return (self.first_ts or 0), (self.last_ts or 0)
+        if self.first_ts is None:
+            return self.after_ms, self.after_ms
+        return self.first_ts, self.last_ts + 1
+
+    def close(self, reason: str) -> Window:
+        self.closed_by = reason
+        return self
 
 
 NewWindow = Callable[[int, int | None, int | None], Window]
@@ -50,16 +65,25 @@ NewWindow = Callable[[int, int | None, int | None], Window]
 class CountWindows:
     """Close a window every ``size`` valid events."""
 
+    last_end = 0  # class default: windows pickled by older versions
+
     def __init__(self, size: int, new: NewWindow):
         self.size, self.new = size, new
         self.current: Window | None = None
         self.seq = 0
+        self.last_end = 0  # end of the last closed window
 
     def _open(self) -> Window:
         if self.current is None:
             self.current = self.new(self.seq, None, None)
+            self.current.after_ms = self.last_end
             self.seq += 1
         return self.current
+
+    def _closed(self, reason: str) -> Window:
+        w, self.current = self.current.close(reason), None
+        self.last_end = w.bounds[1]
+        return w
 
     def add(self, cols: Columns) -> list[Window]:
         closed, pos = [], 0
@@ -69,12 +93,18 @@ class CountWindows:
             w.update(cols.take(slice(pos, pos + take)))
             pos += take
             if w.count >= self.size:
-                closed.append(w)
-                self.current = None
+                closed.append(self._closed("size"))
         return closed
 
     def add_invalid(self, n: int) -> None:
         self._open().invalid += n
+
+    def close_all(self) -> list[Window]:
+        """Close the open window, if it holds anything (end of input)."""
+        w = self.current
+        if w is None or (w.count == 0 and w.invalid == 0):
+            return []
+        return [self._closed("end_of_input")]
 
 
 class TimeWindows:
@@ -114,7 +144,7 @@ class TimeWindows:
         closed = []
         for start in sorted(self.open):
             if start + self.duration <= self.watermark:
-                closed.append(self.open.pop(start))
+                closed.append(self.open.pop(start).close("watermark"))
                 self.closed_until = max(self.closed_until, start + self.duration)
         return closed
 
@@ -126,8 +156,17 @@ class TimeWindows:
 
     def close_idle(self, now: float, idle: float) -> list[Window]:
         """Close all open buckets if nothing arrived in the last ``idle`` seconds (wall clock)."""
-        if not self.open or self.last_arrival is None or now - self.last_arrival < idle:
+        if self.last_arrival is None or now - self.last_arrival < idle:
             return []
-        closed = [self.open.pop(start) for start in sorted(self.open)]
+        return self._close_open("idle")
+
+    def close_all(self) -> list[Window]:
+        """Close every open bucket (end of input); later events for them are late."""
+        return self._close_open("end_of_input")
+
+    def _close_open(self, reason: str) -> list[Window]:
+        if not self.open:
+            return []
+        closed = [self.open.pop(start).close(reason) for start in sorted(self.open)]
         self.closed_until = max(self.closed_until, closed[-1].end_ms)
         return closed

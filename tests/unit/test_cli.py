@@ -42,7 +42,7 @@ def test_replay_prints_contract_lines(tmp_path, capsys):
     assert main(["replay", "-c", write(tmp_path, config()), str(data)]) == 0
     captured = capsys.readouterr()
     out = [orjson.loads(x) for x in captured.out.splitlines()]
-    assert "bad record at file:events.jsonl:0:4000: malformed JSON" in captured.err
+    assert re.search(r"bad record at file:events\.jsonl@[0-9a-f]{12}:0:4000: malformed JSON", captured.err)
     windows = [x for x in out if x["type"] == "window"]
     assert len(windows) == 4
     w = windows[0]
@@ -150,3 +150,113 @@ def test_a_missing_reference_file_names_its_yaml_path(tmp_path, capsys):
     assert main(["replay", "-c", write(tmp_path, raw), str(data)]) == 2
     assert f"models[0].reference.path: reference file {tmp_path / 'nope.parquet'} does not exist" \
         in capsys.readouterr().err
+
+
+def replay(tmp_path, capsys, lines, raw=None, *extra) -> list[dict]:
+    data = tmp_path / "events.jsonl"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["replay", "-c", write(tmp_path, raw or config()), str(data), *extra]) == 0
+    return [orjson.loads(x) for x in capsys.readouterr().out.splitlines()]
+
+
+def test_replay_closes_the_open_window_at_the_end_of_input(tmp_path, capsys):
+    from driftline.types import iso
+    out = replay(tmp_path, capsys, events(4500, seed=1))  # 2,000 for the reference, then 2.5 windows
+    windows = [x for x in out if x["type"] == "window"]
+    assert [(w["count"], w["closed_by"]) for w in windows] == [
+        (1000, "size"), (1000, "size"), (500, "end_of_input")]
+    assert sum(w["count"] for w in windows) == 2500
+    t0 = 1_795_000_000_000
+    assert (windows[0]["start"], windows[0]["end"]) == (iso(t0 + 20_000), iso(t0 + 29_991))  # end exclusive
+    assert windows[2]["end"] == iso(t0 + 44_991) and windows[2]["tests_run"]
+
+
+def test_replay_summarises_a_short_last_window_without_testing_it(tmp_path, capsys):
+    out = replay(tmp_path, capsys, events(3150, seed=1))
+    last = [x for x in out if x["type"] == "window"][-1]
+    assert (last["count"], last["closed_by"], last["tests_run"]) == (150, "end_of_input", False)
+    assert last["tests_skipped"] == "count 150 < min_count 200"
+
+
+def test_replay_closes_open_time_windows_at_the_end_of_input(tmp_path, capsys):
+    raw = config(model={"window": {"duration": "5s", "min_count": 100}})
+    out = replay(tmp_path, capsys, events(4700, seed=1), raw)
+    windows = [x for x in out if x["type"] == "window"]
+    assert [(w["count"], w["closed_by"]) for w in windows] == [(500, "watermark")] * 5 + [(200, "end_of_input")]
+
+
+def test_replaying_stored_input_again_is_idempotent_and_a_grown_file_adds_only_new_lines(tmp_path, capsys):
+    from driftline.store import SqlStore
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    lines = events(4000, seed=1) + events(2500, start=4000, shift=1.0, seed=2)
+    first = replay(tmp_path, capsys, lines, None, "--database", db)
+    stored = SqlStore(db).windows("m")
+    assert [w["seq"] for w in stored] == [w["seq"] for w in first if w["type"] == "window"] == [0, 1, 2, 3, 4]
+    fired = [x for x in first if x["type"] == "alert"]
+    assert [a["status"] for a in fired] == [a["status"] for a in SqlStore(db).alert_events()] == ["firing"]
+
+    assert replay(tmp_path, capsys, lines, None, "--database", db) == []  # the same file again: nothing new
+    assert len(SqlStore(db).windows("m")) == 5 and len(SqlStore(db).alert_events()) == 1
+
+    data = tmp_path / "events.jsonl"
+    with data.open("ab") as fh:  # the file grew: only its new lines are processed
+        fh.write(b"\n".join(events(1000, start=6500, seed=3)) + b"\n")
+    assert main(["replay", "-c", str(tmp_path / "driftline.yaml"), str(data), "--database", db]) == 0
+    captured = capsys.readouterr()
+    assert "resuming after line 6500" in captured.err
+    grown = [orjson.loads(x) for x in captured.out.splitlines()]
+    windows = [w for w in grown if w["type"] == "window"]
+    assert [(w["seq"], w["count"]) for w in windows] == [(5, 1000)]
+    assert [w["seq"] for w in SqlStore(db).windows("m")] == list(range(6))
+
+
+def test_a_different_file_with_the_same_name_is_replayed_from_its_start(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    replay(tmp_path, capsys, events(3000, seed=1), None, "--database", db)
+    other = tmp_path / "other"
+    other.mkdir()
+    out = replay(other, capsys, events(1000, start=3000, seed=2), None, "--database", db)
+    assert [(w["seq"], w["count"]) for w in out if w["type"] == "window"] == [(1, 1000)]
+
+
+def test_check_config_reads_the_head_of_each_reference_file(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    (tmp_path / "ok.csv").write_text("x,y,colour,prediction\n1,2,red,0.5\n")
+    (tmp_path / "short.csv").write_text('x,"colour"\n1,red\n')
+    pq.write_table(pa.table({"x": [1.0], "y": [2.0], "colour": ["a"]}), tmp_path / "ref.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    (tmp_path / "events.jsonl").write_bytes(b"\n" + events(1)[0] + b"\n{oops\n")  # only the first record is read
+    (tmp_path / "empty.csv").write_text("")
+
+    def check(ref: str) -> tuple[int, str]:
+        path = write(tmp_path, config(model={"reference": {"path": str(tmp_path / ref)}}))
+        code = main(["check-config", path])
+        return code, capsys.readouterr().err
+
+    assert check("ok.csv") == (0, "") and check("events.jsonl") == (0, "")
+    cases = {"nope.csv": f"reference file {tmp_path / 'nope.csv'} does not exist",
+             "short.csv": f"{tmp_path / 'short.csv'} has no column for declared features y, prediction",
+             "ref.parquet": f"{tmp_path / 'ref.parquet'} has no column for declared feature prediction",
+             "bad.parquet": f"cannot read reference {tmp_path / 'bad.parquet'}",
+             "empty.csv": f"reference {tmp_path / 'empty.csv'} is empty",
+             "ref.txt": "unknown format '.txt'"}
+    for ref, message in cases.items():
+        code, err = check(ref)
+        assert code == 2 and "models[0].reference.path: " in err and message in err, (ref, err)
+
+
+def test_the_readme_shows_the_alert_and_trigger_lines_replay_prints(tmp_path, capsys):
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("**Alert** and **trigger** lines"):]
+    block = block[block.index("```json\n") + 8:]
+    block = block[:block.index("\n```")]
+    documented = [orjson.loads(line) for line in block.splitlines()]
+    lines = events(4000, seed=1) + events(2000, start=4000, shift=1.0, seed=2) + events(2000, start=6000, seed=3)
+    printed = [x for x in replay(tmp_path, capsys, lines) if x["type"] != "window"]
+    assert [(x["type"], x.get("status")) for x in printed] == [
+        (x["type"], x.get("status")) for x in documented] == [("alert", "firing"), ("trigger", None), ("alert", "resolved")]
+    for doc, out in zip(documented, printed):
+        assert list(doc) == list(out)  # the same keys, in the same order
+    assert set(documented[1]["event"]) == set(printed[1]["event"])
+    assert set(documented[1]["event"]["data"]) == set(printed[1]["event"]["data"])

@@ -177,3 +177,18 @@ def test_a_feature_without_reference_values_is_summarised_but_not_tested(tmp_pat
     assert w["features"]["y"]["drift_skipped"] == "the reference has no values for this feature"
     assert w["features"]["x"]["drift"]["method"] in ("meanvar", "ks")
     assert SqlStore(url).load_references()["m"]["features"]["y"]["n"] == 0
+
+
+def test_the_service_keeps_its_open_window_on_shutdown_and_resumes_it(tmp_path):
+    """Unlike replay, `run` never closes a window because it stopped: it checkpoints it."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    values = events(3500, seed=1) + events(1000, start=3500, seed=2)
+    svc, src, windows = service(SqlStore(url), values[:3500], RecordingSink())
+    svc.run(until=lambda: src.done)
+    assert [(w["count"], w["closed_by"]) for w in windows] == [(1000, "size")]
+    resume = SqlStore(url).load_offsets("driftline")[("memory", 0)]
+    assert resume == 3500
+    svc, src, windows = service(SqlStore(url), values, RecordingSink(), start=resume)
+    svc.run(until=lambda: src.done)
+    assert [(w["seq"], w["count"], w["closed_by"]) for w in windows] == [(1, 1000, "size")]
+    assert svc.pipeline.monitors["m"].versions["v1"].current.count == 500  # open again, checkpointed
