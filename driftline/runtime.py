@@ -198,6 +198,7 @@ class Service:
                                     "past what is stored, and a restart resumes from there") from exc
                 self.source.idle(delay)
                 try:
+                    self.pipeline.store.check_lock()
                     offsets = self.guard.retry()
                 except OUTAGES as err:
                     exc, delay = err, min(delay * 2, self.max_delay)

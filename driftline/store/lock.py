@@ -26,16 +26,11 @@ def _key(group: str) -> int:
 
 class GroupLock:
     def __init__(self, engine: Engine, database: str | None, group: str):
-        self.group = group
+        self.group, self.engine = group, engine
         self._conn = None
         self._file = None
         if engine.dialect.name == "postgresql":
-            self._conn = engine.connect()
-            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(group)}).scalar()
-            self._conn.commit()
-            if not got:
-                self._conn.close()
-                raise StoreError(self._busy())
+            self._advisory()
         elif database and database != ":memory:":
             self._file = open(Path(f"{database}.{hashlib.sha1(group.encode()).hexdigest()[:12]}.lock"), "w")
             try:
@@ -43,6 +38,33 @@ class GroupLock:
             except BlockingIOError as exc:
                 self._file.close()
                 raise StoreError(self._busy()) from exc
+
+    def _advisory(self) -> None:
+        self._conn = self.engine.connect()
+        got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(self.group)}).scalar()
+        self._conn.commit()
+        if not got:
+            self._conn.close()
+            self._conn = None
+            raise StoreError(self._busy())
+
+    def check(self) -> None:
+        """After a database outage: the session that held the lock may be gone; take it again
+        (or fail, if another process took it meanwhile)."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(text("SELECT 1")).scalar()
+            self._conn.commit()
+            return
+        except Exception:  # noqa: BLE001 - the session is gone, and the lock with it
+            try:
+                self._conn.invalidate()
+                self._conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._conn = None
+        self._advisory()
 
     def _busy(self) -> str:
         return (f"another driftline process is serving consumer group {self.group!r} with this "

@@ -114,6 +114,12 @@ class SqlStore:
         if self._lock is None:
             self._lock = GroupLock(self.engine, make_url(self.url).database, group)
 
+    @mapped("could not take the consumer group's lock again")
+    def check_lock(self) -> None:
+        """Take the group's lock again if the database session that held it ended in an outage."""
+        if self._lock is not None:
+            self._lock.check()
+
     def close(self) -> None:
         if self._lock is not None:
             self._lock.release()

@@ -341,6 +341,16 @@ class TopicSink:
         self.producer.flush(10)
 
 
+def committed_offsets(conf: dict, group: str, topic: str, partitions: int = 1) -> dict[int, int]:
+    """The offsets ``group`` has committed on ``topic`` (tests and lag tooling); -1001 when none."""
+    c = Consumer(conf | {"group.id": group, "enable.auto.commit": False})
+    try:
+        tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        c.close()
+
+
 def read_topic(conf: dict, topic: str, expected: int, timeout: float = 30.0) -> list[dict]:
     """Read ``expected`` records from the start of ``topic`` (tests and tools)."""
     c = Consumer(conf | {"group.id": f"driftline-reader-{time.monotonic_ns()}",
