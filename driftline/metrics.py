@@ -24,6 +24,12 @@ class NullMetrics:
     def observe_commit(self, seconds: float) -> None:
         pass
 
+    def observe_notification(self, sink: str, outcome: str) -> None:
+        """``outcome``: sent, silenced, retry (a failed attempt) or failed (given up)."""
+
+    def set_notifications(self, pending: int, failed: int) -> None:
+        """How many notifications the outbox holds undelivered, and given up."""
+
     def close(self) -> None:
         pass
 
@@ -44,6 +50,16 @@ class Metrics(NullMetrics):
                             registry=r)
         self.batch = Histogram("driftline_batch_seconds", "Time to decode and window one batch", registry=r)
         self.commit = Histogram("driftline_commit_seconds", "Time of one checkpoint transaction", registry=r)
+        self.notified = Counter("driftline_notifications_sent", "Notifications a sink accepted", ["sink"],
+                                registry=r)
+        self.retries = Counter("driftline_notification_retries", "Failed delivery attempts that will be retried",
+                               ["sink"], registry=r)
+        self.given_up = Counter("driftline_notifications_failed",
+                                "Notifications given up at their delivery deadline", ["sink"], registry=r)
+        self.pending = Gauge("driftline_notifications_pending", "Notifications in the outbox not yet delivered",
+                             registry=r)
+        self.failed_now = Gauge("driftline_notifications_given_up",
+                                "Notifications in the outbox given up and not retried since", registry=r)
         self._server = None
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
@@ -77,6 +93,15 @@ class Metrics(NullMetrics):
 
     def observe_commit(self, seconds: float) -> None:
         self.commit.observe(seconds)
+
+    def observe_notification(self, sink: str, outcome: str) -> None:
+        counter = {"sent": self.notified, "retry": self.retries, "failed": self.given_up}.get(outcome)
+        if counter is not None:
+            counter.labels(sink).inc()
+
+    def set_notifications(self, pending: int, failed: int) -> None:
+        self.pending.set(pending)
+        self.failed_now.set(failed)
 
     def close(self) -> None:
         if self._server is not None:

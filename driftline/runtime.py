@@ -16,10 +16,12 @@ from collections.abc import Callable
 
 import orjson
 
+from driftline import logs
 from driftline.alerts.console import ConsoleSink
 from driftline.alerts.outbox import Dispatcher
 from driftline.config.settings import Settings
 from driftline.pipeline import Pipeline
+from driftline.redact import for_settings as redactor_for
 from driftline.store import SqlStore
 from driftline.types import BadRecord
 
@@ -64,7 +66,8 @@ def build_sinks(settings: Settings, producer=None, console_format: str = "text",
         sinks[name] = WebhookSink(
             hook.url.get_secret_value(), hook.preset,
             hook.secret.get_secret_value() if hook.secret else None,
-            hook.token.get_secret_value() if hook.token else None, hook.event_type)
+            hook.token.get_secret_value() if hook.token else None, hook.event_type,
+            legacy_signature=hook.legacy_signature)
     return sinks
 
 
@@ -155,7 +158,11 @@ def build_service(settings: Settings, store: SqlStore, source, dead_letters, sin
     routes = {name: getattr(sink, "accepts", frozenset({"alert", "trigger"})) for name, sink in sinks.items()}
     pipeline = Pipeline(settings, store, routes, dead_letters, output, settings.kafka.group_id,
                         metrics=metrics)
-    return Service(pipeline, source, Dispatcher(store, sinks, settings.alerts.max_attempts))
+    redact = redactor_for(settings)
+    logs.protect(redact)
+    dispatcher = Dispatcher(store, sinks, settings.alerts.delivery_deadline, metrics=pipeline.metrics,
+                            redact=redact)
+    return Service(pipeline, source, dispatcher)
 
 
 def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> None:
