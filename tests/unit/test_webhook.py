@@ -128,3 +128,19 @@ def test_pipeline_routes_alerts_and_triggers_by_what_each_sink_accepts():
     svc.run(until=lambda: src.done)
     assert [k for k, _, _ in everything.sent] == ["alert", "trigger"]
     assert [k for k, _, _ in triggers_only.sent] == ["trigger"]
+
+
+def test_the_readme_verification_snippet_accepts_our_signature_and_refuses_a_replay():
+    import re
+    import time
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (code,) = [c for c in re.findall(r"```python\n(.*?)```", readme, re.S) if "def verify" in c]
+    namespace: dict = {}
+    exec(code, namespace)  # stdlib only: nothing of driftline is imported
+    snippet, body = namespace["verify"], b'{"id":"e1"}'
+    assert snippet("s3cret", sign("s3cret", body, time.time()), body)
+    assert not snippet("s3cret", sign("s3cret", body, time.time()), body + b" ")
+    assert not snippet("s3cret", sign("s3cret", body, time.time() - 301), body)
+    assert not snippet("other", sign("s3cret", body, time.time()), body)
+    assert "import driftline" not in code and "from driftline" not in code
