@@ -115,8 +115,8 @@ class WebhookSink:
                 headers["X-Driftline-Signature-Legacy"] = sign_legacy(self.secret, body)
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
+            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
             with urllib.request.urlopen(request, timeout=self.timeout):
                 return
         except urllib.error.HTTPError as exc:
@@ -127,6 +127,8 @@ class WebhookSink:
             raise DeliveryError(f"webhook {self._where()} answered HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise DeliveryError(f"webhook {self._where()} unreachable: {_reason(exc)}") from exc
+        except ValueError as exc:  # urllib's "unknown url type": the text would show the URL
+            raise DeliveryError(f"webhook {self._where()} has an address urllib cannot use") from exc
 
     def _where(self) -> str:
         return url_display(self.url)  # never the path or query: they may hold a token

@@ -295,6 +295,13 @@ class WebhookSpec(_Frozen):
     event_type: str = "driftline-retrain"
     legacy_signature: bool = False  # also send X-Driftline-Signature-Legacy: sha256=HMAC(secret, body)
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not re.match(r"^https?://[^/?#\s]+", value.get_secret_value()):
+            raise ValueError("expected an http:// or https:// URL")  # never echo it: it may hold a token
+        return value
+
 
 class AlertsSpec(_Frozen):
     """Where alerts and triggers go. A notification is retried (backoff, ``Retry-After``)

@@ -144,3 +144,10 @@ def test_the_readme_verification_snippet_accepts_our_signature_and_refuses_a_rep
     assert not snippet("s3cret", sign("s3cret", body, time.time() - 301), body)
     assert not snippet("other", sign("s3cret", body, time.time()), body)
     assert "import driftline" not in code and "from driftline" not in code
+
+
+def test_a_webhook_url_that_is_not_http_is_refused_without_showing_it():
+    with pytest.raises(ConfigError) as info:
+        parse_settings(config(alerts={"retrain_webhooks": [{"url": "hooks.example/Tok3nInPath99"}]}), {})
+    assert "alerts.retrain_webhooks[0].url: expected an http:// or https:// URL" in str(info.value)
+    assert "Tok3nInPath99" not in str(info.value)
