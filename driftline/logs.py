@@ -83,10 +83,14 @@ def _handler_formatter(fmt: str) -> logging.Formatter:
 def setup(level: int = logging.WARNING, fmt: str = "text", stream=None) -> logging.Handler:
     """Replace the handler a previous ``setup`` installed and return the new one.
 
-    Other handlers on the root logger (a test runner's) are left alone."""
+    Other handlers already on the root logger (an embedding program's, a test runner's)
+    stay, with their formatter wrapped in the same redaction."""
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_driftline", False)]:
         root.removeHandler(old)
+    for other in root.handlers:
+        if not isinstance(other.formatter, (RedactingFormatter, JsonFormatter)):
+            other.setFormatter(RedactingFormatter(other.formatter or logging.Formatter(), REDACT))
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_handler_formatter(fmt))
     handler._driftline = True

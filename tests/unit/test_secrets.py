@@ -175,3 +175,16 @@ def test_json_lines_carry_the_exception_text_redacted(restore_logging):
     assert record["message"] == "could not sign for ***"
     assert "RuntimeError: signing with *** failed" in record["exception"] and "Traceback" in record["exception"]
     assert record["time"].endswith("+00:00")
+
+
+def test_handlers_already_on_the_root_logger_are_redacted_too(restore_logging):
+    theirs = logging.StreamHandler(io.StringIO())
+    root = logging.getLogger()
+    root.addHandler(theirs)
+    try:
+        logs.setup(logging.INFO, "text", io.StringIO())
+        logs.protect(Redactor(["BEARER-TOKEN-3333"]))
+        logging.getLogger("urllib3").warning("header Authorization: Bearer BEARER-TOKEN-3333")
+    finally:
+        root.removeHandler(theirs)
+    assert theirs.stream.getvalue() == "header Authorization: Bearer ***\n"
