@@ -1,4 +1,4 @@
-"""Migration 0002: notifications the old max_attempts rule gave up get a second chance."""
+"""The outbox in SQLite and PostgreSQL: migration 0002 and the queries delivery by deadline uses."""
 
 import time
 
@@ -32,4 +32,29 @@ def test_recent_failed_rows_become_pending_and_stored_urls_lose_their_path(store
     assert got["sent"]["status"] == "sent" and got["waiting"]["status"] == "pending"
     assert got["waiting"]["last_error"] == "Slack rate limit"
     assert [i.key for i in store.due_notifications(now)] == ["recent"]
+    store.close()
+
+
+def test_outbox_queries_for_delivery_by_deadline(store_url):
+    from driftline.pipeline import CommitUnit
+    from driftline.types import Notification
+    store = SqlStore(store_url)
+    store.commit("g", CommitUnit(notifications=[Notification(k, sink, "alert", {"n": k})
+                                                for k, sink in (("a", "slack"), ("b", "slack"), ("c", "hook"))]))
+    now = time.time()
+    a, b, c = store.due_notifications(now)
+    store.mark_retry(a.id, 1, now + 10, "boom", give_up=False)
+    assert [i.key for i in store.due_notifications(now)] == ["b", "c"]
+    assert [i.key for i in store.due_notifications(now, exclude_sinks=("slack",))] == ["c"]
+    assert [i.key for i in store.due_notifications(now + 10)] == ["b", "c", "a"]  # longest waiting first
+    assert store.overdue_notifications(now, deadline=3600) == []
+    assert [i.key for i in store.overdue_notifications(now + 3601, deadline=3600)] == ["a", "b", "c"]
+    store.mark_retry(b.id, 5, now, "HTTP 500", give_up=True)
+    assert store.outbox_counts() == {"pending": 2, "failed": 1}
+    assert store.retry_failed(now, deadline_at=now + 7200) == 1
+    (revived,) = [i for i in store.due_notifications(now) if i.key == "b"]
+    assert revived.deadline_at == now + 7200 and revived.attempts == 0 and revived.last_error == "HTTP 500"
+    assert [i.key for i in store.overdue_notifications(now + 3601, deadline=3600)] == ["a", "c"]
+    store.mark_sent(c.id)
+    assert store.outbox_counts() == {"pending": 2} and store.outbox_counts(("sent",)) == {"sent": 1}
     store.close()
