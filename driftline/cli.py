@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -12,13 +13,17 @@ from pathlib import Path
 import orjson
 import yaml
 
+from driftline import logs
 from driftline.config import load_settings, masked
 from driftline.config.settings import parse_duration
 from driftline.errors import DriftlineError
+from driftline.redact import for_settings as redactor_for
 
 
 def _settings(path: str):
-    return load_settings(path)
+    settings = load_settings(path)
+    logs.protect(redactor_for(settings))  # from here on, its secrets are masked in every log line
+    return settings
 
 
 def _reference_problems(settings) -> list[tuple[str, str]]:
@@ -126,11 +131,49 @@ def cmd_reference(args) -> int:
 
 def cmd_alerts(args) -> int:
     from driftline.runtime import build_store
-    store = build_store(_settings(args.config))
+    settings = _settings(args.config)
+    store = build_store(settings)
+    if args.retry_failed:
+        now = time.time()
+        n = store.retry_failed(now, now + settings.alerts.delivery_deadline)
+        print(f"{n} given-up notification(s) back to pending, deadline in "
+              f"{_age(settings.alerts.delivery_deadline)}")
+        return 0
+    if args.pending:
+        return _print_pending(store, redactor_for(settings), settings.alerts.delivery_deadline, args.json)
     for ev in store.alert_events()[-args.limit:]:
         print(orjson.dumps(ev).decode() if args.json else
               f"{ev['window_end']}  {ev['status']:8} {ev['severity']:8} {ev['model']} {ev['version']} "
               f"{ev['rule']}: {ev['subject']} ({ev['value']:.3g} vs {ev['threshold']:.3g})")
+    return 0
+
+
+def _age(seconds: float) -> str:
+    """``42s``, ``7m``, ``3.5h``, ``2d``."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}".removesuffix(".0") + unit
+    return f"{seconds:.0f}s"
+
+
+def _print_pending(store, redact, deadline: float, as_json: bool) -> int:
+    """Notifications not delivered yet (``pending``) and given up (``failed``)."""
+    now = time.time()
+    rows = store.undelivered()
+    for r in rows:
+        due = r["deadline_at"] if r["deadline_at"] is not None else r["created_at"] + deadline
+        row = {"id": r["id"], "status": "given up" if r["status"] == "failed" else "pending",
+               "sink": r["sink"], "kind": r["kind"], "attempts": r["attempts"], "age": _age(now - r["created_at"]),
+               "deadline_in": _age(due - now) if r["status"] == "pending" else "-",
+               "last_error": redact(r["last_error"] or "")}
+        print(orjson.dumps(row).decode() if as_json else
+              f"{row['id']:>6}  {row['status']:8}  {row['sink']:18} {row['kind']:7} {row['attempts']:>3} attempt(s)  "
+              f"age {row['age']:>6}  deadline in {row['deadline_in']:>6}  {row['last_error'] or '-'}")
+    if not as_json:
+        given_up = sum(r["status"] == "failed" for r in rows)
+        print(f"{len(rows) - given_up} pending, {given_up} given up"
+              + (" (`driftline alerts -c FILE --retry-failed` tries them again)" if given_up else ""))
     return 0
 
 
@@ -154,7 +197,12 @@ def cmd_db_upgrade(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="driftline", description="Watch ML models in production from Kafka.")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log at info level (-vv: debug); same as --log-level info")
+    p.add_argument("--log-level", choices=list(logs.LEVELS), type=str.lower,
+                   help="debug, info, warning (default) or error; else $DRIFTLINE_LOG_LEVEL")
+    p.add_argument("--log-format", choices=list(logs.FORMATS), default=None,
+                   help="text (default) or json: one object per line (time, level, logger, message, exception)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("run", help="the always-on service")
@@ -190,10 +238,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("input", help="CSV, Parquet or JSON lines")
     s.set_defaults(func=cmd_reference)
 
-    s = sub.add_parser("alerts", help="list alert state changes")
+    s = sub.add_parser("alerts", help="list alert state changes, or notifications not delivered")
     s.add_argument("-c", "--config", required=True)
     s.add_argument("--limit", type=int, default=50)
     s.add_argument("--json", action="store_true")
+    what = s.add_mutually_exclusive_group()
+    what.add_argument("--pending", action="store_true",
+                      help="list notifications not delivered yet and those given up at their deadline")
+    what.add_argument("--retry-failed", action="store_true",
+                      help="put given-up notifications back to pending with a fresh delivery deadline")
     s.set_defaults(func=cmd_alerts)
 
     s = sub.add_parser("silence", help="mute a model's (or one rule's) alerts for a while")
@@ -214,12 +267,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        level = logs.resolve_level(args.log_level, args.verbose)
+        fmt = args.log_format or os.environ.get("DRIFTLINE_LOG_FORMAT") or "text"
+        logs.setup(level, fmt)
+    except ValueError as exc:
+        print(f"driftline: error: {exc}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except DriftlineError as exc:
-        print(f"driftline: error: {exc}", file=sys.stderr)
+        print(logs.REDACT(f"driftline: error: {exc}"), file=sys.stderr)
         return 2
 
 

@@ -27,6 +27,12 @@ class NullMetrics:
     def observe_internal_error(self, kind: str) -> None:
         pass
 
+    def observe_notification(self, sink: str, outcome: str) -> None:
+        """``outcome``: sent, silenced, retry (a failed attempt) or failed (given up)."""
+
+    def set_notifications(self, pending: int, failed: int) -> None:
+        """How many notifications the outbox holds undelivered, and given up."""
+
     def close(self) -> None:
         pass
 
@@ -49,6 +55,16 @@ class Metrics(NullMetrics):
         self.commit = Histogram("driftline_commit_seconds", "Time of one checkpoint transaction", registry=r)
         self.internal = Counter("driftline_internal_errors", "Records dead-lettered because processing them "
                                 "raised (the poison-pill guard)", ["exception"], registry=r)
+        self.notified = Counter("driftline_notifications_sent", "Notifications a sink accepted", ["sink"],
+                                registry=r)
+        self.retries = Counter("driftline_notification_retries", "Failed delivery attempts that will be retried",
+                               ["sink"], registry=r)
+        self.given_up = Counter("driftline_notifications_failed",
+                                "Notifications given up at their delivery deadline", ["sink"], registry=r)
+        self.pending = Gauge("driftline_notifications_pending", "Notifications in the outbox not yet delivered",
+                             registry=r)
+        self.failed_now = Gauge("driftline_notifications_given_up",
+                                "Notifications in the outbox given up and not retried since", registry=r)
         self._server = None
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
@@ -85,6 +101,15 @@ class Metrics(NullMetrics):
 
     def observe_internal_error(self, kind: str) -> None:
         self.internal.labels(kind).inc()
+
+    def observe_notification(self, sink: str, outcome: str) -> None:
+        counter = {"sent": self.notified, "retry": self.retries, "failed": self.given_up}.get(outcome)
+        if counter is not None:
+            counter.labels(sink).inc()
+
+    def set_notifications(self, pending: int, failed: int) -> None:
+        self.pending.set(pending)
+        self.failed_now.set(failed)
 
     def close(self) -> None:
         if self._server is not None:

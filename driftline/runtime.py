@@ -17,12 +17,14 @@ from collections.abc import Callable
 
 import orjson
 
+from driftline import logs
 from driftline.alerts.console import ConsoleSink
 from driftline.alerts.outbox import Dispatcher
 from driftline.config.settings import Settings
 from driftline.errors import BrokerUnavailable, StoreUnavailable
 from driftline.guard import OUTAGES, PoisonGuard
 from driftline.pipeline import Pipeline
+from driftline.redact import for_settings as redactor_for
 from driftline.store import SqlStore
 from driftline.types import BadRecord
 
@@ -83,7 +85,8 @@ def build_sinks(settings: Settings, producer=None, console_format: str = "text",
         sinks[name] = WebhookSink(
             hook.url.get_secret_value(), hook.preset,
             hook.secret.get_secret_value() if hook.secret else None,
-            hook.token.get_secret_value() if hook.token else None, hook.event_type)
+            hook.token.get_secret_value() if hook.token else None, hook.event_type,
+            legacy_signature=hook.legacy_signature)
     return sinks
 
 
@@ -139,6 +142,8 @@ class Service:
         self.status = "ready"
         self._stopped_in_outage = False
         self._delivery_failing = False
+        self._started = time.monotonic()
+        self._first_batch = False
 
     def run(self, duration: float | None = None, until: Callable[[], bool] | None = None) -> None:
         deadline = None if duration is None else time.monotonic() + duration
@@ -154,6 +159,10 @@ class Service:
 
     def step(self) -> None:
         batch = self.source.poll()
+        if batch.values and not self._first_batch:
+            self._first_batch = True
+            log.info("first batch: %d record(s), %.2f s after start", len(batch.values),
+                     time.monotonic() - self._started)
         try:
             offsets = self.guard.process(batch)
         except OUTAGES as exc:
@@ -263,8 +272,11 @@ def build_service(settings: Settings, store: SqlStore, source, dead_letters, sin
     routes = {name: getattr(sink, "accepts", frozenset({"alert", "trigger"})) for name, sink in sinks.items()}
     pipeline = Pipeline(settings, store, routes, dead_letters, output, settings.kafka.group_id,
                         metrics=metrics)
-    return Service(pipeline, source, Dispatcher(store, sinks, settings.alerts.max_attempts),
-                   settings.store.max_outage, settings.kafka.max_outage)
+    redact = redactor_for(settings)
+    logs.protect(redact)
+    dispatcher = Dispatcher(store, sinks, settings.alerts.delivery_deadline, metrics=pipeline.metrics,
+                            redact=redact)
+    return Service(pipeline, source, dispatcher, settings.store.max_outage, settings.kafka.max_outage)
 
 
 def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> None:

@@ -16,12 +16,19 @@ class FakeSlack:
     POST (a pipeline's webhook) gets ``ok``.
 
     ``throttle`` answers that many requests with HTTP 429 and Retry-After first.
+    ``phases`` decides by a (fake) ``clock`` shared with the test: a list of
+    ``(until, status)`` — until ``clock()`` reaches ``until`` every request gets
+    ``status`` (429 with ``Retry-After: retry_after``); after the last phase, success.
+    ``delivered`` holds the requests answered with success.
     """
 
-    def __init__(self, throttle: int = 0, retry_after: int = 7, fail: bool = False):
+    def __init__(self, throttle: int = 0, retry_after: int = 7, fail: bool = False,
+                 phases: list[tuple[float, int]] = (), clock=None):
         self.requests: list[dict] = []
+        self.delivered: list[dict] = []
         self.fail = fail
         self.throttle, self.retry_after = throttle, retry_after
+        self.phases, self.clock = list(phases), clock
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,17 +36,25 @@ class FakeSlack:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 ctype = self.headers.get("Content-Type", "")
                 body = json.loads(raw) if "json" in ctype else {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                       "body": body, "raw": raw, "headers": dict(self.headers)})
-                if outer.throttle > 0:
+                request = {"path": self.path, "auth": self.headers.get("Authorization"),
+                           "body": body, "raw": raw, "headers": dict(self.headers)}
+                outer.requests.append(request)
+                phase = outer.phase()
+                if phase == 429:
+                    self._answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(outer.retry_after)})
+                elif phase is not None:
+                    self._answer(phase, {"ok": False, "error": "boom"})
+                elif outer.throttle > 0:
                     outer.throttle -= 1
                     self._answer(429, {"ok": False, "error": "ratelimited"},
                                  {"Retry-After": str(outer.retry_after)})
                 elif outer.fail:
                     self._answer(500, {"ok": False, "error": "boom"})
                 elif self.path.startswith("/api/chat.postMessage"):
+                    outer.delivered.append(request)
                     self._answer(200, {"ok": True, "channel": body.get("channel"), "ts": "1.000"})
                 else:
+                    outer.delivered.append(request)
                     self._answer(200, None)
 
             def _answer(self, status, payload, headers=None):
@@ -58,6 +73,10 @@ class FakeSlack:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def phase(self) -> int | None:
+        now = self.clock() if self.clock else 0.0
+        return next((status for until, status in self.phases if now < until), None)
 
     def __enter__(self) -> FakeSlack:
         self.thread.start()

@@ -2,7 +2,8 @@
 
 Posts with a bot token (``chat.postMessage``) or an incoming webhook. A 429
 becomes :class:`ThrottledError` carrying Slack's ``Retry-After`` so the outbox
-waits that long; no retry here blocks the stream.
+waits that long; no retry here blocks the stream. Error messages never carry the
+webhook URL (its path is the secret) nor the token.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ def _retry_after(headers) -> float:
         return float(value)
     except (TypeError, ValueError):
         return 1.0
+
+
+def _reason(exc: Exception) -> str:
+    """Why a request failed, without the URL: the socket's error text or the exception's name."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return reason if isinstance(reason, str) else reason.__class__.__name__
 
 
 class SlackSink:
@@ -61,13 +70,13 @@ class SlackSink:
             raise DeliveryError(f"Slack chat.postMessage failed: {exc.response.get('error')} "
                                 f"(HTTP {status})") from exc
         except (SlackClientError, OSError) as exc:
-            raise DeliveryError(f"Slack unreachable: {exc}") from exc
+            raise DeliveryError(f"Slack unreachable: {_reason(exc)}") from exc
 
     def _webhook(self, text: str, blocks: list) -> None:
         try:
             resp = self._hook.send(text=text, blocks=blocks)
         except (SlackClientError, OSError) as exc:
-            raise DeliveryError(f"Slack webhook unreachable: {exc}") from exc
+            raise DeliveryError(f"Slack webhook unreachable: {_reason(exc)}") from exc
         if resp.status_code == 429:
             raise ThrottledError("Slack webhook rate limit", _retry_after(resp.headers))
         if resp.status_code >= 300:

@@ -304,15 +304,26 @@ class WebhookSpec(_Frozen):
     secret: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
     token: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
     event_type: str = "driftline-retrain"
+    legacy_signature: bool = False  # also send X-Driftline-Signature-Legacy: sha256=HMAC(secret, body)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not re.match(r"^https?://[^/?#\s]+", value.get_secret_value()):
+            raise ValueError("expected an http:// or https:// URL")  # never echo it: it may hold a token
+        return value
 
 
 class AlertsSpec(_Frozen):
+    """Where alerts and triggers go. A notification is retried (backoff, ``Retry-After``)
+    until ``delivery_deadline`` after it was created, then given up."""
+
     console: bool = True
     topic: str | None = "driftline-alerts"
     retrain_topic: str | None = "driftline-retrain"
     slack: SlackSpec = SlackSpec()
     retrain_webhooks: list[WebhookSpec] = Field(default_factory=list)
-    max_attempts: int = Field(default=8, ge=1)
+    delivery_deadline: Duration = Field(default=86400.0, gt=0)
 
 
 class MetricsSpec(_Frozen):

@@ -29,7 +29,8 @@ class GroupLock:
         self.group, self.engine = group, engine
         self._conn = None
         self._file = None
-        if engine.dialect.name == "postgresql":
+        self._advisory_lock = engine.dialect.name == "postgresql"
+        if self._advisory_lock:
             self._advisory()
         elif database and database != ":memory:":
             self._file = open(Path(f"{database}.{hashlib.sha1(group.encode()).hexdigest()[:12]}.lock"), "w")
@@ -51,19 +52,20 @@ class GroupLock:
     def check(self) -> None:
         """After a database outage: the session that held the lock may be gone; take it again
         (or fail, if another process took it meanwhile)."""
-        if self._conn is None:
+        if not self._advisory_lock:
             return
-        try:
-            self._conn.execute(text("SELECT 1")).scalar()
-            self._conn.commit()
-            return
-        except Exception:  # noqa: BLE001 - the session is gone, and the lock with it
+        if self._conn is not None:
             try:
-                self._conn.invalidate()
-                self._conn.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._conn = None
+                self._conn.execute(text("SELECT 1")).scalar()
+                self._conn.commit()
+                return
+            except Exception:  # noqa: BLE001 - the session is gone, and the lock with it
+                try:
+                    self._conn.invalidate()
+                    self._conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                self._conn = None
         self._advisory()
 
     def _busy(self) -> str:
@@ -71,6 +73,7 @@ class GroupLock:
                 f"database; run one process per group (scaling out across processes comes later)")
 
     def release(self) -> None:
+        self._advisory_lock = False
         if self._conn is not None:
             self._conn.close()  # the advisory lock ends with the session
             self._conn = None

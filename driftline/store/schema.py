@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -88,6 +89,8 @@ outbox = Table(
     Column("last_error", String(500)),
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float),
+    Column("deadline_at", Float),  # set by `alerts --retry-failed`; else created_at + delivery_deadline
+    Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 
 triggers = Table(

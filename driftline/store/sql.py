@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from sqlalchemy import and_, create_engine, delete, event, insert, select, update
+from sqlalchemy import and_, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 
@@ -39,6 +39,13 @@ class OutboxItem:
     kind: str
     payload: dict
     attempts: int
+    created_at: float = 0.0
+    deadline_at: float | None = None  # None: created_at + alerts.delivery_deadline
+    last_error: str | None = None
+
+
+def _item(r) -> OutboxItem:
+    return OutboxItem(r.id, r.key, r.sink, r.kind, r.payload, r.attempts, r.created_at, r.deadline_at, r.last_error)
 
 
 def _transactional_sqlite(engine) -> None:
@@ -236,11 +243,21 @@ class SqlStore:
 
     # -- outbox -----------------------------------------------------------------
 
-    def due_notifications(self, now: float, limit: int = 100) -> list[OutboxItem]:
+    def due_notifications(self, now: float, limit: int = 100, exclude_sinks: tuple = ()) -> list[OutboxItem]:
+        """Pending notifications due at ``now``, the longest waiting first, none for ``exclude_sinks``."""
         q = (select(t.outbox).where(t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= now)
-             .order_by(t.outbox.c.id).limit(limit))
+             .order_by(t.outbox.c.next_attempt_at, t.outbox.c.id).limit(limit))
+        if exclude_sinks:
+            q = q.where(t.outbox.c.sink.not_in(exclude_sinks))
         with self.engine.connect() as c:
-            return [OutboxItem(r.id, r.key, r.sink, r.kind, r.payload, r.attempts) for r in c.execute(q)]
+            return [_item(r) for r in c.execute(q)]
+
+    def overdue_notifications(self, now: float, deadline: float, limit: int = 100) -> list[OutboxItem]:
+        """Pending notifications past their deadline (``deadline_at``, else ``created_at + deadline``)."""
+        due = func.coalesce(t.outbox.c.deadline_at, t.outbox.c.created_at + deadline)
+        q = select(t.outbox).where(t.outbox.c.status == "pending", due < now).order_by(t.outbox.c.id).limit(limit)
+        with self.engine.connect() as c:
+            return [_item(r) for r in c.execute(q)]
 
     def mark_sent(self, item_id: int, status: str = "sent") -> None:
         with self.engine.begin() as c:
@@ -248,10 +265,33 @@ class SqlStore:
                       .values(status=status, sent_at=time.time()))
 
     def mark_retry(self, item_id: int, attempts: int, next_at: float, error: str, give_up: bool) -> None:
+        """A failed attempt: retry at ``next_at``, or (``give_up``) status ``failed``.
+        ``error`` must already be redacted."""
         with self.engine.begin() as c:
             c.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(
                 attempts=attempts, next_attempt_at=next_at, last_error=error[:500],
                 status="failed" if give_up else "pending"))
+
+    def outbox_counts(self, statuses: tuple[str, ...] = ("pending", "failed")) -> dict[str, int]:
+        """How many notifications are in each of ``statuses`` (by the status index: sent rows,
+        which only grow, are not counted unless asked for)."""
+        q = (select(t.outbox.c.status, func.count()).where(t.outbox.c.status.in_(statuses))
+             .group_by(t.outbox.c.status))
+        with self.engine.connect() as c:
+            return {status: n for status, n in c.execute(q)}
+
+    def undelivered(self, limit: int = 1000) -> list[dict]:
+        """Notifications still pending and those given up (``failed``), oldest first."""
+        q = (select(t.outbox).where(t.outbox.c.status.in_(("pending", "failed")))
+             .order_by(t.outbox.c.id).limit(limit))
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    def retry_failed(self, now: float, deadline_at: float) -> int:
+        """Put every given-up notification back to pending, due now, with a fresh deadline."""
+        with self.engine.begin() as c:
+            return c.execute(update(t.outbox).where(t.outbox.c.status == "failed").values(
+                status="pending", attempts=0, next_attempt_at=now, deadline_at=deadline_at)).rowcount
 
     # -- reading for the CLI and tests ------------------------------------------
 
