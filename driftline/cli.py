@@ -16,7 +16,7 @@ import yaml
 from driftline import logs
 from driftline.config import load_settings, masked
 from driftline.config.settings import parse_duration
-from driftline.errors import DriftlineError
+from driftline.errors import BrokerError, DeliveryError, DriftlineError, SourceError, StoreError
 from driftline.redact import for_settings as redactor_for
 
 
@@ -278,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except DriftlineError as exc:
         print(logs.REDACT(f"driftline: error: {exc}"), file=sys.stderr)
-        return 2
+        return exit_code(exc)
+
+
+def exit_code(exc: DriftlineError) -> int:
+    """2: bad configuration or input (the message names it); 1: a runtime failure (store, broker, outage)."""
+    return 1 if isinstance(exc, (StoreError, SourceError, BrokerError, DeliveryError)) else 2
 
 
 if __name__ == "__main__":
