@@ -54,6 +54,7 @@ class Pipeline:
         self.decoder = Decoder(settings.models)
         self.unknown_invalid = 0
         self.pending: CommitUnit | None = None
+        self._output_failed = False
         self._restore()
 
     def _restore(self) -> None:
@@ -145,8 +146,17 @@ class Pipeline:
         self._dirty, self._last_checkpoint = False, self.clock()
         for summary in unit.windows:
             self.metrics.observe_window(summary)
-            self.output(summary)
+            self._print(summary)
         return unit.offsets
+
+    def _print(self, summary: dict) -> None:
+        """The stored window on the output; a closed stdout (``run | head``) is not the input's fault."""
+        try:
+            self.output(summary)
+        except (OSError, ValueError) as exc:
+            if not self._output_failed:
+                log.error("could not print window summaries (they are stored): %s", exc)
+            self._output_failed = True
 
     def end_of_input(self) -> dict[tuple[str, int], int]:
         """Close and summarise every open window (``closed_by: end_of_input``) and write
