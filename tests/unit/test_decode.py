@@ -69,7 +69,7 @@ def test_wrong_values_inside_a_valid_record_are_data_quality_findings(decoder):
 
 
 def test_nan_and_infinity_are_kept_and_counted_invalid(decoder):
-    nan = b'{"model": "m", "ts": 1, "features": {"x": NaN, "y": Infinity, "colour": "red"}}'
+    nan = b'{"model": "m", "id": 7, "ts": 1, "features": {"x": NaN, "y": Infinity, "colour": "red"}}'
     d = decoder.decode(batch([nan, ev()]))
     assert not d.bad
     cols = d.groups[("m", "default")]
@@ -108,7 +108,7 @@ def test_fast_columnar_path_gives_the_same_columns_as_the_record_path():
                ev(features={"x": 3, "y": 2.5, "flag": False}, ts=1795000000002),
                ev(features={"x": 3, "y": 2.5, "score_v2": 0.4, "tags": {"a": 1}}, ts=1795000000004),
                ev(features={"x": 3, "y": 2.5, "score_v2": None}, ts=1795000000005),
-               b'{"model": "m", "version": "v1", "ts": 1795000000003, '
+               b'{"model": "m", "version": "v1", "id": "n", "ts": 1795000000003, '
                b'"features": {"x": NaN, "y": Infinity, "flag": null}, "extra": 1}']
     fast = decoder._arrow.decode(values)
     assert fast is not None, "a clean batch must take the columnar path"
@@ -124,10 +124,10 @@ def test_dirty_batches_fall_back_to_the_record_path(decoder):
 
 
 def test_a_per_model_field_mapping_reads_other_event_shapes():
-    raw = config(model={"fields": {"model": "meta.model", "version": "meta.v", "ts": "meta.time",
+    raw = config(model={"fields": {"model": "meta.model", "version": "meta.v", "id": "meta.id", "ts": "meta.time",
                                    "features": "inputs", "prediction": "output.score"}})
     decoder = Decoder(parse_settings(raw, {}).models)
-    shaped = [orjson.dumps({"meta": {"model": "m", "v": "v9", "time": 1795000000000 + i},
+    shaped = [orjson.dumps({"meta": {"model": "m", "v": "v9", "id": i, "time": 1795000000000 + i},
                             "inputs": {"x": float(i), "y": 1.0, "colour": "red"},
                             "output": {"score": 0.25}}) for i in range(5)]
     missing = orjson.dumps({"meta": {"model": "m", "v": "v9"}, "inputs": {}})
