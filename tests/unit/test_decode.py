@@ -249,3 +249,10 @@ def test_categorical_values_always_encode_as_utf8(decoder):
         assert not d.bad
         for v in d.groups[("m", "v1")].features["colour"].values:
             v.encode("utf-8")
+
+
+def test_a_batch_that_begins_with_null_does_not_reach_pyarrow(decoder):
+    values = [b"null"] + events(5)  # pyarrow 26's reader crashes the process on this
+    assert decoder._arrow.decode(values) is None
+    d = decoder.decode(batch(values))
+    assert [b.reason for b in d.bad] == ["record is a JSON null, expected an object"] and d.groups[("m", "v1")].n == 5
