@@ -24,9 +24,9 @@ whose reason names what is wrong; no input raises. The rules:
   years 1970..9999 (:data:`TS_MIN_MS`..:data:`TS_MAX_MS`), checked before any
   conversion. Duplicate keys: the last one wins.
 
-Where a batch parses with orjson record by record in one C-level ``map`` it
-does; a record that breaks it is found by parsing one record at a time. Nothing
-in here loops over features per event: each feature is gathered with one list
+A batch is parsed by orjson in one C-level ``map``; when a record breaks it,
+the records are parsed one at a time so that each reason is named. Nothing in
+here loops over features per event: each feature is gathered with one list
 comprehension and converted by numpy.
 """
 
