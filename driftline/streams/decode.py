@@ -218,7 +218,7 @@ def parse_ts(raw: list) -> tuple[np.ndarray, list[int]]:
         if arr is not None:
             ok = (arr >= TS_MIN_MS) & (arr <= TS_MAX_MS)  # False for NaN
             return np.where(ok, arr, 0).astype(np.int64), np.flatnonzero(~ok).tolist()
-    if kinds == {str} and all(s.endswith("Z") for s in raw):
+    if kinds == {str} and all(s.endswith("Z") and s[:1].isdigit() for s in raw):  # numpy reads "nowZ" too
         try:
             ms = np.array([s[:-1] for s in raw], dtype="datetime64[ms]").astype(np.int64)
             ok = (ms >= TS_MIN_MS) & (ms <= TS_MAX_MS)  # NaT is int64's minimum

@@ -185,6 +185,7 @@ def _record(features: bytes = b'"x": 1.5', **fields) -> bytes:
     (_record(ts=b"9" * 1000), "field 'ts' is out of range"),
     (_record(ts=b'"0001-01-01T00:00:00Z"'), "field 'ts' is out of range"),
     (_record(ts=b'"NaTZ"'), "field 'ts' is not ISO-8601 or epoch ms: 'NaTZ'"),
+    (_record(ts=b'"nowZ"'), "field 'ts' is not ISO-8601 or epoch ms: 'nowZ'"),
     (_record(ts=b"true"), "field 'ts' is not ISO-8601 or epoch ms: True"),
     (_record(ts=b"[[1]]"), "field 'ts' is not ISO-8601 or epoch ms: a list"),
     (_record(b'"colour": "\\ud800"'), "lone surrogate in a string"),
