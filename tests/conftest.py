@@ -4,8 +4,15 @@ import os
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from driftline.errors import BrokerError
+
+# Property tests: a few seconds by default, many more examples when CI is set.
+_SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("default", max_examples=100, deadline=None, suppress_health_check=_SLOW_DATA)
+settings.register_profile("ci", max_examples=2000, deadline=None, suppress_health_check=_SLOW_DATA)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 @pytest.fixture(scope="session")

@@ -85,11 +85,15 @@ def _rate(value: object) -> object:
 
 
 class FieldMapping(_Frozen):
-    """Where each part of an event lives, as dotted JSON paths."""
+    """Where each part of an event lives, as dotted JSON paths.
+
+    ``id`` is required in every event unless set to ``null``: a model whose
+    events carry no id says so (``fields: {id: null}``).
+    """
 
     model: str = "model"
     version: str = "version"
-    id: str = "id"
+    id: str | None = "id"
     ts: str = "ts"
     features: str = "features"
     prediction: str = "prediction"

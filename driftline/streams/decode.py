@@ -1,9 +1,31 @@
 """Decode a batch of JSON records into numpy columns per model and version.
 
-The whole batch is parsed with one ``orjson.loads`` call when it can be; a
-record that breaks it is found by parsing one record at a time. Records that
-use ``NaN``/``Infinity`` (which Python's ``json`` writes) are accepted through
-the standard library's parser and their values counted as invalid. Nothing in
+Every record becomes either an event in the columns or a :class:`BadRecord`
+whose reason names what is wrong; no input raises. The rules:
+
+- **Bytes.** A record is UTF-8 JSON, one object. Any other encoding (UTF-16/32,
+  a byte-order mark) or an invalid byte sequence, including surrogates encoded
+  as bytes (CESU-8), is bad: ``not UTF-8: invalid byte at position N``. A string
+  escape that leaves a lone surrogate (``"\\ud800"`` without its low half) is
+  bad wherever it is: ``lone surrogate in a string`` — no database can store it.
+- **Depth.** A record nested deeper than :data:`MAX_DEPTH` (1024, orjson's
+  limit) is bad; one that needs the standard library's parser (below) is held
+  to :data:`MAX_DEPTH_EXTENDED` (256), measured without recursion beforehand.
+- **Numbers.** ``NaN``/``Infinity`` (which Python's ``json`` writes) are read by
+  the standard library's parser, given text, never bytes. An integer beyond
+  64 bits becomes a float, as orjson makes it, and one beyond the float range
+  becomes infinity. In a feature or the prediction a non-finite number is an
+  invalid value, counted per feature like ``NaN`` or a string: the record stays
+  valid.
+- **Fields.** ``model`` is a string; ``version`` a string or an integer
+  (missing means ``"default"``); ``id`` is required unless the model maps it to
+  ``null`` (``fields: {id: null}``) and is a string or an integer other than a
+  boolean (its decimal string); ``ts`` is ISO-8601 or epoch milliseconds within
+  years 1970..9999 (:data:`TS_MIN_MS`..:data:`TS_MAX_MS`), checked before any
+  conversion. Duplicate keys: the last one wins.
+
+A batch is parsed by orjson in one C-level ``map``; when a record breaks it,
+the records are parsed one at a time so that each reason is named. Nothing in
 here loops over features per event: each feature is gathered with one list
 comprehension and converted by numpy.
 """
@@ -12,8 +34,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -30,9 +54,24 @@ from driftline.types import (
     NumericColumn,
 )
 
+MAX_DEPTH = 1024
+MAX_DEPTH_EXTENDED = 256
+TS_MIN_MS = 0  # 1970-01-01T00:00:00.000Z
+TS_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_TS_RANGE = f"epoch ms {TS_MIN_MS}..{TS_MAX_MS}, years 1970..9999"
+
 _FAILED = object()
 _NUMBER = frozenset({int, float, type(None)})
 _TEXT = frozenset({str, type(None)})
+_ID = frozenset({str, int})
+_INT_RANGE = (-(1 << 63), 1 << 64)  # what orjson keeps an integer; beyond, a float
+
+# every escape except one that starts a lone surrogate; what is left of those is then found
+_NOT_LONE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\(?!u[dD][89a-fA-F])[\s\S]")
+_LONE = re.compile(rb"\\u[dD][89a-fA-F]")
+_OPEN = np.zeros(256, dtype=np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
 
 
 @dataclass
@@ -58,25 +97,104 @@ def _getter(path: str):
     return get
 
 
-def _loads_one(value: bytes | None):
+def _kind(v) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def _show(v) -> str:
+    """A short repr for a reason: never a container's (it may be nested 1,000 deep)."""
+    if isinstance(v, (dict, list)):
+        return f"a {type(v).__name__}"
+    if isinstance(v, int) and v.bit_length() > 64:
+        return f"an integer of {v.bit_length()} bits"
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def has_lone_surrogate(raw: bytes) -> bool:
+    """Whether JSON text escapes a surrogate without its other half (``"\\ud800"``)."""
+    return _LONE.search(raw) is not None and _LONE.search(_NOT_LONE.sub(b"", raw)) is not None
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deep JSON text nests, without recursion or regular expressions (which can
+    backtrack): brackets outside strings, summed, in a few linear numpy passes. Where
+    the text is malformed, the count is right up to the first error, where a parser stops."""
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    if not codes.size:
+        return 0
+    backslash = codes == 92
+    at = np.arange(codes.size)
+    last_other = np.maximum.accumulate(np.where(backslash, -1, at))  # last non-backslash at or before i
+    run = np.empty(codes.size, dtype=np.int64)  # backslashes just before i
+    run[0] = 0
+    run[1:] = at[:-1] - last_other[:-1]
+    quote = (codes == 34) & (run % 2 == 0)
+    outside = np.cumsum(quote) % 2 == 0  # the opening quote counts as inside, the closing as outside
+    return int(np.cumsum(_OPEN[codes] * outside, dtype=np.int64).max(initial=0))
+
+
+def unsafe_for_columnar(values: list[bytes], buf: bytes) -> bool:
+    """True if a batch may break a rule that pyarrow's reader does not check (UTF-8,
+    lone surrogates, depth: deep input crashes it): the record path judges it then.
+    Cheap on clean batches: an ASCII test and the longest record's length."""
+    if not buf.isascii():
+        try:
+            buf.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+    if b"\\" in buf and has_lone_surrogate(buf):
+        return True
+    if max(map(len, values)) <= MAX_DEPTH:
+        return False  # depth is at most the length
+    return (max(map(bytes.count, values, repeat(b"["))) + max(map(bytes.count, values, repeat(b"{")))
+            > MAX_DEPTH)
+
+
+def _parse_int(text: str):
+    """Integers as orjson reads them: exact within 64 bits, a float (maybe inf) beyond."""
+    if len(text) <= 20:
+        value = int(text)
+        if _INT_RANGE[0] <= value < _INT_RANGE[1]:
+            return value
+    return float(text)
+
+
+def _loads_one(value):
     if value is None:
         return _FAILED, "empty record (tombstone)"
     try:
         return orjson.loads(value), None
     except orjson.JSONDecodeError as exc:
-        try:  # NaN / Infinity are not JSON, but Python writes them; keep the record
-            return json.loads(value), None
-        except (ValueError, UnicodeDecodeError):
-            return _FAILED, f"malformed JSON: {exc}"
+        return _second_chance(value, exc)
+
+
+def _second_chance(value, exc: orjson.JSONDecodeError):
+    """What orjson refused: name why, or read it with the standard library (NaN, huge numbers)."""
+    if not isinstance(value, (bytes, bytearray)):
+        return _FAILED, f"record is a {type(value).__name__}, expected bytes"
+    try:
+        text = bytes(value).decode("utf-8")  # strict: surrogates as bytes are invalid too
+    except UnicodeDecodeError as err:
+        return _FAILED, f"not UTF-8: invalid byte at position {err.start}"
+    message = str(exc)
+    if "surrogate" in message or has_lone_surrogate(value):
+        return _FAILED, "lone surrogate in a string"
+    if "depth limit" in message:
+        return _FAILED, f"nested deeper than {MAX_DEPTH} levels"
+    if nesting_depth(value) > MAX_DEPTH_EXTENDED:
+        return _FAILED, f"nested deeper than {MAX_DEPTH_EXTENDED} levels (with NaN, Infinity or a huge number)"
+    try:  # text, never bytes: json.loads would guess UTF-16/32 from bytes
+        return json.loads(text, parse_int=_parse_int), None
+    except (ValueError, RecursionError):
+        return _FAILED, f"malformed JSON: {exc}"
 
 
 def parse_all(values: list[bytes | None]) -> tuple[list, dict[int, str]]:
     """Parse every record; return the documents and ``{index: reason}`` for failures."""
     if values and None not in values:
         try:
-            docs = orjson.loads(b"[" + b",".join(values) + b"]")
-            if len(docs) == len(values):
-                return docs, {}
+            return list(map(orjson.loads, values)), {}
         except orjson.JSONDecodeError:
             pass
     docs, errors = [], {}
@@ -89,17 +207,23 @@ def parse_all(values: list[bytes | None]) -> tuple[list, dict[int, str]]:
 
 
 def parse_ts(raw: list) -> tuple[np.ndarray, list[int]]:
-    """Epoch milliseconds from ISO-8601 strings or epoch-ms numbers; bad indices listed."""
+    """Epoch milliseconds from ISO-8601 strings or epoch-ms numbers within
+    :data:`TS_MIN_MS`..:data:`TS_MAX_MS`; the indices of the others listed."""
     kinds = set(map(type, raw))
     if kinds <= {int, float}:
-        arr = np.array(raw, dtype=np.float64)
-        ok = np.isfinite(arr)
-        return np.where(ok, arr, 0).astype(np.int64), np.flatnonzero(~ok).tolist()
-    if kinds == {str} and all(s.endswith("Z") for s in raw):
         try:
-            stripped = [s[:-1] for s in raw]
-            return np.array(stripped, dtype="datetime64[ms]").astype(np.int64), []
-        except ValueError:
+            arr = np.array(raw, dtype=np.float64)
+        except OverflowError:  # an integer beyond the float range: judged one by one
+            arr = None
+        if arr is not None:
+            ok = (arr >= TS_MIN_MS) & (arr <= TS_MAX_MS)  # False for NaN
+            return np.where(ok, arr, 0).astype(np.int64), np.flatnonzero(~ok).tolist()
+    if kinds == {str} and all(s.endswith("Z") and s[:1].isdigit() for s in raw):  # numpy reads "nowZ" too
+        try:
+            ms = np.array([s[:-1] for s in raw], dtype="datetime64[ms]").astype(np.int64)
+            ok = (ms >= TS_MIN_MS) & (ms <= TS_MAX_MS)  # NaT is int64's minimum
+            return np.where(ok, ms, 0), np.flatnonzero(~ok).tolist()
+        except (ValueError, OverflowError):
             pass
     out, bad = np.zeros(len(raw), dtype=np.int64), []
     for i, v in enumerate(raw):
@@ -114,25 +238,57 @@ def parse_ts(raw: list) -> tuple[np.ndarray, list[int]]:
 def _one_ts(v) -> int | None:
     if isinstance(v, bool):
         return None
-    if isinstance(v, (int, float)):
-        return int(v) if math.isfinite(v) else None
+    if isinstance(v, (int, float)):  # range first: no conversion can overflow
+        return int(v) if TS_MIN_MS <= v <= TS_MAX_MS else None
     if isinstance(v, str):
         try:
             dt = datetime.fromisoformat(v)
-        except ValueError:
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=timezone.utc)
+            ms = int(dt.timestamp() * 1000)
+        except (ValueError, OverflowError):
             return None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        return int(dt.timestamp() * 1000)
+        return ms if TS_MIN_MS <= ms <= TS_MAX_MS else None
+    return None
+
+
+def _ts_problem(name: str, v) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"field '{name}' is out of range ({_TS_RANGE}): {_show(v)}"
+    if isinstance(v, str):
+        try:
+            datetime.fromisoformat(v)
+            return f"field '{name}' is out of range ({_TS_RANGE}): {_show(v)}"
+        except ValueError:
+            pass
+    return f"field '{name}' is not ISO-8601 or epoch ms: {_show(v)}"
+
+
+def _id_problem(name: str, v) -> str:
+    if v is _FAILED or v is None:
+        return f"missing field '{name}'"
+    return f"field '{name}' is a {_kind(v)}, expected a string or integer"
+
+
+def event_id(v) -> str | None:
+    """An event's id as text: a string as it is, an integer (not a boolean) in decimal."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool) and _INT_RANGE[0] <= v < _INT_RANGE[1]:
+        return str(v)
     return None
 
 
 def numeric_column(raw: list) -> NumericColumn:
     if set(map(type, raw)) <= _NUMBER:
-        values = np.array(raw, dtype=np.float64)
-        valid = np.isfinite(values)
-        if values.size - int(valid.sum()) == raw.count(None):  # no NaN/inf from the record itself
-            return NumericColumn(values, valid, ~valid)
+        try:
+            values = np.array(raw, dtype=np.float64)
+        except OverflowError:  # an integer beyond the float range: an invalid value
+            values = None
+        if values is not None:
+            valid = np.isfinite(values)
+            if values.size - int(valid.sum()) == raw.count(None):  # no NaN/inf from the record itself
+                return NumericColumn(values, valid, ~valid)
     n = len(raw)
     values = np.full(n, np.nan)
     valid = np.zeros(n, dtype=bool)
@@ -140,9 +296,14 @@ def numeric_column(raw: list) -> NumericColumn:
     for i, v in enumerate(raw):
         if v is None:
             missing[i] = True
-        elif type(v) in (int, float) and math.isfinite(v):
-            values[i] = v
-            valid[i] = True
+        elif type(v) in (int, float):
+            try:
+                f = float(v)
+            except OverflowError:
+                continue
+            if math.isfinite(f):
+                values[i] = f
+                valid[i] = True
     return NumericColumn(values, valid, missing)
 
 
@@ -162,11 +323,9 @@ def _category(v, kind: str):
         return ("true" if v else "false") if isinstance(v, bool) else INVALID
     if isinstance(v, str):
         return v
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
     if isinstance(v, bool):
         return "true" if v else "false"
-    return INVALID
+    return event_id(v) or INVALID  # an integer in decimal; anything else invalid
 
 
 def _column(raw: list, spec: FeatureSpec):
@@ -179,9 +338,10 @@ class Decoder:
     def __init__(self, models: list[ModelSpec]):
         self.models = {m.name: m for m in models}
         self._model_paths = [_getter(p) for p in dict.fromkeys(m.fields.model for m in models)]
-        self._arrow = ArrowDecoder(models, parse_ts)
+        self._arrow = ArrowDecoder(models, parse_ts, unsafe_for_columnar)
         self._get = {m.name: {k: _getter(getattr(m.fields, k))
-                              for k in ("version", "ts", "features", "prediction")}
+                              for k in ("version", "id", "ts", "features", "prediction")
+                              if getattr(m.fields, k) is not None}
                      for m in models}
 
     def _single_group(self, docs: list) -> tuple[str, str] | None:
@@ -194,12 +354,12 @@ class Decoder:
             return None
         try:
             pairs = set(map(itemgetter(mkey, vkey), docs))
-        except KeyError:
+        except (KeyError, TypeError):  # a missing key, or an unhashable (wrong) value
             return None
         if len(pairs) != 1:
             return None
         (model, version), = pairs
-        if model not in self.models or not isinstance(version, str):
+        if not isinstance(model, str) or model not in self.models or not isinstance(version, str):
             return None
         return model, version
 
@@ -240,16 +400,16 @@ class Decoder:
             if cols is not None:
                 out.groups[key] = cols
         for i, reason in sorted(errors.items()):
-            doc = docs[i]
-            model, version = self._route(doc)[0] if isinstance(doc, dict) else (None, None)
+            model, version = self._route(docs[i])[0]
             out.bad.append(BadRecord(reason, batch.values[i], batch.position(i), model, version))
-            if model in self.models:
+            if model in self.models and version is not None:
                 out.invalid[(model, version)] = out.invalid.get((model, version), 0) + 1
         return out
 
-    def _route(self, doc) -> tuple[tuple[str, str] | tuple[None, None], str | None]:
+    def _route(self, doc) -> tuple[tuple[str | None, str | None], str | None]:
+        """``((model, version), None)``, or what is known of them and the reason."""
         if not isinstance(doc, dict):
-            return (None, None), f"record is a JSON {type(doc).__name__}, expected an object"
+            return (None, None), f"record is a JSON {_kind(doc)}, expected an object"
         name = _FAILED
         for get in self._model_paths:
             name = get(doc)
@@ -257,34 +417,37 @@ class Decoder:
                 break
         if name is _FAILED or name is None:
             return (None, None), "missing field 'model'"
-        if not isinstance(name, str) or name not in self.models:
-            return (None, None), f"unknown model {name!r}"
+        if not isinstance(name, str):
+            return (None, None), f"field 'model' is a {_kind(name)}, expected a string"
+        if name not in self.models:
+            return (None, None), f"unknown model {_show(name)}"
         version = self._get[name]["version"](doc)
         if version is _FAILED or version is None:
-            version = "default"
-        return (name, str(version)), None
+            return (name, "default"), None
+        text = version if isinstance(version, str) else event_id(version)
+        if text is None:
+            path = self.models[name].fields.version
+            return (name, None), f"field '{path}' is a {_kind(version)}, expected a string or integer"
+        return (name, text), None
 
     def _columns(self, model: str, docs: list[dict],
                  limit: float | None = None) -> tuple[Columns | None, dict[int, str]]:
         spec, get = self.models[model], self._get[model]
-        bad: dict[int, str] = {}
-        feats = _gather(docs, spec.fields.features, get["features"])
-        ts_raw = _gather(docs, spec.fields.ts, get["ts"])
-        clean = set(map(type, feats)) == {dict} and _FAILED not in ts_raw and None not in ts_raw
-        for j, (f, t) in enumerate(zip(feats, ts_raw) if not clean else ()):
-            if f is _FAILED:
-                bad[j] = f"missing field '{spec.fields.features}'"
-            elif not isinstance(f, dict):
-                bad[j] = f"field '{spec.fields.features}' is a {type(f).__name__}, expected an object"
-            elif t is _FAILED or t is None:
-                bad[j] = f"missing field '{spec.fields.ts}'"
-        ts, bad_ts = parse_ts([0 if j in bad else ts_raw[j] for j in range(len(docs))])
+        bad, feats, ts_raw = self._bad_fields(spec, get, docs)
+        ts_path = spec.fields.ts
+        ts, bad_ts = parse_ts([0 if j in bad else ts_raw[j] for j in range(len(docs))] if bad else ts_raw)
         for j in bad_ts:
-            bad.setdefault(j, f"field '{spec.fields.ts}' is not ISO-8601 or epoch ms: {ts_raw[j]!r}")
+            bad.setdefault(j, _ts_problem(ts_path, ts_raw[j]))
         if limit is not None:
             for j in np.flatnonzero(ts > limit).tolist():
-                bad.setdefault(j, f"field '{spec.fields.ts}' is {ts_raw[j]!r}, more than "
+                bad.setdefault(j, f"field '{ts_path}' is {_show(ts_raw[j])}, more than "
                                   f"{spec.window.max_future:g} s ahead of the clock")
+        if spec.fields.id is not None:
+            ids = _gather(docs, spec.fields.id, get["id"])
+            if not set(map(type, ids)) <= _ID:
+                for j, v in enumerate(ids):
+                    if event_id(v) is None:
+                        bad.setdefault(j, _id_problem(spec.fields.id, v))
         if bad:
             keep = [j for j in range(len(docs)) if j not in bad]
             if not keep:
@@ -298,6 +461,23 @@ class Decoder:
                 preds = [None if p is _FAILED else p for p in preds]
             columns["prediction"] = _column(preds, spec.prediction)
         return Columns(ts, columns, _extra(feats, spec.features)), bad
+
+    @staticmethod
+    def _bad_fields(spec: ModelSpec, get: dict, docs: list[dict]) -> tuple[dict[int, str], list, list]:
+        """Records without a features object or a timestamp, by index; the features and ts read."""
+        feats = _gather(docs, spec.fields.features, get["features"])
+        ts_raw = _gather(docs, spec.fields.ts, get["ts"])
+        if set(map(type, feats)) == {dict} and _FAILED not in ts_raw and None not in ts_raw:
+            return {}, feats, ts_raw
+        bad: dict[int, str] = {}
+        for j, (f, t) in enumerate(zip(feats, ts_raw)):
+            if f is _FAILED:
+                bad[j] = f"missing field '{spec.fields.features}'"
+            elif not isinstance(f, dict):
+                bad[j] = f"field '{spec.fields.features}' is a {_kind(f)}, expected an object"
+            elif t is _FAILED or t is None:
+                bad[j] = f"missing field '{spec.fields.ts}'"
+        return bad, feats, ts_raw
 
 
 def _extra(feats: list[dict], declared: dict) -> dict[str, np.ndarray]:

@@ -69,7 +69,7 @@ def test_wrong_values_inside_a_valid_record_are_data_quality_findings(decoder):
 
 
 def test_nan_and_infinity_are_kept_and_counted_invalid(decoder):
-    nan = b'{"model": "m", "ts": 1, "features": {"x": NaN, "y": Infinity, "colour": "red"}}'
+    nan = b'{"model": "m", "id": 7, "ts": 1, "features": {"x": NaN, "y": Infinity, "colour": "red"}}'
     d = decoder.decode(batch([nan, ev()]))
     assert not d.bad
     cols = d.groups[("m", "default")]
@@ -108,7 +108,7 @@ def test_fast_columnar_path_gives_the_same_columns_as_the_record_path():
                ev(features={"x": 3, "y": 2.5, "flag": False}, ts=1795000000002),
                ev(features={"x": 3, "y": 2.5, "score_v2": 0.4, "tags": {"a": 1}}, ts=1795000000004),
                ev(features={"x": 3, "y": 2.5, "score_v2": None}, ts=1795000000005),
-               b'{"model": "m", "version": "v1", "ts": 1795000000003, '
+               b'{"model": "m", "version": "v1", "id": "n", "ts": 1795000000003, '
                b'"features": {"x": NaN, "y": Infinity, "flag": null}, "extra": 1}']
     fast = decoder._arrow.decode(values)
     assert fast is not None, "a clean batch must take the columnar path"
@@ -124,10 +124,10 @@ def test_dirty_batches_fall_back_to_the_record_path(decoder):
 
 
 def test_a_per_model_field_mapping_reads_other_event_shapes():
-    raw = config(model={"fields": {"model": "meta.model", "version": "meta.v", "ts": "meta.time",
+    raw = config(model={"fields": {"model": "meta.model", "version": "meta.v", "id": "meta.id", "ts": "meta.time",
                                    "features": "inputs", "prediction": "output.score"}})
     decoder = Decoder(parse_settings(raw, {}).models)
-    shaped = [orjson.dumps({"meta": {"model": "m", "v": "v9", "time": 1795000000000 + i},
+    shaped = [orjson.dumps({"meta": {"model": "m", "v": "v9", "id": i, "time": 1795000000000 + i},
                             "inputs": {"x": float(i), "y": 1.0, "colour": "red"},
                             "output": {"score": 0.25}}) for i in range(5)]
     missing = orjson.dumps({"meta": {"model": "m", "v": "v9"}, "inputs": {}})
@@ -158,3 +158,102 @@ def test_events_too_far_in_the_future_are_bad_records(decoder):
     assert bad.reason == f"field 'ts' is {now + 86_400_001}, more than 86400 s ahead of the clock"
     assert d.groups[("m", "v1")].n == 5 and d.invalid == {("m", "v1"): 1}
     assert not decoder.decode(batch(values)).bad  # without a clock nothing is judged
+
+
+def _both(decoder, value):
+    """``value`` alone among valid records, through both paths: each must keep the ten."""
+    out = []
+    for decode in (decoder.decode, decoder.decode_records):
+        d = decode(batch(events(5) + [value] + events(5, start=5)))
+        assert sum(c.n for c in d.groups.values()) + len(d.bad) == 11
+        assert d.groups[("m", "v1")].n >= 10
+        out.append(d)
+    return out
+
+
+def _record(features: bytes = b'"x": 1.5', **fields) -> bytes:
+    head = {"model": b'"m"', "version": b'"v1"', "id": b'"1"', "ts": b"1795000000000"} | fields
+    return (b"{" + b",".join(b'"%s": %s' % (k.encode(), v) for k, v in head.items() if v is not None)
+            + b', "features": {' + features + b"}}")
+
+
+@pytest.mark.parametrize("value, reason", [
+    (_record(b'"x": ' + b"[" * 10_000 + b"]" * 10_000), "nested deeper than 1024 levels"),
+    (_record(b'"x": NaN, "y": ' + b"[" * 300 + b"]" * 300), "nested deeper than 256 levels"),
+    (_record(ts=b"100000000000000000000"), "field 'ts' is out of range (epoch ms 0..253402300799999"),
+    (_record(ts=b"-1"), "field 'ts' is out of range"),
+    (_record(ts=b"9" * 1000), "field 'ts' is out of range"),
+    (_record(ts=b'"0001-01-01T00:00:00Z"'), "field 'ts' is out of range"),
+    (_record(ts=b'"NaTZ"'), "field 'ts' is not ISO-8601 or epoch ms: 'NaTZ'"),
+    (_record(ts=b'"nowZ"'), "field 'ts' is not ISO-8601 or epoch ms: 'nowZ'"),
+    (_record(ts=b"true"), "field 'ts' is not ISO-8601 or epoch ms: True"),
+    (_record(ts=b"[[1]]"), "field 'ts' is not ISO-8601 or epoch ms: a list"),
+    (_record(b'"colour": "\\ud800"'), "lone surrogate in a string"),
+    (_record(b'"colour": "\\udc00\\ud800"'), "lone surrogate in a string"),
+    (_record(b'"x": NaN, "colour": "\\ud800"'), "lone surrogate in a string"),
+    (_record(b'"\\udfff": 1'), "lone surrogate in a string"),
+    (_record(b'"colour": "\xed\xa0\x80"'), "not UTF-8: invalid byte at position 85"),
+    (_record(b'"colour": "\xff"'), "not UTF-8: invalid byte at position"),
+    (_record().decode().encode("utf-16"), "not UTF-8: invalid byte at position 0"),
+    (_record().decode().encode("utf-32-le"), "malformed JSON"),
+    (b"\xef\xbb\xbf" + _record(), "malformed JSON"),
+    (_record(id=None), "missing field 'id'"),
+    (_record(id=b"null"), "missing field 'id'"),
+    (_record(id=b'{"a": 1}'), "field 'id' is a dict, expected a string or integer"),
+    (_record(id=b"true"), "field 'id' is a bool, expected a string or integer"),
+    (_record(id=b"1.5"), "field 'id' is a float, expected a string or integer"),
+    (_record(version=b"[1]"), "field 'version' is a list, expected a string or integer"),
+    (_record(version=b"false"), "field 'version' is a bool, expected a string or integer"),
+    (_record(model=b'["m"]'), "field 'model' is a list, expected a string"),
+    (_record(model=b'"' + b"q" * 5000 + b'"'), "unknown model 'qqqq"),
+    (b"", "malformed JSON"),
+    (b"null", "record is a JSON null, expected an object"),
+])
+def test_hostile_records_are_bad_records_on_both_paths(decoder, value, reason):
+    for d in _both(decoder, value):
+        (bad,) = d.bad
+        assert bad.reason.startswith(reason), bad.reason
+        assert len(bad.reason) < 200 and bad.position == SourcePosition("t", 0, 105)
+
+
+def test_a_huge_integer_in_a_feature_is_an_invalid_value_not_a_bad_record(decoder):
+    huge = _record(b'"x": ' + b"9" * 1000 + b', "y": -' + b"9" * 30 + b', "colour": 123456789012345678901234')
+    for d in _both(decoder, huge):
+        assert not d.bad
+        cols = d.groups[("m", "v1")]
+        x, y, c = (cols.features[k] for k in ("x", "y", "colour"))
+        assert not x.valid[5] and not x.missing[5]  # like NaN: counted invalid
+        assert y.valid[5] and y.values[5] == -1e30  # beyond 64 bits, within the float range: a float
+        assert c.values[5] == INVALID
+
+
+def test_ids_strings_or_integers_versions_integers_and_duplicate_keys_last_wins(decoder):
+    for d in _both(decoder, _record(id=b"42", version=b'"v1", "version": "v1"')):
+        assert not d.bad
+    (_, records) = _both(decoder, _record(version=b"3"))
+    assert records.groups[("m", "3")].n == 1 and not records.bad
+
+
+def test_a_model_without_ids_says_so_with_a_null_id_field():
+    decoder = Decoder(parse_settings(config(model={"fields": {"id": None}}), {}).models)
+    values = [orjson.dumps({k: v for k, v in orjson.loads(e).items() if k != "id"}) for e in events(10)]
+    assert decoder._arrow.decode(values) is not None
+    for decode in (decoder.decode, decoder.decode_records):
+        d = decode(batch(values))
+        assert not d.bad and d.groups[("m", "v1")].n == 10
+
+
+def test_categorical_values_always_encode_as_utf8(decoder):
+    values = events(5) + [_record(b'"colour": "\\ud83d\\ude00 \\u00e9 \\u0000"'),
+                          _record(b'"colour": "\\\\ud800"')]  # an escaped backslash: no surrogate
+    for d in _both(decoder, values[5]) + _both(decoder, values[6]):
+        assert not d.bad
+        for v in d.groups[("m", "v1")].features["colour"].values:
+            v.encode("utf-8")
+
+
+def test_a_batch_that_begins_with_null_does_not_reach_pyarrow(decoder):
+    values = [b"null"] + events(5)  # pyarrow 26's reader crashes the process on this
+    assert decoder._arrow.decode(values) is None
+    d = decoder.decode(batch(values))
+    assert [b.reason for b in d.bad] == ["record is a JSON null, expected an object"] and d.groups[("m", "v1")].n == 5
