@@ -102,7 +102,7 @@ def end_to_end(settings, n_total: int, tmp: str) -> tuple[float, int, float]:
         t0 = time.perf_counter()
         batch = source.poll()
         building = monitor.profile is None
-        offsets = svc.pipeline.process(batch)
+        offsets = svc.guard.process(batch)  # the service's path: through the poison-pill guard
         if offsets:
             source.commit(offsets)
         if building:
