@@ -36,12 +36,8 @@ def _postgres_url() -> str | None:
     return os.environ.get("DRIFTLINE_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """A SQLite file, and PostgreSQL when DRIFTLINE_TEST_POSTGRES_URL is set."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'driftline.db'}"
-        return
+def empty_postgres() -> str:
+    """The test PostgreSQL database with driftline's tables dropped; skips (fails in CI) without one."""
     url = _postgres_url()
     if not url:
         if os.environ.get("CI"):
@@ -55,4 +51,17 @@ def store_url(request, tmp_path):
     with engine.begin() as c:
         c.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
-    yield url
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return empty_postgres()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A SQLite file, and PostgreSQL when DRIFTLINE_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'driftline.db'}"
+    return empty_postgres()

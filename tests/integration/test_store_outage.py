@@ -11,7 +11,6 @@ import time
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
 
 from driftline.errors import StoreError
 from driftline.store import SqlStore
@@ -24,22 +23,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 OUTAGE = 120 if os.environ.get("CI") else 15
 
 
-@pytest.fixture
-def postgres():
-    url = os.environ.get("DRIFTLINE_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the PostgreSQL tests: DRIFTLINE_TEST_POSTGRES_URL is not set")
-        pytest.skip("PostgreSQL not available: set DRIFTLINE_TEST_POSTGRES_URL to run these tests")
-    from driftline.store.schema import metadata
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    metadata.drop_all(engine)
-    with engine.begin() as c:
-        c.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    return url
-
-
 def produce(bootstrap, topic, values):
     p = KafkaProducer({"bootstrap.servers": bootstrap})
     for v in values:
@@ -47,9 +30,9 @@ def produce(bootstrap, topic, values):
     p.flush()
 
 
-def test_a_database_outage_is_waited_out_with_nothing_lost_and_no_offset_ahead(broker, uid, tmp_path, postgres):
+def test_a_database_outage_is_waited_out_with_nothing_lost_and_no_offset_ahead(broker, uid, tmp_path, postgres_url):
     from sqlalchemy.engine import make_url
-    direct = make_url(postgres)
+    direct = make_url(postgres_url)
     proxy = TcpProxy((direct.host, direct.port))
     through_proxy = direct.set(port=proxy.port).render_as_string(hide_password=False)
     topic, group = f"events-{uid}", f"g-{uid}"
@@ -62,7 +45,7 @@ def test_a_database_outage_is_waited_out_with_nothing_lost_and_no_offset_ahead(b
     conf = {"bootstrap.servers": broker.bootstrap}
     ensure_topics(conf, {topic: 1})
     produce(broker.bootstrap, topic, events(5000, seed=1))
-    store = SqlStore(postgres)  # the test reads the database directly, not through the proxy
+    store = SqlStore(postgres_url)  # the test reads the database directly, not through the proxy
 
     def stored_windows():
         try:
@@ -101,7 +84,7 @@ def test_a_database_outage_is_waited_out_with_nothing_lost_and_no_offset_ahead(b
         assert [w["count"] for w in windows] == [1000] * 8
         assert committed_offsets(conf, group, topic)[0] <= store.load_offsets(group)[(topic, 0)]
         with pytest.raises(StoreError, match="another driftline process"):
-            SqlStore(postgres).lock_group(group)  # the lock, lost with its session, was taken again
+            SqlStore(postgres_url).lock_group(group)  # the lock, lost with its session, was taken again
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
