@@ -65,10 +65,24 @@ def _install_signals(service) -> None:
     signal.signal(signal.SIGINT, service.stop)
 
 
+class _StopRequested(Exception):
+    """SIGTERM or SIGINT before the service could take them (start-up waits for the store and broker)."""
+
+
+def _stop_starting(*_args) -> None:
+    raise _StopRequested
+
+
 def cmd_run(args) -> int:
     from driftline.runtime import build_kafka_service
+    signal.signal(signal.SIGTERM, _stop_starting)
+    signal.signal(signal.SIGINT, _stop_starting)
     settings = _settings(args.config)
-    service = build_kafka_service(settings, args.output)
+    try:
+        service = build_kafka_service(settings, args.output)
+    except _StopRequested:
+        logging.getLogger(__name__).warning("stopped during start-up, before consuming anything")
+        return 0
     _install_signals(service)
     logging.getLogger(__name__).info("driftline running against %s, store %s",
                                      settings.kafka.bootstrap_servers, service.pipeline.store.describe())

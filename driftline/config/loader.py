@@ -109,7 +109,9 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
     """Read, substitute and validate a YAML file; raise :class:`ConfigError`."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([("", f"not UTF-8 text: invalid byte at position {exc.start}")], str(path)) from exc
     except OSError as exc:
         raise ConfigError([("", f"cannot read {path}: {exc.strerror}")], str(path)) from exc
     try:
@@ -120,5 +122,13 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
 
 
 def masked(settings: Settings) -> dict:
-    """The settings as plain data with every secret shown as ``**********``."""
-    return settings.model_dump(mode="json")
+    """The settings as plain data with every secret shown as ``**********``, and the
+    password of the store's URL as ``***``."""
+    data = settings.model_dump(mode="json")
+    data["store"]["url"] = _hide_password(data["store"]["url"])
+    return data
+
+
+def _hide_password(url: str) -> str:
+    """``postgresql://u:pw@h/db`` → ``postgresql://u:***@h/db`` (without parsing what is not a URL)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)

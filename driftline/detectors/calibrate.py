@@ -57,7 +57,10 @@ def parse_rate(text: object) -> float:
         match = _RATE.match(str(text))
         if not match:
             raise ValueError(f"expected a rate like '1 per 1000 windows', got {text!r}")
-        rate = float(match.group(1)) / float(match.group(2))
+        per = float(match.group(2))
+        if per == 0:
+            raise ValueError(f"a false-alarm rate needs a number of windows above 0, got {text!r}")
+        rate = float(match.group(1)) / per
     if not 0 < rate < 1:
         raise ValueError(f"a false-alarm rate must be between 0 and 1 per window, got {text!r}")
     return rate

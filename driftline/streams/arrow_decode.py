@@ -80,6 +80,11 @@ class ArrowDecoder:
         buf = b"\n".join(values)
         if not buf.startswith(b"{") or self.unsafe(values, buf):  # pyarrow 26 crashes on a first row of null
             return None
+        # one record per line, each an object: an empty record beside one holding two lines
+        # would otherwise add up to the right row count (both are the record path's to name)
+        n = len(values) - 1
+        if buf.count(b"\n") != n or buf.count(b"\n{") != n or b"\r" in buf:
+            return None
         table = pj.read_json(pa.py_buffer(buf), parse_options=self._parse,
                              read_options=pj.ReadOptions(block_size=max(1 << 20, len(buf) // 2 + 1)))
         if table.num_rows != len(values) or "ts" not in table.column_names:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 
 import orjson
@@ -26,6 +27,34 @@ CONSUMER_DEFAULTS = {"session.timeout.ms": 6000, "log.connection.close": False, 
                      "enable.partition.eof": False}
 
 
+class _Repeats(logging.Filter):
+    """Lets one librdkafka line of a kind through per ``every`` seconds (a broker that is
+    down makes it log a connection failure several times a second)."""
+
+    def __init__(self, every: float = 60.0):
+        super().__init__()
+        self.every, self._seen = every, {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = re.sub(r"\d+", "#", record.getMessage())
+        now = time.monotonic()
+        if now - self._seen.get(key, -self.every) < self.every:
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = now
+        return True
+
+
+#: librdkafka's own log, through Python logging (so redaction and --log-format apply), deduplicated
+LIBRDKAFKA_LOG = logging.getLogger("driftline.librdkafka")
+LIBRDKAFKA_LOG.addFilter(_Repeats())
+
+
+def _logged(conf: dict) -> dict:
+    return {"logger": LIBRDKAFKA_LOG} | conf
+
+
 def client_config(bootstrap: str, extra: dict | None = None, sasl_username: str | None = None,
                   sasl_password: str | None = None) -> dict:
     conf = {"bootstrap.servers": bootstrap}
@@ -37,7 +66,7 @@ def client_config(bootstrap: str, extra: dict | None = None, sasl_username: str 
 
 def wait_ready(conf: dict, timeout: float = 15.0) -> None:
     """Block until the cluster answers a metadata request."""
-    admin = AdminClient(conf | {"error_cb": lambda err: None})  # the first failure is logged below
+    admin = AdminClient(_logged(conf) | {"error_cb": lambda err: None})  # the first failure is logged below
     started = time.monotonic()
     said = False
     while True:
@@ -58,7 +87,7 @@ def wait_ready(conf: dict, timeout: float = 15.0) -> None:
 
 def ensure_topics(conf: dict, topics: dict[str, int]) -> None:
     """Create topics that do not exist yet, with the given partition counts."""
-    admin = AdminClient(conf)
+    admin = AdminClient(_logged(conf))
     existing = admin.list_topics(timeout=10).topics
     new = [NewTopic(t, num_partitions=n, replication_factor=1)
            for t, n in topics.items() if t not in existing]
@@ -92,7 +121,7 @@ class KafkaSource:
         self.down_since: float | None = None
         self._last_probe = 0.0
         extra = {"group.instance.id": instance_id} if instance_id else {}
-        self.consumer = Consumer(CONSUMER_DEFAULTS | conf | extra | {"group.id": group, "error_cb": self._error})
+        self.consumer = Consumer(CONSUMER_DEFAULTS | _logged(conf) | extra | {"group.id": group, "error_cb": self._error})
         self.consumer.subscribe(topics, on_assign=self._on_assign)
         self.assigned = False
 
@@ -196,7 +225,7 @@ class KafkaProducer:
     """Dead letters, alerts and triggers go out through one producer."""
 
     def __init__(self, conf: dict):
-        self.producer = Producer(conf | {"linger.ms": 20, "log.connection.close": False})
+        self.producer = Producer(_logged(conf) | {"linger.ms": 20, "log.connection.close": False})
         self._errors: list[str] = []
 
     def _report(self, err, msg) -> None:

@@ -47,3 +47,36 @@ def test_an_unreachable_broker_is_waited_out_then_named(uid, tmp_path, caplog):
         store.close()
     finally:
         broker.stop()
+
+
+def test_sigterm_while_start_up_waits_for_the_broker_stops_cleanly(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    from driftline.streams.broker import free_port
+    path = tmp_path / "driftline.yaml"
+    path.write_text(yaml.safe_dump(config(kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}",
+                                                 "max_outage": "5m"},
+                                          store={"url": f"sqlite:///{tmp_path / 's.db'}"})))
+    proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", "run", "-c", str(path)],
+                            stderr=subprocess.PIPE, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    try:
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if "does not answer yet" in line:
+                break
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(lines) + rest
+    assert proc.returncode == 0, err
+    assert "stopped during start-up" in err
+    assert err.count("Connection refused") <= 3, err  # librdkafka's retries said once, not every 100 ms

@@ -82,3 +82,22 @@ def test_unreadable_and_non_yaml_files_are_config_errors(tmp_path):
     bad.write_text("models: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(bad)
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("models: []  # café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"not UTF-8 text: invalid byte at position 17"):
+        load_settings(path)
+
+
+def test_a_false_alarm_rate_per_zero_windows_names_its_path():
+    (msg,) = errors_of(config(model={"false_alarms": "1 per 0 windows"}))
+    assert msg.startswith("models[0].false_alarms: a false-alarm rate needs a number of windows above 0")
+
+
+def test_the_store_urls_password_is_masked_when_printed():
+    s = parse_settings(config(store={"url": "postgresql://drift:DBPASS-zq87@db:5432/d"}), {})
+    shown = yaml.safe_dump(masked(s))
+    assert "DBPASS-zq87" not in shown and "postgresql://drift:***@db:5432/d" in shown
+    assert s.store.url.endswith("DBPASS-zq87@db:5432/d")  # the service still gets the real one

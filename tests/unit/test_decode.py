@@ -257,3 +257,13 @@ def test_a_batch_that_begins_with_null_does_not_reach_pyarrow(decoder):
     assert decoder._arrow.decode(values) is None
     d = decoder.decode(batch(values))
     assert [b.reason for b in d.bad] == ["record is a JSON null, expected an object"] and d.groups[("m", "v1")].n == 5
+
+
+@pytest.mark.parametrize("empty", [b"", b" ", b"\n"])
+def test_an_empty_record_beside_one_holding_two_lines_is_not_taken_as_two_events(decoder, empty):
+    """Joined by newlines for pyarrow, the two would add up to the right row count."""
+    good = events(6)
+    values = good[:2] + [empty] + [good[2] + b"\n" + good[3]] + good[4:]
+    assert decoder._arrow.decode(values) is None
+    d = decoder.decode(batch(values))
+    assert sorted(b.position.offset - 100 for b in d.bad) == [2, 3] and d.groups[("m", "v1")].n == 4
