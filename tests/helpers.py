@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -117,3 +121,21 @@ def config(**overrides) -> dict:
              "retrain": {"cooldown": "1h"}}
     model |= overrides.pop("model", {})
     return {"models": [model], **overrides}
+
+
+def start_run(config_path) -> subprocess.Popen:
+    """``driftline run -c config_path`` as a process, its output captured as text."""
+    return subprocess.Popen([sys.executable, "-m", "driftline.cli", "run", "-c", str(config_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+
+
+def wait_for_windows(proc, db, n: int, timeout: float, model: str = "m") -> None:
+    """Until the SQLite file ``db`` holds ``n`` windows of ``model``; the process must stay up."""
+    from driftline.store import SqlStore
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists() and len(SqlStore(f"sqlite:///{db}").windows(model)) >= n:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stderr.read()

@@ -4,12 +4,10 @@ service stays up, the record is dead-lettered with its reason (or, for a value
 that is only wrong, counted as invalid in its feature), and the windows around it
 are complete."""
 
-import os
 import re
 import signal
 import subprocess
 import sys
-import time
 
 import orjson
 import pytest
@@ -17,7 +15,7 @@ import yaml
 
 from driftline.store import SqlStore
 from driftline.streams.kafka import KafkaProducer, ensure_topics, read_topic
-from tests.helpers import config, events
+from tests.helpers import config, events, start_run, wait_for_windows
 
 pytestmark = pytest.mark.slow
 
@@ -81,16 +79,9 @@ def test_driftline_run_stays_up_and_dead_letters_each_hostile_record(broker, uid
     for v in stream():
         producer.produce(f"events-{uid}", v)
     producer.flush()
-    proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", "run", "-c", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    proc = start_run(path)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            if db.exists() and len(SqlStore(f"sqlite:///{db}").windows("m")) >= 3:
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read()
+        wait_for_windows(proc, db, 3, timeout=90)
         expected = [(i, want) for i, (_, want) in enumerate(HOSTILE) if want]
         dead = read_topic(conf, f"dlq-{uid}", len(expected))
         proc.send_signal(signal.SIGTERM)

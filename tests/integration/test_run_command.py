@@ -1,18 +1,14 @@
 """`driftline run` as a real process: it consumes, stores, and stops cleanly on SIGTERM."""
 
-import os
 import pickle
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import yaml
 
 from driftline.store import SqlStore
 from driftline.streams.kafka import KafkaProducer, ensure_topics
-from tests.helpers import config, events
+from tests.helpers import config, events, start_run, wait_for_windows
 
 pytestmark = pytest.mark.slow
 
@@ -32,16 +28,9 @@ def test_run_stores_windows_and_checkpoints_on_sigterm(broker, uid, tmp_path):
         producer.produce(f"events-{uid}", v)
     producer.flush()
 
-    proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", "run", "-c", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    proc = start_run(path)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if db.exists() and len(SqlStore(f"sqlite:///{db}").windows("m")) >= 2:
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read()
+        wait_for_windows(proc, db, 2, timeout=60)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     finally:
