@@ -125,9 +125,9 @@ def cmd_demo(args) -> int:
 
 def cmd_reference(args) -> int:
     from driftline.monitor import reference_for
-    from driftline.pipeline import CommitUnit
     from driftline.runtime import build_store
     from driftline.streams.files import read_table
+    from driftline.types import CommitUnit
     settings = _settings(args.config)
     spec = settings.model(args.model)
     if spec is None:

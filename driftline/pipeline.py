@@ -11,31 +11,17 @@ import logging
 import pickle
 import time
 import uuid
-from dataclasses import dataclass, field
 
-from driftline.alerts.rules import AlertState, evaluate, fingerprint
+from driftline.alerts.rules import evaluate, fingerprint
 from driftline.config.settings import ModelSpec, Settings
 from driftline.detectors.profile import ReferenceProfile
 from driftline.metrics import NullMetrics
 from driftline.monitor import ModelMonitor, profile_fits
 from driftline.streams.decode import Decoder
 from driftline.streams.windows import Window
-from driftline.types import BadRecord, Batch, Notification, to_ms
+from driftline.types import AlertState, BadRecord, Batch, CommitUnit, Notification, to_ms
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CommitUnit:
-    """Everything one database transaction writes."""
-
-    windows: list[dict] = field(default_factory=list)
-    alert_states: list[AlertState] = field(default_factory=list)
-    notifications: list[Notification] = field(default_factory=list)
-    references: list[ReferenceProfile] = field(default_factory=list)
-    triggers: list[dict] = field(default_factory=list)
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    checkpoint: bytes | None = None
 
 
 class Pipeline:

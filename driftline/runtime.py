@@ -283,8 +283,8 @@ def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> 
     """Build profiles from reference files for models that have none stored yet."""
     from driftline.errors import ReferenceError_
     from driftline.monitor import reference_for
-    from driftline.pipeline import CommitUnit
     from driftline.streams.files import read_table
+    from driftline.types import CommitUnit
     unit = CommitUnit()
     for spec in settings.models:
         if spec.reference.path is None or pipeline.monitors[spec.name].profile is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
@@ -94,6 +94,48 @@ class Notification:
     sink: str  # "console", "slack", "alerts_topic", "retrain_topic", "jsonl"
     kind: str  # "alert" or "trigger"
     payload: dict
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a sink says after it accepted a notification, stored with it in the outbox:
+    ``detail`` holds Slack's ``channel`` and message ``ts`` (to thread and update), a
+    webhook's HTTP ``status``, a topic's partition and offset."""
+
+    status: str = "sent"
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """Where one alert (one rule on one model version) stands: ok → pending → firing."""
+
+    fingerprint: str
+    model: str
+    version: str
+    rule: str
+    status: str = "ok"  # ok | pending | firing
+    breaches: int = 0
+    clears: int = 0
+    since: str | None = None
+    severity: str = "warning"
+    last_event: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CommitUnit:
+    """Everything one database transaction writes (the store's contract)."""
+
+    windows: list[dict] = field(default_factory=list)
+    alert_states: list[AlertState] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    references: list = field(default_factory=list)  # ReferenceProfile: ``.model`` and ``.to_dict()``
+    triggers: list[dict] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    checkpoint: bytes | None = None
 
 
 def iso(ms: int) -> str:

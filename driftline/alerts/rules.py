@@ -19,26 +19,10 @@ rule's condition, so the same problem is one alert however many windows show it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
 from driftline.config.settings import RuleSpec
-
-
-@dataclass(frozen=True)
-class AlertState:
-    fingerprint: str
-    model: str
-    version: str
-    rule: str
-    status: str = "ok"  # ok | pending | firing
-    breaches: int = 0
-    clears: int = 0
-    since: str | None = None
-    severity: str = "warning"
-    last_event: dict | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from driftline.types import AlertState
 
 
 def fingerprint(model: str, version: str, rule: RuleSpec) -> str:

@@ -19,12 +19,11 @@ from sqlalchemy import and_, create_engine, delete, event, func, insert, select,
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 
-from driftline.alerts.rules import AlertState
 from driftline.errors import StoreError, StoreUnavailable
 from driftline.store import migrate
 from driftline.store import schema as t
 from driftline.store.lock import GroupLock
-from driftline.types import to_ms
+from driftline.types import AlertState, to_ms
 
 
 def _dumps(obj) -> str:

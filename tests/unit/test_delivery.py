@@ -20,10 +20,9 @@ from driftline.cli import main
 from driftline.config import parse_settings
 from driftline.errors import ConfigError
 from driftline.metrics import Metrics
-from driftline.pipeline import CommitUnit
 from driftline.store import SqlStore
 from driftline.store import schema as t
-from driftline.types import Notification
+from driftline.types import CommitUnit, Notification
 from tests.helpers import FakeSlack, config
 from tests.unit.test_slack import ALERT
 from tests.unit.test_webhook import TRIGGER

@@ -36,8 +36,7 @@ def test_recent_failed_rows_become_pending_and_stored_urls_lose_their_path(store
 
 
 def test_outbox_queries_for_delivery_by_deadline(store_url):
-    from driftline.pipeline import CommitUnit
-    from driftline.types import Notification
+    from driftline.types import CommitUnit, Notification
     store = SqlStore(store_url)
     store.commit("g", CommitUnit(notifications=[Notification(k, sink, "alert", {"n": k})
                                                 for k, sink in (("a", "slack"), ("b", "slack"), ("c", "hook"))]))

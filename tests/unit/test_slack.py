@@ -5,9 +5,8 @@ import pytest
 from driftline.alerts.outbox import Dispatcher
 from driftline.alerts.slack import SlackSink
 from driftline.errors import ThrottledError
-from driftline.pipeline import CommitUnit
 from driftline.store import SqlStore
-from driftline.types import Notification
+from driftline.types import CommitUnit, Notification
 from tests.helpers import FakeSlack
 
 ALERT = {"type": "alert", "status": "firing", "fingerprint": "abc123", "model": "fraud",
