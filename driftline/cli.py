@@ -209,6 +209,16 @@ def cmd_db_upgrade(args) -> int:
     return 0
 
 
+def cmd_db_reset_state(args) -> int:
+    from driftline.runtime import build_store
+    settings = _settings(args.config)
+    group = settings.kafka.group_id
+    n = build_store(settings).reset(group)
+    print(f"consumer group {group}: {n} stored state(s) discarded (open windows and detector state; "
+          "closed windows, alerts and offsets are kept)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="driftline", description="Watch ML models in production from Kafka.")
     p.add_argument("-v", "--verbose", action="count", default=0,
@@ -276,6 +286,10 @@ def parser() -> argparse.ArgumentParser:
     u = dsub.add_parser("upgrade", help="create or upgrade the schema")
     u.add_argument("-c", "--config", required=True)
     u.set_defaults(func=cmd_db_upgrade)
+    r = dsub.add_parser("reset-state", help="discard the consumer group's open windows and detector state "
+                                            "(e.g. a state this release cannot read); results are kept")
+    r.add_argument("-c", "--config", required=True)
+    r.set_defaults(func=cmd_db_reset_state)
     return p
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import start_http_server
 
+from driftline import summary
+
 
 class NullMetrics:
     def observe_batch(self, decoded, seconds: float) -> None:
@@ -86,7 +88,7 @@ class Metrics(NullMetrics):
         model, version = s["model"], s["version"]
         self.windows.labels(model, version).inc()
         self.drifted.labels(model, version).set(len(s["drifted"]))
-        subjects = {**s["features"], **({"prediction": s["prediction"]} if "prediction" in s else {})}
+        subjects = summary.subjects(s)
         for name, f in subjects.items():
             if f.get("invalid"):
                 self.invalid.labels(model, version, name).inc(f["invalid"])

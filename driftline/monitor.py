@@ -1,5 +1,10 @@
 """One configured model: its reference, its open windows per version, and
-the summary of each window that closes."""
+the summary of each window that closes.
+
+Its state is data, kept per key: the model's own (the events collected while its
+reference is being built from the stream) and one per version (open windows and the
+sequence tests' state). ``dirty`` names the keys changed since the last
+``clean()``, so a checkpoint writes only those."""
 
 from __future__ import annotations
 
@@ -7,18 +12,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from driftline import state as st
 from driftline.config.settings import ModelSpec
+from driftline.detectors import registry
+from driftline.detectors.base import Context
 from driftline.detectors.calibrate import calibrate
 from driftline.detectors.classifier import DomainProfile
 from driftline.detectors.drift import Plan
 from driftline.detectors.multivariate import PCAProfile
-from driftline.detectors.online import PredictionADWIN
 from driftline.detectors.profile import ReferenceProfile, build_reference
 from driftline.detectors.quality import CHECKS_PER_FEATURE
-from driftline.detectors.trend import Trend
 from driftline.detectors.window import WindowStats, most_severe
 from driftline.streams.windows import CountWindows, TimeWindows, Window
-from driftline.types import INVALID, Columns, NumericColumn, iso
+from driftline.types import INVALID, CategoricalColumn, Columns, NumericColumn, iso
+
+#: the model's own key (the reference being collected), beside one key per version
+MODEL_KEY = ""
 
 
 @dataclass
@@ -26,9 +35,12 @@ class WindowFactory:
     model: str
     version: str
     profile: ReferenceProfile
+    spec: ModelSpec | None = None
 
-    def __call__(self, seq: int, start: int | None, end: int | None) -> Window:
-        return Window(self.model, self.version, seq, WindowStats(self.profile), start, end)
+    def __call__(self, seq: int, start: int | None, end: int | None, stats: dict | None = None) -> Window:
+        ws = (WindowStats(self.profile, self.spec) if stats is None
+              else WindowStats.from_state(stats, self.profile, self.spec))
+        return Window(self.model, self.version, seq, ws, start, end)
 
 
 class ModelMonitor:
@@ -39,18 +51,27 @@ class ModelMonitor:
         self.profile = profile
         self.pending: list[Columns] = []
         self.versions: dict[str, CountWindows | TimeWindows] = {}
+        self.sequence: dict[str, dict] = {}  # version → its sequence tests (registry.SEQUENCE)
+        self.dirty: set[str] = set()  # keys changed since the last clean(): MODEL_KEY or a version
 
     @property
     def plans(self) -> dict[str, list[Plan]]:
         return test_plans(self.spec, self.profile.calibration if self.profile else None)
 
     def _windows(self, version: str):
+        self.dirty.add(version)
         if version not in self.versions:
-            new = WindowFactory(self.spec.name, version, self.profile)
+            new = WindowFactory(self.spec.name, version, self.profile, self.spec)
             w = self.spec.window
             self.versions[version] = (CountWindows(w.size, new) if w.size else
                                       TimeWindows(int(w.duration * 1000), int(w.allowed_lateness * 1000), new))
         return self.versions[version]
+
+    def _sequence(self, version: str) -> dict:
+        if version not in self.sequence:
+            built = {name: cls.build(self.profile, self.spec) for name, cls in registry.SEQUENCE.items()}
+            self.sequence[version] = {k: v for k, v in built.items() if v is not None}
+        return self.sequence[version]
 
     def ingest(self, version: str, cols: Columns,
                now: float = 0.0) -> tuple[list[Window], ReferenceProfile | None]:
@@ -58,54 +79,46 @@ class ModelMonitor:
         a reference profile if one was just built."""
         built = None
         if self.profile is None:
+            self.dirty.add(MODEL_KEY)
             cols, built = self._collect(cols)
             if built is None:
                 return [], None
         windows = self._windows(version)
         windows.last_arrival = now
-        self._adwin(version, cols)
+        for test in self._sequence(version).values():
+            test.update(cols)
         return windows.add(cols), built
 
-    def _online(self, version: str) -> dict:
-        online = self.__dict__.setdefault("online", {})  # monitors pickled before it existed have none
-        state = online.setdefault(version, {})
-        if "trend" not in state:
-            state["trend"] = Trend(tuple(self.spec.trend_windows) or (2,))
-        state.setdefault("adwin", PredictionADWIN())
-        return state
-
-    def _adwin(self, version: str, cols: Columns) -> None:
-        pred = cols.features.get("prediction")
-        if isinstance(pred, NumericColumn):
-            self._online(version)["adwin"].update(pred.values[pred.valid])
-
-    def _trends(self, version: str, features: dict) -> None:
-        """Add each numeric feature's trend test to its ``tests`` (see
-        :mod:`driftline.detectors.trend`); a feature whose window test fired starts over."""
-        alpha, warn = alphas(self.spec)
-        cal = (self.profile.calibration or {}).get("features", {})
-        trend = self._online(version)["trend"]
-        for name in self.spec.trend_features():
-            f, prof = features.get(name), self.profile.features.get(name)
-            if not f or not f.get("tests") or not f.get("count") or prof is None:
+    def _sequence_tests(self, w: Window, ctx: Context, out: dict) -> None:
+        """Each sequence test's result: per feature into its ``tests``, else under the test's name."""
+        for name, test in self._sequence(w.version).items():
+            result = test.result(ctx)
+            if not test.per_feature:
+                out[name] = result
                 continue
-            if f["drift"]["drifted"]:
-                trend.reset(name)
-                continue
-            deff = cal.get(name, {}).get("deff", {}).get("mean", 1.0)
-            ref = {"n": prof.n, "mean": prof.mean, "std": prof.std}
-            f["tests"].append(trend.update(name, f["count"], f["mean"], ref, alpha, warn, deff))
-            f["drift"] = most_severe(f["tests"])
+            for feature, r in result.items():
+                f = ctx.features[feature]
+                f["tests"].append(r.to_dict())
+                f["drift"] = most_severe(f["tests"])
 
     def close_idle(self, now: float) -> list[Window]:
         idle = self.spec.window.idle_close
         if idle is None:
             return []
-        return [w for ws in self.versions.values() for w in ws.close_idle(now, idle)]
+        return self._closing(lambda ws: ws.close_idle(now, idle))
 
     def close_all(self) -> list[Window]:
         """Close every open window of every version (the end of a replayed input)."""
-        return [w for ws in self.versions.values() for w in ws.close_all()]
+        return self._closing(lambda ws: ws.close_all())
+
+    def _closing(self, close) -> list[Window]:
+        out = []
+        for version, ws in self.versions.items():
+            closed = close(ws)
+            if closed:
+                self.dirty.add(version)
+                out += closed
+        return out
 
     def add_invalid(self, version: str, n: int) -> None:
         """Count bad records in the open window (while the reference is being
@@ -138,21 +151,47 @@ class ModelMonitor:
         if pred is not None:
             out["prediction"] = pred
         alpha, warn = alphas(self.spec)
-        mv = w.stats.multivariate(alpha, warn) if run else None
-        if mv is not None:
-            out["multivariate"] = mv
-        dc = w.stats.classifier(alpha, warn) if run else None
-        if dc is not None:
-            out["domain_classifier"] = dc
+        ctx = Context(self.profile, alpha, warn, run, {**features, **({"prediction": pred} if pred else {})})
+        tests = w.stats.window_tests(ctx)
+        out |= tests
         out["quality"] = w.stats.findings(self.profile, alpha or 1e-4) if w.count else []
-        if run:
-            self._trends(w.version, {**features, **({"prediction": pred} if pred else {})})
-        if self.spec.prediction is not None and self.spec.prediction.kind == "numeric":
-            out["prediction_adwin"] = self._online(w.version)["adwin"].get()
-        out["drifted"] = [k for k, v in {**features, "prediction": pred or {}}.items()
-                          if (v.get("drift") or {}).get("drifted")] + (["multivariate"] if mv and mv["drifted"] else [])
-        out["drifted"] += ["domain_classifier"] if dc and dc["drifted"] else []
+        self.dirty.add(w.version)
+        self._sequence_tests(w, ctx, out)
+        out["drifted"] = [k for k, v in ctx.features.items() if (v.get("drift") or {}).get("drifted")]
+        out["drifted"] += [k for k, r in tests.items() if r["drifted"]]
         return out
+
+    # -- state ------------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        """Every key this monitor has state for."""
+        return ([MODEL_KEY] if self.pending else []) + sorted(set(self.versions) | set(self.sequence))
+
+    def to_state(self, key: str) -> dict | None:
+        """The state of ``key`` (``MODEL_KEY`` or a version); ``None``: nothing to keep."""
+        if key == MODEL_KEY:
+            return {"format": st.FORMAT, "pending": [_columns_state(_concat(self.pending))]} if self.pending else None
+        windows = self.versions.get(key)
+        return {"format": st.FORMAT, "windows": windows.to_state() if windows is not None else None,
+                "sequence": {k: t.to_state() for k, t in self.sequence.get(key, {}).items()}}
+
+    def load(self, key: str, state: dict) -> None:
+        """Restore ``key`` from its stored state (see :func:`driftline.state.check_format`)."""
+        st.check_format(state, f"model {self.spec.name}, {'its reference' if key == MODEL_KEY else 'version ' + key}")
+        if key == MODEL_KEY:
+            self.pending = [_columns_from(c) for c in state["pending"]]
+            return
+        if state["windows"] is not None:
+            new = WindowFactory(self.spec.name, key, self.profile, self.spec)
+            kind = CountWindows if state["windows"]["kind"] == "count" else TimeWindows
+            self.versions[key] = kind.from_state(state["windows"], new)
+        tests = self._sequence(key)
+        for name, saved in state["sequence"].items():
+            if name in tests:
+                tests[name] = registry.lookup(registry.SEQUENCE, name).from_state(saved, self.profile, self.spec)
+
+    def clean(self) -> None:
+        self.dirty = set()
 
 
 def n_tests(spec: ModelSpec) -> int:
@@ -231,3 +270,25 @@ def _raw(cols: Columns) -> dict:
         else:
             out[name] = [None if v is INVALID else v for v in col.values]
     return out
+
+
+def _columns_state(cols: Columns) -> dict:
+    feats = {}
+    for name, col in cols.features.items():
+        if isinstance(col, NumericColumn):
+            feats[name] = {"values": col.values, "valid": col.valid, "missing": col.missing}
+        else:
+            feats[name] = {"categories": col.values.tolist()}
+    return {"ts": cols.ts, "features": feats, "extra": dict(cols.extra)}
+
+
+def _columns_from(state: dict) -> Columns:
+    feats = {}
+    for name, col in state["features"].items():
+        if "categories" in col:
+            values = np.empty(len(col["categories"]), dtype=object)
+            values[:] = col["categories"]
+            feats[name] = CategoricalColumn(values)
+        else:
+            feats[name] = NumericColumn(col["values"], col["valid"], col["missing"])
+    return Columns(state["ts"], feats, state["extra"])

@@ -7,21 +7,43 @@ to commit to the source once a batch's effects are in the database.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import pickle
 import time
 import uuid
 
+from driftline import legacy
+from driftline import state as st
 from driftline.alerts.rules import evaluate, fingerprint
 from driftline.config.settings import ModelSpec, Settings
 from driftline.detectors.profile import ReferenceProfile
 from driftline.metrics import NullMetrics
-from driftline.monitor import ModelMonitor, profile_fits
+from driftline.monitor import MODEL_KEY, ModelMonitor, profile_fits
 from driftline.streams.decode import Decoder
 from driftline.streams.windows import Window
 from driftline.types import AlertState, BadRecord, Batch, CommitUnit, Notification, to_ms
 
 log = logging.getLogger(__name__)
+
+#: the source of every state while one process serves all partitions (see types.StateKey)
+ALL_SOURCES = "*"
+
+
+def window_key(spec: ModelSpec) -> dict:
+    """What open windows depend on in the configuration: stored with them, compared on restore."""
+    return spec.window.model_dump(mode="json")
+
+
+def reference_key(profile: ReferenceProfile | None) -> str | None:
+    """Which reference open windows were binned on (a digest of the stored profile)."""
+    if profile is None:
+        return None
+    cached = getattr(profile, "_state_key", None)
+    if cached is None:
+        import orjson
+        cached = hashlib.sha256(orjson.dumps(profile.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)).hexdigest()[:16]
+        profile._state_key = cached
+    return cached
 
 
 class Pipeline:
@@ -45,8 +67,10 @@ class Pipeline:
 
     def _restore(self) -> None:
         refs = self.store.load_references()
-        saved = self.store.load_checkpoint(self.group)
-        monitors = pickle.loads(saved) if saved else {}
+        saved = {(m, k): st.decode(v) for (m, k, _src), v in self.store.load_states(self.group).items()}
+        self._drop_legacy = False
+        if not saved:
+            saved = self._convert_legacy()
         self.monitors: dict[str, ModelMonitor] = {}
         for spec in self.settings.models:
             profile = ReferenceProfile.from_dict(refs[spec.name]) if spec.name in refs else None
@@ -54,21 +78,51 @@ class Pipeline:
                 log.warning("model %s: its features changed since the stored reference was built; "
                             "building a new reference", spec.name)
                 profile = None
-            m = monitors.get(spec.name)
-            if m is not None and (profile is None or m.profile is None
-                                  or m.spec.window != spec.window or not profile_fits(m.profile, spec)):
-                log.warning("model %s: configuration changed; open windows are discarded", spec.name)
-                m = None
-            if m is None:
-                m = ModelMonitor(spec, profile)
-            else:
-                m.spec = spec  # thresholds, rules and cooldowns may change between runs
-            self.monitors[spec.name] = m
+            self.monitors[spec.name] = self._monitor(spec, profile, {k: v for (m, k), v in saved.items()
+                                                                    if m == spec.name})
         self.alerts: dict[str, AlertState] = self.store.load_alert_states()
         self.last_trigger: dict[tuple[str, str], int] = self.store.load_last_triggers()
         self.offsets = self.store.load_offsets(self.group)
-        self._dirty = False
+        self._dirty = self._drop_legacy
         self._last_checkpoint = self.clock()
+
+    def _monitor(self, spec: ModelSpec, profile: ReferenceProfile | None, states: dict[str, dict]) -> ModelMonitor:
+        """The model's monitor with its stored open windows, unless they no longer fit."""
+        m = ModelMonitor(spec, profile)
+        stale = [k for k, v in states.items() if k != MODEL_KEY and not self._fits(v, spec, profile)]
+        if stale:
+            log.warning("model %s: configuration or reference changed; open windows of %s are discarded",
+                        spec.name, ", ".join(stale))
+            m.dirty.update(stale)  # their stored state is replaced at the next checkpoint
+        for key, state in states.items():
+            if key == MODEL_KEY and profile is not None:
+                m.dirty.add(key)  # collected for a reference that has been built since: deleted
+            elif key not in stale:
+                m.load(key, state)
+        if self._drop_legacy:
+            m.dirty.update(m.keys())
+        return m
+
+    @staticmethod
+    def _fits(state: dict, spec: ModelSpec, profile: ReferenceProfile | None) -> bool:
+        return (profile is not None and state.get("window") == window_key(spec)
+                and state.get("reference") == reference_key(profile))
+
+    def _convert_legacy(self) -> dict[tuple[str, str], dict]:
+        blob = self.store.load_checkpoint(self.group)
+        if blob is None:
+            return {}
+        converted, binned_on = legacy.convert(blob), legacy.profiles(blob)
+        for (model, key), state in converted.items():
+            spec = self.settings.model(model)
+            if key != MODEL_KEY and spec is not None and model in binned_on:
+                # the configuration the old release ran is not in the blob: the current one is assumed
+                state |= {"window": window_key(spec),
+                          "reference": reference_key(ReferenceProfile.from_dict(binned_on[model]))}
+        log.warning("converted the checkpoint of the previous release (one pickle for group %s) into %d keyed "
+                    "state(s); it is deleted at the next checkpoint", self.group, len(converted))
+        self._drop_legacy = True
+        return converted
 
     def set_reference(self, profile: ReferenceProfile) -> None:
         self.monitors[profile.model].profile = profile
@@ -116,8 +170,19 @@ class Pipeline:
         due = self.clock() - self._last_checkpoint >= self.checkpoint_every
         if not (unit.windows or unit.references or force or (due and self._dirty)):
             return None
+        return self._with_state(unit)
+
+    def _with_state(self, unit: CommitUnit) -> CommitUnit:
+        """The offsets, and the state of every key changed since the last checkpoint (only those)."""
         unit.offsets = dict(self.offsets)
-        unit.checkpoint = pickle.dumps(self.monitors, protocol=pickle.HIGHEST_PROTOCOL)
+        for name, monitor in self.monitors.items():
+            for key in sorted(monitor.dirty):
+                state = monitor.to_state(key)
+                if state is not None and key != MODEL_KEY:
+                    state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
+                unit.states[(name, key, ALL_SOURCES)] = None if state is None else st.encode(state)
+            monitor.clean()
+        unit.drop_legacy, self._drop_legacy = self._drop_legacy, False
         return unit
 
     def _checkpoint(self, unit: CommitUnit) -> dict[tuple[str, int], int]:
@@ -155,9 +220,7 @@ class Pipeline:
         return self._write(unit)
 
     def _write(self, unit: CommitUnit) -> dict[tuple[str, int], int]:
-        unit.offsets = dict(self.offsets)
-        unit.checkpoint = pickle.dumps(self.monitors, protocol=pickle.HIGHEST_PROTOCOL)
-        return self._checkpoint(unit)
+        return self._checkpoint(self._with_state(unit))
 
     def _bad(self, bad: list[BadRecord], invalid: dict) -> None:
         for record in bad:

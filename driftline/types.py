@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
 import numpy as np
@@ -97,6 +97,31 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class DriftResult:
+    """One test's verdict on one window: every detector gives this (see ``detectors/base.py``)."""
+
+    method: str
+    statistic: float
+    p_value: float | None
+    threshold: float
+    drifted: bool
+    n_ref: int
+    n_cur: int
+    level: str = "ok"  # ok | warning | drift
+    warning_threshold: float | None = None
+    reason: str = ""
+    mode: str = "fixed"  # fixed | calibrated
+    effect: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        # not dataclasses.asdict: its recursive deep copy was a third of a window's test time
+        return {f: getattr(self, f) for f in _RESULT_FIELDS} | {"effect": dict(self.effect)}
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(DriftResult) if f.name != "effect")
+
+
+@dataclass(frozen=True)
 class Receipt:
     """What a sink says after it accepted a notification, stored with it in the outbox:
     ``detail`` holds Slack's ``channel`` and message ``ts`` (to thread and update), a
@@ -135,7 +160,15 @@ class CommitUnit:
     references: list = field(default_factory=list)  # ReferenceProfile: ``.model`` and ``.to_dict()``
     triggers: list[dict] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    checkpoint: bytes | None = None
+    #: the state keys changed since the last checkpoint → their encoded state (``None``: delete the key)
+    states: dict[StateKey, bytes | None] = field(default_factory=dict)
+    #: the group's pickled checkpoint of an older release was converted: delete it in this transaction
+    drop_legacy: bool = False
+
+
+#: ``(model, key, source)``: ``key`` is a version, or ``""`` for the model's own state; ``source`` is
+#: the topic-partition the state came from, ``"*"`` while one process serves every partition
+StateKey = tuple[str, str, str]
 
 
 def iso(ms: int) -> str:

@@ -22,6 +22,7 @@ import hashlib
 from dataclasses import replace
 
 from driftline.config.settings import RuleSpec
+from driftline.summary import drift_results, subjects
 from driftline.types import AlertState
 
 
@@ -31,18 +32,6 @@ def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
             "quality" if rule.quality else f"feature={rule.feature}"))
     text = "|".join((model, version, rule.name, cond))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def drift_results(summary: dict) -> dict[str, dict]:
-    """Every tested subject of a window (features and the prediction) → its drift result."""
-    out = {k: v["drift"] for k, v in summary["features"].items() if v.get("drift")}
-    pred = summary.get("prediction")
-    if pred and pred.get("drift"):
-        out["prediction"] = pred["drift"]
-    for name in ("multivariate", "domain_classifier"):
-        if summary.get(name):
-            out[name] = summary[name]
-    return out
 
 
 def _quality(summary: dict):
@@ -74,7 +63,7 @@ def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
         return state, None
     results = drift_results(summary)
     checked = (_quality(summary) if rule.quality else
-               _check(rule, results, len(summary["features"]) + ("prediction" in summary)))
+               _check(rule, results, len(subjects(summary))))
     if checked is None:
         return state, None
     breach, subject, value, threshold, evidence = checked

@@ -33,7 +33,7 @@ so it is off unless a model asks for it (``domain_classifier: {enabled: true}``)
 >>> prof = DomainProfile.build(ref, {"a": "numeric", "b": "numeric", "c": "categorical"}, sample=500, window=1000)
 >>> win = RowSample(prof, seed=1); win.update({"a": rng.normal(size=1000), "b": rng.normal(1, 1, size=1000),
 ...                                           "c": rng.choice(["x", "y"], 1000)})
->>> r = prof.test(win, alpha=1e-4); r["level"], r["statistic"] > 0.7
+>>> r = prof.test(win, alpha=1e-4); r.level, r.statistic > 0.7
 ('drift', True)
 """
 
@@ -47,6 +47,8 @@ from scipy import special
 from scipy.stats import rankdata
 
 from driftline.detectors.calibrate import block_windows
+from driftline.detectors.multivariate import rows
+from driftline.types import Columns, DriftResult
 
 METHOD = "domain_classifier"
 NULL_REPLICATES = 40
@@ -162,13 +164,12 @@ class DomainProfile:
                           "reference rows; AUC of its progressive-validation scores"}
         if threshold is not None:
             level = "drift" if auc >= threshold else "ok"
-            return base | {"threshold": threshold, "warning_threshold": None, "drifted": level == "drift",
-                           "level": level, "mode": "fixed"}
+            return DriftResult(**base, threshold=threshold, drifted=level == "drift", level=level, mode="fixed")
         scale = np.sqrt((n0 + n1 + 1) / (12 * max(n0, 1) * max(n1, 1)) * self.inflation)
         level = "drift" if p < alpha else ("warning" if warn_alpha and p < warn_alpha else "ok")
-        return base | {"threshold": float(0.5 - scale * special.ndtri(alpha)),
-                       "warning_threshold": float(0.5 - scale * special.ndtri(warn_alpha)) if warn_alpha else None,
-                       "drifted": level == "drift", "level": level, "mode": "calibrated"}
+        warn = float(0.5 - scale * special.ndtri(warn_alpha)) if warn_alpha else None
+        return DriftResult(**base, threshold=float(0.5 - scale * special.ndtri(alpha)), warning_threshold=warn,
+                           drifted=level == "drift", level=level, mode="calibrated")
 
     def to_dict(self) -> dict:
         return {"numeric": self.numeric, "categorical": self.categorical, "mean": self.mean.tolist(),
@@ -221,3 +222,65 @@ class RowSample:
             keys, num, cat = keys[pick], num[pick], cat[pick]
         self.keys, self.num, self.cat = keys, num, cat
 
+
+    def to_state(self) -> dict:
+        """The kept rows (categorical values as text or ``None``), their keys, and the
+        random generator's position, so a restored sample draws the keys it would have."""
+        return {"count": self.count, "keys": self.keys, "num": self.num, "cat": self.cat.tolist(),
+                "rng": _rng_state(self._rng)}
+
+    @classmethod
+    def from_state(cls, state: dict, prof: DomainProfile) -> RowSample:
+        out = cls(prof)
+        out.count, out.keys, out.num = state["count"], state["keys"], state["num"].reshape(-1, len(prof.numeric))
+        out.cat = np.empty((len(state["cat"]), len(prof.categorical)), dtype=object)
+        if state["cat"]:
+            out.cat[:] = state["cat"]
+        out._rng.bit_generator.state = _rng_from(state["rng"])
+        return out
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    st = rng.bit_generator.state  # PCG64: 128-bit integers, kept as text
+    return {"bit_generator": st["bit_generator"], "state": {k: str(v) for k, v in st["state"].items()},
+            "has_uint32": st["has_uint32"], "uinteger": st["uinteger"]}
+
+
+def _rng_from(state: dict) -> dict:
+    return {**state, "state": {k: int(v) for k, v in state["state"].items()}}
+
+
+class DomainClassifier:
+    """The window test: a sample of the window's rows against the reference's sample."""
+
+    name = "domain_classifier"
+
+    def __init__(self, prof: DomainProfile, sample: RowSample | None = None):
+        self.prof = prof
+        self.sample = sample if sample is not None else RowSample(prof)
+
+    @classmethod
+    def build(cls, profile, spec=None) -> DomainClassifier | None:
+        prof = DomainProfile.from_dict(profile.domain)
+        return cls(prof) if prof is not None else None
+
+    def update(self, cols: Columns) -> None:
+        self.sample.update(rows(cols))
+
+    def merge(self, other: DomainClassifier) -> None:
+        self.sample.merge(other.sample)
+
+    def result(self, ctx) -> DriftResult | None:
+        if self.sample.count == 0:
+            return None
+        if ctx.alpha is None:
+            return self.prof.test(self.sample, threshold=0.6)
+        return self.prof.test(self.sample, ctx.alpha, ctx.warn_alpha)
+
+    def to_state(self) -> dict:
+        return self.sample.to_state()
+
+    @classmethod
+    def from_state(cls, state: dict, profile, spec=None) -> DomainClassifier:
+        prof = DomainProfile.from_dict(profile.domain)
+        return cls(prof, RowSample.from_state(state, prof))

@@ -35,7 +35,7 @@ A test runs in one of two modes:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
@@ -43,6 +43,7 @@ from scipy import stats as sps
 
 from driftline.detectors import distances as dist
 from driftline.detectors.profile import CategoricalProfile, NumericProfile, Profile
+from driftline.types import DriftResult
 
 LN2 = float(np.log(2))
 
@@ -58,29 +59,6 @@ class Plan:
     alpha: float | None = None
     warn_alpha: float | None = None
     reason: str = "configured"
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    method: str
-    statistic: float
-    p_value: float | None
-    threshold: float
-    drifted: bool
-    n_ref: int
-    n_cur: int
-    level: str = "ok"
-    warning_threshold: float | None = None
-    reason: str = ""
-    mode: str = "fixed"
-    effect: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        # not dataclasses.asdict: its recursive deep copy was a third of a window's test time
-        return {f: getattr(self, f) for f in _RESULT_FIELDS} | {"effect": dict(self.effect)}
-
-
-_RESULT_FIELDS = tuple(f.name for f in fields(DriftResult) if f.name != "effect")
 
 
 @dataclass(frozen=True)

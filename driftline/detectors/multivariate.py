@@ -14,15 +14,16 @@ of standardised, often heavy-tailed features, so their window mean is far from
 normal in the tail where a per-test alpha of 1e-5 lives; a mean rank is bounded
 and its normal approximation holds there. The reference's errors are measured
 held out (five folds of consecutive rows), as new rows' errors will be. The window keeps the bin counts, a
-count, a sum and a sum of squares, so it merges and pickles; the rank's design
-effect is measured on the reference in arrival order.
+count, a sum and a sum of squares, so it merges and its state is a few numbers; the rank's design
+effect is measured on the reference in arrival order. :class:`Multivariate` is the
+window test (``detectors/base.py``) the registry lists.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> z = rng.normal(size=(20_000, 2)); x = np.c_[z[:, 0], 0.9 * z[:, 0] + 0.44 * z[:, 1], rng.normal(size=20_000)]
 >>> pca = PCAProfile.build({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2]})
 >>> win = ReconstructionStats(pca); win.update(pca, {"a": x[:1000, 0], "b": -x[:1000, 1], "c": x[:1000, 2]})
->>> r = pca.test(win, alpha=1e-4); r["drifted"], r["effect"]["error_ratio"] > 5
+>>> r = pca.test(win, alpha=1e-4); r.drifted, r.effect["error_ratio"] > 5
 (True, True)
 """
 
@@ -34,6 +35,7 @@ import numpy as np
 from scipy import special
 
 from driftline.detectors.calibrate import block_windows
+from driftline.types import Columns, DriftResult, NumericColumn
 
 METHOD = "pca_reconstruction"
 
@@ -116,12 +118,12 @@ class PCAProfile:
                           "mean rank among the reference's errors, one-sided)"}
         if threshold is not None:
             level = "drift" if cur >= threshold else "ok"
-            return base | {"threshold": threshold, "drifted": level == "drift", "level": level,
-                           "warning_threshold": None, "mode": "fixed"}
+            return DriftResult(**base, threshold=threshold, drifted=level == "drift", level=level, mode="fixed")
         thr = centre - se * special.ndtri(alpha)
         level = "drift" if p < alpha else ("warning" if warn_alpha and p < warn_alpha else "ok")
-        return base | {"threshold": float(thr), "drifted": level == "drift", "level": level, "mode": "calibrated",
-                       "warning_threshold": float(centre - se * special.ndtri(warn_alpha)) if warn_alpha else None}
+        warn = float(centre - se * special.ndtri(warn_alpha)) if warn_alpha else None
+        return DriftResult(**base, threshold=float(thr), drifted=level == "drift", level=level, mode="calibrated",
+                           warning_threshold=warn)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,14 +137,22 @@ class ReconstructionStats:
     """Count, sum, sum of squares and reference-quantile bin counts of a window's
     per-row reconstruction errors."""
 
-    hist: np.ndarray | None = None  # class default: windows pickled before the rank test
-
     def __init__(self, prof: PCAProfile | None = None) -> None:
         self.count = 0
         self.total = 0.0
         self.squares = 0.0
+        self.hist = None  # a reference stored before the rank test has no error bins
         if prof is not None and prof.error_edges is not None:
             self.hist = np.zeros(len(prof.error_edges) + 1, dtype=np.int64)
+
+    def to_state(self) -> dict:
+        return {"count": self.count, "total": self.total, "squares": self.squares, "hist": self.hist}
+
+    @classmethod
+    def from_state(cls, state: dict, prof: PCAProfile) -> ReconstructionStats:
+        out = cls(prof)
+        out.count, out.total, out.squares, out.hist = state["count"], state["total"], state["squares"], state["hist"]
+        return out
 
     def update(self, prof: PCAProfile, columns: dict[str, np.ndarray]) -> None:
         err = prof.errors(prof.standardise(columns))
@@ -165,6 +175,48 @@ class ReconstructionStats:
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else 0.0
+
+
+class Multivariate:
+    """The window test: the window's reconstruction statistics against the reference's PCA."""
+
+    name = "multivariate"
+
+    def __init__(self, pca: PCAProfile, stats: ReconstructionStats | None = None):
+        self.pca = pca
+        self.stats = stats if stats is not None else ReconstructionStats(pca)
+
+    @classmethod
+    def build(cls, profile, spec=None) -> Multivariate | None:
+        pca = PCAProfile.from_dict(profile.multivariate)
+        return cls(pca) if pca is not None else None
+
+    def update(self, cols: Columns) -> None:
+        self.stats.update(self.pca, rows(cols))
+
+    def merge(self, other: Multivariate) -> None:
+        self.stats.merge(other.stats)
+
+    def result(self, ctx) -> DriftResult | None:
+        if self.stats.count == 0:
+            return None
+        if ctx.alpha is None:
+            return self.pca.test(self.stats, threshold=self.pca.error_mean * 1.5)
+        return self.pca.test(self.stats, ctx.alpha, warn_alpha=ctx.warn_alpha)
+
+    def to_state(self) -> dict:
+        return self.stats.to_state()
+
+    @classmethod
+    def from_state(cls, state: dict, profile, spec=None) -> Multivariate:
+        pca = PCAProfile.from_dict(profile.multivariate)
+        return cls(pca, ReconstructionStats.from_state(state, pca))
+
+
+def rows(cols: Columns) -> dict:
+    """A window's features as rows for a test of whole rows: NaN for a missing number."""
+    return {k: np.where(c.valid, c.values, np.nan) if isinstance(c, NumericColumn) else c.values
+            for k, c in cols.features.items()}
 
 
 def _held_out_errors(z: np.ndarray, k: int, folds: int = 5) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Window statistics that can be updated, read and merged.
 
 They are bounded in size (a histogram on the reference's bins, moments, and
-a capped table of unseen categories), pickle as plain numpy, and merging the
+the sketches of Apache DataSketches), their state is data (``to_state`` gives the
+counts, the arrays and each sketch's own ``serialize()`` bytes; ``from_state``
+rebuilds them on the reference's edges or categories), and merging the
 statistics of two halves gives the statistics of the whole.
 
 >>> import numpy as np
@@ -31,23 +33,11 @@ class NumericStats:
     on fixed edges, and a KLL quantile sketch (Apache DataSketches, ~1.3% rank error
     at k=200) for the quantiles."""
 
-    bounds: tuple[float, float] | None = None  # class defaults: windows pickled by older versions
-    out_of_range = 0
-
     def __init__(self, edges: np.ndarray, k: int = 200, bounds: tuple[float, float] | None = None):
         self.edges = edges
         self.k = k
         self.bounds = bounds  # values outside are counted as out of range
         self._reset()
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_sketch"] = self._sketch.serialize()
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        state["_sketch"] = kll_doubles_sketch.deserialize(state["_sketch"])
-        self.__dict__.update(state)
 
     def _reset(self) -> None:
         self.count = 0
@@ -98,6 +88,24 @@ class NumericStats:
             self.sums += other.sums
             self._sketch.merge(other._sketch)
 
+    def to_state(self) -> dict:
+        """What changes as values come (the edges, ``k`` and bounds come from the reference)."""
+        return {"count": self.count, "missing": self.missing, "invalid": self.invalid, "mean": self.mean,
+                "m2": self._m2, "min": self.min, "max": self.max, "out_of_range": self.out_of_range,
+                "hist": self.hist, "sums": self.sums, "sketch": self._sketch.serialize()}
+
+    @classmethod
+    def from_state(cls, state: dict, edges: np.ndarray, k: int = 200,
+                   bounds: tuple[float, float] | None = None) -> NumericStats:
+        out = cls(edges, k, bounds)
+        if state["hist"].size != out.hist.size:
+            raise ValueError(f"stored histogram has {state['hist'].size} bins, the reference {out.hist.size}")
+        out.count, out.missing, out.invalid = state["count"], state["missing"], state["invalid"]
+        out.mean, out._m2, out.min, out.max = state["mean"], state["m2"], state["min"], state["max"]
+        out.out_of_range, out.hist, out.sums = state["out_of_range"], state["hist"], state["sums"]
+        out._sketch = kll_doubles_sketch.deserialize(state["sketch"])
+        return out
+
     @property
     def std(self) -> float:
         return (self._m2 / self.count) ** 0.5 if self.count else 0.0
@@ -120,9 +128,6 @@ class CategoricalStats:
     top-K), and the commonest of those in a frequent-items sketch (Apache DataSketches,
     bounded, mergeable; an estimate over-counts by at most ``epsilon`` of the "other" total)."""
 
-    known: frozenset | None = None  # class defaults: windows pickled by older versions
-    unseen_total = 0
-
     def __init__(self, index: dict[str, int], kind: str = "categorical", known: frozenset | None = None):
         self.index = index
         self.kind = kind
@@ -137,21 +142,21 @@ class CategoricalStats:
         self.unseen = frequent_strings_sketch(_UNSEEN_LG_MAP)  # the commonest values outside the top-K
         self.unseen_total = 0  # values the reference never had (when it kept them all)
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["unseen"] = self.unseen.serialize()
-        return state
+    def to_state(self) -> dict:
+        """What changes as values come (the categories come from the reference)."""
+        return {"count": self.count, "missing": self.missing, "invalid": self.invalid, "hist": self.hist,
+                "unseen": self.unseen.serialize(), "unseen_total": self.unseen_total}
 
-    def __setstate__(self, state: dict) -> None:
-        old = state.get("unseen")
-        if isinstance(old, Counter):  # pickled before the sketch: a capped table of counts
-            sketch = frequent_strings_sketch(_UNSEEN_LG_MAP)
-            for value, c in old.items():
-                sketch.update(str(value), int(c))
-            state["unseen"] = sketch
-        else:
-            state["unseen"] = frequent_strings_sketch.deserialize(old)
-        self.__dict__.update(state)
+    @classmethod
+    def from_state(cls, state: dict, index: dict[str, int], kind: str = "categorical",
+                   known: frozenset | None = None) -> CategoricalStats:
+        out = cls(index, kind, known)
+        if state["hist"].size != out.hist.size:
+            raise ValueError(f"stored table has {state['hist'].size} categories, the reference {out.hist.size}")
+        out.count, out.missing, out.invalid = state["count"], state["missing"], state["invalid"]
+        out.hist, out.unseen_total = state["hist"], state["unseen_total"]
+        out.unseen = frequent_strings_sketch.deserialize(state["unseen"])
+        return out
 
     def update(self, counts: Counter | dict, missing: int = 0, invalid: int = 0) -> None:
         """Add a table of ``value -> count``."""

@@ -22,7 +22,9 @@ absorbs a step before it reaches the threshold).
 
 When the feature's own window test fires, its history starts over, so a trend
 is news, and the windows of a past drift do not keep it firing afterwards.
-It is sequential, so it is not mergeable; it lives in the monitor's checkpoint.
+It is sequential, so it is not mergeable; its state (the last windows' counts and
+means per feature) is stored with the model version. :class:`TrendTest` is the
+sequence test (``detectors/base.py``) the registry lists.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -30,7 +32,7 @@ It is sequential, so it is not mergeable; it lives in the monitor's checkpoint.
 >>> ref = {"n": 10_000, "mean": 0.0, "std": 1.0}
 >>> fired = [i for i in range(40)
 ...          if t.update("x", 1000, float(rng.normal(0.08 if i >= 20 else 0, 1, 1000).mean()), ref,
-...                      alpha=1e-5)["level"] == "drift"]
+...                      alpha=1e-5).level == "drift"]
 >>> fired[0] - 20 < 10, all(i >= 20 for i in fired)
 (True, True)
 """
@@ -41,6 +43,9 @@ from collections import deque
 
 import numpy as np
 from scipy import special
+
+from driftline.detectors.base import NotMergeable
+from driftline.types import Columns, DriftResult
 
 METHOD = "trend"
 SPANS = (4, 16)
@@ -59,7 +64,7 @@ class Trend:
         self._history.pop(name, None)
 
     def update(self, name: str, count: int, mean: float, ref: dict, alpha: float,
-               warn_alpha: float | None = None, deff: float = 1.0) -> dict:
+               warn_alpha: float | None = None, deff: float = 1.0) -> DriftResult:
         """Add one tested window of feature ``name`` and test every span that is full.
 
         ``ref`` holds the reference's ``n``, ``mean`` and ``std``. The result has the
@@ -88,18 +93,73 @@ class Trend:
         thr = float(-special.ndtri(alpha / (2 * k)))
         warn = float(-special.ndtri(warn_alpha / (2 * k))) if warn_alpha else None
         if best is None:
-            return {"method": METHOD, "statistic": 0.0, "p_value": None, "threshold": thr,
-                    "warning_threshold": warn, "drifted": False, "level": "ok", "mode": "calibrated",
-                    "n_ref": int(ref["n"]), "n_cur": int(count),
-                    "effect": {"windows": len(hist), "needs": self.spans[0]},
-                    "reason": f"mean of the last {', '.join(map(str, self.spans))} windows pooled; "
-                              f"{len(hist)} of {self.spans[0]} windows so far"}
+            return DriftResult(METHOD, 0.0, None, thr, False, int(ref["n"]), int(count), "ok", warn,
+                               f"mean of the last {', '.join(map(str, self.spans))} windows pooled; "
+                               f"{len(hist)} of {self.spans[0]} windows so far", "calibrated",
+                               {"windows": len(hist), "needs": self.spans[0]})
         p = best["p_value"]
         level = "drift" if p < alpha else ("warning" if warn_alpha and p < warn_alpha else "ok")
-        return {"method": METHOD, "statistic": abs(best["z"]), "p_value": p, "threshold": thr,
-                "warning_threshold": warn, "drifted": level == "drift", "level": level, "mode": "calibrated",
-                "n_ref": int(ref["n"]), "n_cur": best["pooled_n"],
-                "effect": {"windows": best["span"], "mean_shift_sd": best["shift"], "z": best["z"]},
-                "reason": f"slow drift: mean of the last {', '.join(map(str, self.spans))} windows pooled "
-                          f"against the reference; calibrated: alpha {alpha:.2g} per test, "
-                          f"design effect {max(deff, 1.0):.2f}"}
+        return DriftResult(METHOD, abs(best["z"]), p, thr, level == "drift", int(ref["n"]), best["pooled_n"], level,
+                           warn, f"slow drift: mean of the last {', '.join(map(str, self.spans))} windows pooled "
+                                 f"against the reference; calibrated: alpha {alpha:.2g} per test, "
+                                 f"design effect {max(deff, 1.0):.2f}", "calibrated",
+                           {"windows": best["span"], "mean_shift_sd": best["shift"], "z": best["z"]})
+
+    def to_state(self) -> dict:
+        return {"spans": list(self.spans),
+                "history": {k: [list(x) for x in h] for k, h in self._history.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Trend:
+        out = cls(tuple(state["spans"]))
+        out._history = {k: deque((tuple(x) for x in h), maxlen=out.spans[-1]) for k, h in state["history"].items()}
+        return out
+
+
+class TrendTest:
+    """The sequence test: each numeric feature's trend over its tested windows, added
+    to that feature's ``tests``; a feature whose own window test fired starts over."""
+
+    name = "trend"
+    per_feature = True
+
+    def __init__(self, trend: Trend, features: list[str]):
+        self.trend, self.features = trend, features
+
+    @classmethod
+    def build(cls, profile, spec) -> TrendTest | None:
+        return cls(Trend(tuple(spec.trend_windows) or (2,)), list(spec.trend_features()))
+
+    def update(self, cols: Columns) -> None:
+        """It learns from windows' results, not from events."""
+
+    def merge(self, other: TrendTest) -> None:
+        raise NotMergeable("the trend test follows one model version's windows in order")
+
+    def result(self, ctx) -> dict[str, DriftResult]:
+        if not ctx.run_tests:
+            return {}
+        cal = (ctx.profile.calibration or {}).get("features", {})
+        out = {}
+        for name in self.features:
+            f, prof = ctx.features.get(name), ctx.profile.features.get(name)
+            if not f or not f.get("tests") or not f.get("count") or prof is None:
+                continue
+            if f["drift"]["drifted"]:
+                self.trend.reset(name)
+                continue
+            deff = cal.get(name, {}).get("deff", {}).get("mean", 1.0)
+            ref = {"n": prof.n, "mean": prof.mean, "std": prof.std}
+            out[name] = self.trend.update(name, f["count"], f["mean"], ref, ctx.alpha, ctx.warn_alpha, deff)
+        return out
+
+    def to_state(self) -> dict:
+        return self.trend.to_state()
+
+    @classmethod
+    def from_state(cls, state: dict, profile, spec) -> TrendTest:
+        test = cls.build(profile, spec)
+        saved = Trend.from_state(state)
+        if saved.spans == test.trend.spans:  # spans changed in the configuration: start over
+            test.trend = saved
+        return test

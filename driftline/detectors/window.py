@@ -6,10 +6,9 @@ from collections import Counter
 
 import numpy as np
 
-from driftline.detectors import quality
-from driftline.detectors.classifier import DomainProfile, RowSample
+from driftline.detectors import quality, registry
+from driftline.detectors.base import Context
 from driftline.detectors.drift import Plan, run_test
-from driftline.detectors.multivariate import PCAProfile, ReconstructionStats
 from driftline.detectors.profile import NumericProfile, ReferenceProfile
 from driftline.detectors.stats import CategoricalStats, NumericStats
 from driftline.types import INVALID, Columns, NumericColumn
@@ -18,43 +17,26 @@ EXTRA_CAP = 100
 
 
 class WindowStats:
-    """Per-feature statistics on the reference's bins; update, merge, summarise."""
+    """Per-feature statistics on the reference's bins and every window test of the
+    registry; update, merge, summarise, and a state of plain data."""
 
-    pca: ReconstructionStats | None = None  # class defaults: windows pickled by older versions
-    _pca: PCAProfile | None = None
-    extra: Counter | None = None
-    domain: RowSample | None = None
-    _domain: DomainProfile | None = None
-    records = 0
-
-    def __init__(self, profile: ReferenceProfile):
-        self.features: dict = {}
-        for name, prof in profile.features.items():
-            if isinstance(prof, NumericProfile):
-                self.features[name] = NumericStats(prof.edges, bounds=quality.bounds(prof))
-            else:
-                known = frozenset(prof.known) if prof.known is not None else None
-                self.features[name] = CategoricalStats(prof.index, known=known)
-        self._pca = PCAProfile.from_dict(profile.multivariate)
-        self.pca = ReconstructionStats(self._pca) if self._pca else None
-        self._domain = DomainProfile.from_dict(profile.domain)
-        self.domain = RowSample(self._domain) if self._domain else None
+    def __init__(self, profile: ReferenceProfile, spec=None):
+        self.features: dict = {name: _feature_stats(prof) for name, prof in profile.features.items()}
+        self.tests: dict = {}
+        for name, cls in registry.WINDOW.items():
+            test = cls.build(profile, spec)
+            if test is not None:
+                self.tests[name] = test
         self.extra = Counter()  # undeclared field → records that carried it (at most EXTRA_CAP names)
         self.records = 0
 
     def update(self, cols: Columns) -> None:
         self.records += cols.n
-        if self.extra is None:
-            self.extra = Counter()
         for name, mask in cols.extra.items():
             if name in self.extra or len(self.extra) < EXTRA_CAP:
                 self.extra[name] += int(mask.sum())
-        if self.pca is not None or self.domain is not None:  # rows, with NaN for a missing number
-            rows = {k: _with_nan(c) if isinstance(c, NumericColumn) else c.values for k, c in cols.features.items()}
-            if self.pca is not None:
-                self.pca.update(self._pca, rows)
-            if self.domain is not None:
-                self.domain.update(rows)
+        for test in self.tests.values():
+            test.update(cols)
         for name, stats in self.features.items():
             col = cols.features[name]
             if isinstance(col, NumericColumn):
@@ -69,15 +51,37 @@ class WindowStats:
 
     def merge(self, other: WindowStats) -> None:
         self.records += other.records
-        for name, k in (other.extra or {}).items():
-            if self.extra is not None and (name in self.extra or len(self.extra) < EXTRA_CAP):
+        for name, k in other.extra.items():
+            if name in self.extra or len(self.extra) < EXTRA_CAP:
                 self.extra[name] += k
         for name, stats in self.features.items():
             stats.merge(other.features[name])
-        if self.pca is not None and other.pca is not None:
-            self.pca.merge(other.pca)
-        if self.domain is not None and other.domain is not None:
-            self.domain.merge(other.domain)
+        for name, test in self.tests.items():
+            if name in other.tests:
+                test.merge(other.tests[name])
+
+    def to_state(self) -> dict:
+        return {"records": self.records, "extra": dict(self.extra),
+                "features": {k: f.to_state() for k, f in self.features.items()},
+                "tests": {k: t.to_state() for k, t in self.tests.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict, profile: ReferenceProfile, spec=None) -> WindowStats:
+        out = cls.__new__(cls)
+        out.records, out.extra = state["records"], Counter(state["extra"])
+        out.features = {name: _feature_stats(prof, state["features"][name]) for name, prof in profile.features.items()}
+        out.tests = {name: registry.lookup(registry.WINDOW, name).from_state(t, profile, spec)
+                     for name, t in state["tests"].items()}
+        return out
+
+    def window_tests(self, ctx: Context) -> dict[str, dict]:
+        """Each window test's result (the summary's field → the result), in registry order."""
+        out = {}
+        for name, test in self.tests.items():
+            result = test.result(ctx) if ctx.run_tests else None
+            if result is not None:
+                out[name] = result.to_dict()
+        return out
 
     def findings(self, profile: ReferenceProfile, alpha: float) -> list[dict]:
         """Data-quality findings of every feature (see :mod:`driftline.detectors.quality`)."""
@@ -91,20 +95,6 @@ class WindowStats:
                 deff = cal.get(name, {}).get("deff", {}).get("cells", 1.0)
                 out += quality.categorical_findings(name, prof, stats, alpha, deff)
         return out + quality.fields_added(profile.fields_seen, self.extra or {}, self.records)
-
-    def classifier(self, alpha: float | None, warn_alpha: float | None) -> dict | None:
-        if self.domain is None or self.domain.count == 0:
-            return None
-        if alpha is None:
-            return self._domain.test(self.domain, threshold=0.6)
-        return self._domain.test(self.domain, alpha, warn_alpha)
-
-    def multivariate(self, alpha: float | None, warn_alpha: float | None) -> dict | None:
-        if self.pca is None or self.pca.count == 0:
-            return None
-        if alpha is None:
-            return self._pca.test(self.pca, threshold=self._pca.error_mean * 1.5)
-        return self._pca.test(self.pca, alpha, warn_alpha=warn_alpha)
 
     def summarise(self, profile: ReferenceProfile, plans: dict[str, list[Plan]],
                   run_tests: bool) -> dict:
@@ -140,8 +130,13 @@ def _severity(result: dict) -> tuple:
     return _LEVELS[result["level"]], -(p if p is not None else 1.0)
 
 
-def _with_nan(col) -> np.ndarray:
-    return np.where(col.valid, col.values, np.nan)
+def _feature_stats(prof, state: dict | None = None):
+    """A feature's statistics on its reference's bins (numeric) or categories, empty or from ``state``."""
+    if isinstance(prof, NumericProfile):
+        args = (prof.edges, 200, quality.bounds(prof))
+        return NumericStats(*args) if state is None else NumericStats.from_state(state, *args)
+    args = (prof.index, "categorical", frozenset(prof.known) if prof.known is not None else None)
+    return CategoricalStats(*args) if state is None else CategoricalStats.from_state(state, *args)
 
 
 def numeric_values(cols: Columns, name: str) -> np.ndarray:

@@ -110,7 +110,17 @@ offsets = Table(
     Column("offset", BigInteger, nullable=False),
 )
 
-checkpoints = Table(
+states = Table(
+    "states", metadata,
+    Column("group", String(200), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),  # a version, or "" for the model's own state
+    Column("source", String(300), primary_key=True),  # topic-partition, "*" for all of them
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+checkpoints = Table(  # the pickled checkpoint of releases before 0003; converted on start, then deleted
     "checkpoints", metadata,
     Column("group", String(200), primary_key=True),
     Column("state", LargeBinary, nullable=False),

@@ -23,6 +23,7 @@ from driftline.errors import StoreError, StoreUnavailable
 from driftline.store import migrate
 from driftline.store import schema as t
 from driftline.store.lock import GroupLock
+from driftline.summary import subjects
 from driftline.types import AlertState, to_ms
 
 
@@ -139,8 +140,16 @@ class SqlStore:
         with self.engine.connect() as c:
             return {r.model: r.profile for r in c.execute(select(t.references))}
 
-    @mapped("could not load the checkpoint")
+    @mapped("could not load the stored state")
+    def load_states(self, group: str) -> dict[tuple[str, str, str], bytes]:
+        """Every state key of ``group`` → its encoded state."""
+        q = select(t.states).where(t.states.c.group == group)
+        with self.engine.connect() as c:
+            return {(r.model, r.key, r.source): r.data for r in c.execute(q)}
+
+    @mapped("could not load the checkpoint of the previous release")
     def load_checkpoint(self, group: str) -> bytes | None:
+        """The pickled checkpoint an older release wrote (bytes, never unpickled here)."""
         with self.engine.connect() as c:
             return c.execute(select(t.checkpoints.c.state).where(t.checkpoints.c.group == group)).scalar()
 
@@ -186,11 +195,20 @@ class SqlStore:
                 for (topic, partition), offset in unit.offsets.items():
                     self._upsert(c, t.offsets, {"group": group, "topic": topic, "partition": partition},
                                  {"offset": offset})
-                if unit.checkpoint is not None:
-                    self._upsert(c, t.checkpoints, {"group": group},
-                                 {"state": unit.checkpoint, "updated_at": time.time()})
+                self._states(c, group, unit.states)
+                if unit.drop_legacy:
+                    c.execute(delete(t.checkpoints).where(t.checkpoints.c.group == group))
         except SQLAlchemyError as exc:
             raise store_error(exc, "could not commit window results") from exc
+
+    def _states(self, c: Connection, group: str, states: dict) -> None:
+        now = time.time()
+        for (model, key, source), data in states.items():
+            where = {"group": group, "model": model, "key": key, "source": source}
+            if data is None:
+                c.execute(delete(t.states).where(and_(*(t.states.c[k] == v for k, v in where.items()))))
+            else:
+                self._upsert(c, t.states, where, {"data": data, "updated_at": now})
 
     @staticmethod
     def _upsert(c: Connection, table, key: dict, values: dict) -> None:
@@ -208,12 +226,9 @@ class SqlStore:
             model=s["model"], version=s["version"], seq=s["seq"], start=s["start"], end=s["end"],
             count=s["count"], invalid=s["invalid"], late=s["late"], tests_run=s["tests_run"],
             drifted=len(s["drifted"]), summary=s)).inserted_primary_key[0]
-        subjects = dict(s["features"])
-        if "prediction" in s:
-            subjects["prediction"] = s["prediction"]
         rows = [{"window_id": wid, "feature": name, **{k: v["drift"][k] for k in
                  ("method", "statistic", "p_value", "threshold", "drifted")}}
-                for name, v in subjects.items() if v.get("drift")]
+                for name, v in subjects(s).items() if v.get("drift")]
         if rows:
             c.execute(insert(t.drift_results), rows)
 
@@ -327,6 +342,8 @@ class SqlStore:
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(select(t.silences).where(t.silences.c.until > now))]
 
-    def reset(self, group: str) -> None:
+    def reset(self, group: str) -> int:
+        """Forget ``group``'s open windows and detector state (closed windows, alerts and offsets stay)."""
         with self.engine.begin() as c:
             c.execute(delete(t.checkpoints).where(t.checkpoints.c.group == group))
+            return c.execute(delete(t.states).where(t.states.c.group == group)).rowcount

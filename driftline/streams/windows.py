@@ -1,8 +1,9 @@
 """Tumbling windows per model version, by event count or by event time.
 
 A window collects :class:`WindowStats`; ``add`` returns the windows that
-closed. Windows are plain picklable objects so open ones are checkpointed
-with the offsets they cover.
+closed. Open windows are checkpointed with the offsets they cover: ``to_state``
+gives their bounds, counts and statistics as plain data, and ``from_state``
+rebuilds them with a :class:`NewWindow` factory that also restores statistics.
 
 Every closed window says why it closed (``closed_by``): ``size`` (a count
 window is full), ``watermark`` (event time passed a time window's end),
@@ -21,9 +22,6 @@ from driftline.types import Columns
 
 
 class Window:
-    closed_by: str | None = None  # class defaults: windows pickled by older versions
-    after_ms = 0  # a count window's start when it has no events: the previous window's end
-
     def __init__(self, model: str, version: str, seq: int, stats: WindowStats,
                  start_ms: int | None = None, end_ms: int | None = None):
         self.model, self.version, self.seq = model, version, seq
@@ -34,6 +32,20 @@ class Window:
         self.count = 0
         self.invalid = 0
         self.late = 0
+        self.closed_by: str | None = None
+        self.after_ms = 0  # a count window's start when it has no events: the previous window's end
+
+    _FIELDS = ("seq", "start_ms", "end_ms", "first_ts", "last_ts", "count", "invalid", "late", "after_ms")
+
+    def to_state(self) -> dict:
+        return {f: getattr(self, f) for f in self._FIELDS} | {"stats": self.stats.to_state()}
+
+    @classmethod
+    def from_state(cls, state: dict, new: NewWindow) -> Window:
+        w = new(state["seq"], state["start_ms"], state["end_ms"], state["stats"])
+        for f in cls._FIELDS:
+            setattr(w, f, state[f])
+        return w
 
     def update(self, cols: Columns) -> None:
         if cols.n == 0:
@@ -59,19 +71,29 @@ class Window:
         return self
 
 
-NewWindow = Callable[[int, int | None, int | None], Window]
+#: ``new(seq, start, end, stats_state=None)``: an empty window, or one with restored statistics
+NewWindow = Callable[..., Window]
 
 
 class CountWindows:
     """Close a window every ``size`` valid events."""
-
-    last_end = 0  # class default: windows pickled by older versions
 
     def __init__(self, size: int, new: NewWindow):
         self.size, self.new = size, new
         self.current: Window | None = None
         self.seq = 0
         self.last_end = 0  # end of the last closed window
+
+    def to_state(self) -> dict:
+        return {"kind": "count", "size": self.size, "seq": self.seq, "last_end": self.last_end,
+                "current": self.current.to_state() if self.current is not None else None}
+
+    @classmethod
+    def from_state(cls, state: dict, new: NewWindow) -> CountWindows:
+        out = cls(state["size"], new)
+        out.seq, out.last_end = state["seq"], state["last_end"]
+        out.current = Window.from_state(state["current"], new) if state["current"] is not None else None
+        return out
 
     def _open(self) -> Window:
         if self.current is None:
@@ -122,6 +144,20 @@ class TimeWindows:
         self.seq = 0
         self.pending_invalid = 0
         self.last_arrival: float | None = None
+
+    def to_state(self) -> dict:
+        return {"kind": "time", "duration": self.duration, "lateness": self.lateness, "seq": self.seq,
+                "closed_until": int(self.closed_until), "watermark": int(self.watermark),
+                "pending_invalid": self.pending_invalid, "last_arrival": self.last_arrival,
+                "open": [w.to_state() for _, w in sorted(self.open.items())]}
+
+    @classmethod
+    def from_state(cls, state: dict, new: NewWindow) -> TimeWindows:
+        out = cls(state["duration"], state["lateness"], new)
+        out.seq, out.closed_until, out.watermark = state["seq"], state["closed_until"], state["watermark"]
+        out.pending_invalid, out.last_arrival = state["pending_invalid"], state["last_arrival"]
+        out.open = {w.start_ms: w for w in (Window.from_state(x, new) for x in state["open"])}
+        return out
 
     def _window(self, start: int) -> Window:
         if start not in self.open:

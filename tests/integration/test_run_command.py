@@ -1,11 +1,11 @@
 """`driftline run` as a real process: it consumes, stores, and stops cleanly on SIGTERM."""
 
-import pickle
 import signal
 
 import pytest
 import yaml
 
+from driftline.state import decode
 from driftline.store import SqlStore
 from driftline.streams.kafka import KafkaProducer, ensure_topics
 from tests.helpers import config, events, start_run, wait_for_windows
@@ -41,7 +41,8 @@ def test_run_stores_windows_and_checkpoints_on_sigterm(broker, uid, tmp_path):
     store = SqlStore(f"sqlite:///{db}")
     # what was read and not yet in a closed window is in the checkpoint's open window
     (offset,) = store.load_offsets(f"g-{uid}").values()
-    monitors = pickle.loads(store.load_checkpoint(f"g-{uid}"))
-    open_window = monitors["m"].versions["v1"].current
+    states = store.load_states(f"g-{uid}")
+    assert store.load_checkpoint(f"g-{uid}") is None  # no pickle
+    open_window = decode(states[("m", "v1", "*")])["windows"]["current"]
     assert 4000 <= offset <= 4500
-    assert (open_window.count if open_window else 0) == offset - 4000
+    assert (open_window["count"] if open_window else 0) == offset - 4000

@@ -1,38 +1,79 @@
-"""A checkpoint written by an older driftline still loads and the windows it holds close.
+"""A checkpoint written by an older driftline (one pickle per consumer group) is converted
+once on start into keyed state, and the windows it held close and test as before.
 
-``tests/data/checkpoint_6a3cd25.pkl`` is the pickled monitors of the version that landed
-at commit 6a3cd25 (the previous release of the detectors): the test configuration's model
-after 6,500 events — its reference, four closed windows, one open window of 500 events,
-Page–Hinkley trend detectors and a capped table of "other" categories. The service
-restores exactly this from the store on start (``Pipeline._restore``)."""
+``checkpoint_6a3cd25.pkl`` is the pickled monitors of commit 6a3cd25 (an older release of
+the detectors): the test configuration's model after 6,500 events — its reference, four
+closed windows, one open window of 500 events, Page–Hinkley trend detectors and a capped
+table of "other" categories. ``checkpoint_bf21b16.pkl`` is the same stream pickled by
+the last release that wrote pickles (bf21b16: trend and ADWIN per version, sketches)."""
 
-import pickle
+import logging
 from pathlib import Path
 
+import pytest
+
+from driftline import legacy
 from driftline.config import parse_settings
-from driftline.monitor import ModelMonitor
-from driftline.streams.decode import Decoder
-from driftline.types import Batch, SourcePosition
+from driftline.detectors.profile import ReferenceProfile
+from driftline.pipeline import Pipeline
+from driftline.runtime import NoDeadLetters
+from driftline.store import SqlStore
+from driftline.store import schema as t
+from driftline.types import Batch, CommitUnit, SourcePosition
 from tests.helpers import config, events
 
-OLD = Path(__file__).parent.parent / "data" / "checkpoint_6a3cd25.pkl"
+DATA = Path(__file__).parent.parent / "data"
 
 
-def test_a_checkpoint_of_the_previous_release_loads_and_its_open_window_closes():
-    monitors = pickle.loads(OLD.read_bytes())
-    mon = monitors["m"]
-    assert isinstance(mon, ModelMonitor) and mon.profile is not None
-    spec = parse_settings(config(), {}).models[0]
-    mon.spec = spec  # as Pipeline._restore does
-    cols = Decoder([spec]).decode(Batch(events(1500, start=6500, shift=1.0, seed=3),
-                                        lambda i: SourcePosition("t", 0, i))).groups[("m", "v1")]
-    closed, _ = mon.ingest("v1", cols)
-    assert [w.count for w in closed] == [1000, 1000]  # the old open window (500 events) + 500 new, then 1000
-    first = mon.summarise(closed[0])
-    assert first["seq"] == 4 and first["count"] == 1000 and first["tests_run"]
-    s = mon.summarise(closed[1])
+def old_store(blob: bytes) -> SqlStore:
+    """A store as the old release left it: its reference, its offsets and its pickle."""
+    store = SqlStore("sqlite://", upgrade=True)
+    (profile,) = legacy.profiles(blob).values()
+    store.commit("g", CommitUnit(references=[ReferenceProfile.from_dict(profile)], offsets={("t", 0): 6500}))
+    with store.engine.begin() as c:
+        c.execute(t.checkpoints.insert().values(group="g", state=blob, updated_at=0.0))
+    return store
+
+
+@pytest.mark.parametrize("name", ["checkpoint_6a3cd25.pkl", "checkpoint_bf21b16.pkl"])
+def test_a_pickled_checkpoint_converts_once_and_its_open_window_closes(name, caplog):
+    blob = (DATA / name).read_bytes()
+    store = old_store(blob)
+    settings = parse_settings(config(), {})
+    windows = []
+    with caplog.at_level(logging.WARNING):
+        pipe = Pipeline(settings, store, {}, NoDeadLetters(), windows.append, group="g")
+    assert "converted the checkpoint of the previous release" in caplog.text
+    assert "discarded" not in caplog.text  # the open window fits: it is kept
+    vals = events(1500, start=6500, shift=1.0, seed=3)
+    pipe.process(Batch(vals, lambda i: SourcePosition("t", 0, 6500 + i), {("t", 0): 8000}), force=True)
+    assert [w["count"] for w in windows] == [1000, 1000]  # the old open window (500 events) + 500 new, then 1000
+    first, s = windows
+    assert first["seq"] == 4 and first["tests_run"]
     assert "x" in s["drifted"] and s["features"]["x"]["drift"]["level"] == "drift"
     assert s["multivariate"]["method"] == "pca_reconstruction"
     assert {t["method"] for t in s["features"]["y"]["tests"]} >= {"meanvar", "ks", "trend"}
-    again = pickle.loads(pickle.dumps(monitors))["m"]  # and it checkpoints again, in the new shape
-    assert set(again.online["v1"]) >= {"trend", "adwin"}
+    assert s["prediction_adwin"]["width"] > 0
+    assert store.load_checkpoint("g") is None  # converted once: the pickle is gone
+    assert {k[:2] for k in store.load_states("g")} == {("m", "v1")}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = Pipeline(settings, store, {}, NoDeadLetters(), windows.append, group="g")
+    assert "converted" not in caplog.text and again.monitors["m"].versions["v1"].seq == 6
+
+
+def test_the_restricted_unpickler_runs_nothing_a_blob_names():
+    import os
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch /tmp/driftline-pwned",))
+
+    monitors = legacy.read(pickle.dumps({"m": Evil()}))
+    assert isinstance(monitors["m"], legacy.Stub) and not Path("/tmp/driftline-pwned").exists()
+
+
+def test_a_blob_that_is_not_a_checkpoint_is_refused_with_what_it_is():
+    with pytest.raises(legacy.LegacyError, match="cannot be read"):
+        legacy.convert(b"not a pickle")

@@ -1,16 +1,17 @@
-"""The contract every detector keeps: pickle round-trip, merge of halves equals the
-whole, a seeded stationary stream raises nothing, a seeded change is caught at a
-stated position."""
-
-import pickle
+"""The contract every detector keeps: state round-trip (as data, no pickle), merge of
+halves equals the whole, a seeded stationary stream raises nothing, a seeded change is
+caught at a stated position. ``test_state_contract.py`` has the round trip of every
+other stateful part."""
 
 import numpy as np
 import pytest
 
 from driftline.config import parse_settings
+from driftline.detectors.base import Context
 from driftline.detectors.drift import METHODS, methods_for
 from driftline.detectors.window import WindowStats
 from driftline.monitor import ModelMonitor, reference_for
+from driftline.state import decode, encode
 from driftline.types import CategoricalColumn, Columns, NumericColumn
 
 WINDOW, CHANGE = 500, 12
@@ -129,7 +130,11 @@ def test_each_quality_check_fires_at_the_change(change, check):
     assert check in {f["check"] for f in summaries[CHANGE]["quality"]}
 
 
-def test_pickle_round_trip_and_merge_of_halves_equal_the_whole():
+def round_trip(ws, prof, spec=None):
+    return WindowStats.from_state(decode(encode(ws.to_state())), prof, spec)
+
+
+def test_state_round_trip_and_merge_of_halves_equal_the_whole():
     spec = make_spec(numeric=["meanvar", "ks", "wasserstein", "hellinger"], categorical=["chisquare", "tvd", "z"])
     ref, (w,) = stream(7, 1)
     prof = reference_for(spec, ref, "test")
@@ -137,15 +142,17 @@ def test_pickle_round_trip_and_merge_of_halves_equal_the_whole():
     whole.update(columns(w))
     a.update(columns({k: v[:200] for k, v in w.items()}))
     b.update(columns({k: v[200:] for k, v in w.items()}))
-    a = pickle.loads(pickle.dumps(a))
-    a.merge(pickle.loads(pickle.dumps(b)))
+    a = round_trip(a, prof)
+    a.merge(round_trip(b, prof))
     mon = ModelMonitor(spec, prof)
     got = a.summarise(prof, mon.plans, True)
     want = whole.summarise(prof, mon.plans, True)
     for name in want:
         for r1, r2 in zip(got[name]["tests"], want[name]["tests"]):
             assert r1["statistic"] == pytest.approx(r2["statistic"], rel=1e-9, abs=1e-12), (name, r1["method"])
-    assert a.multivariate(1e-4, None)["statistic"] == pytest.approx(whole.multivariate(1e-4, None)["statistic"])
+    ctx = Context(prof, 1e-4, None)
+    assert a.window_tests(ctx)["multivariate"]["statistic"] == pytest.approx(
+        whole.window_tests(ctx)["multivariate"]["statistic"])
     assert a.findings(prof, 1e-4) == whole.findings(prof, 1e-4)
 
 
@@ -177,7 +184,7 @@ def test_a_small_step_is_caught_by_the_trend_test_before_any_window_test():
     assert first_alarm(without) is None or first_alarm(without) > fired[0]
 
 
-def test_trend_z_is_the_two_sample_z_of_the_pooled_windows_and_pickles():
+def test_trend_z_is_the_two_sample_z_of_the_pooled_windows_and_its_state_round_trips():
     from driftline.detectors.trend import Trend
 
     rng = np.random.default_rng(3)
@@ -187,9 +194,9 @@ def test_trend_z_is_the_two_sample_z_of_the_pooled_windows_and_pickles():
     prof = {"n": ref.size, "mean": float(ref.mean()), "std": float(ref.std())}
     for w in wins[:10]:
         t.update("x", w.size, float(w.mean()), prof, alpha=1e-5)
-    t = pickle.loads(pickle.dumps(t))
+    t = Trend.from_state(decode(encode(t.to_state())))
     for w in wins[10:]:
-        r = t.update("x", w.size, float(w.mean()), prof, alpha=1e-5)
+        r = t.update("x", w.size, float(w.mean()), prof, alpha=1e-5).to_dict()
     pooled = np.concatenate(wins) if r["effect"]["windows"] == 16 else np.concatenate(wins[-4:])
     z = (pooled.mean() - ref.mean()) / (ref.std() * np.sqrt(1 / ref.size + 1 / pooled.size))
     assert r["statistic"] == pytest.approx(abs(z), rel=1e-9)
@@ -233,21 +240,26 @@ def test_domain_classifier_is_quiet_on_stationary_streams_and_catches_a_shift_by
     assert r["statistic"] > 0.6 and r["n_cur"] > 0 and r["n_ref"] > 0 and r["threshold"] < r["statistic"]
 
 
-def test_domain_classifier_sample_merges_and_pickles():
+def test_domain_classifier_sample_merges_and_its_state_round_trips():
     from driftline.detectors.classifier import DomainProfile, RowSample
 
     rng = np.random.default_rng(2)
     ref = {"a": rng.normal(size=3000), "c": rng.choice(["x", "y"], 3000).astype(object)}
     prof = DomainProfile.build(ref, {"a": "numeric", "c": "categorical"}, sample=300, window=600)
-    prof = DomainProfile.from_dict(pickle.loads(pickle.dumps(prof.to_dict())))
+    prof = DomainProfile.from_dict(decode(encode(prof.to_dict())))
     halves = [RowSample(prof, seed=s) for s in (1, 2)]
     rows = {"a": rng.normal(size=1000), "c": rng.choice(["x", "y"], 1000).astype(object)}
     halves[0].update({k: v[:400] for k, v in rows.items()})
     halves[1].update({k: v[400:] for k, v in rows.items()})
     union = np.r_[halves[0].keys, halves[1].keys]
-    whole = pickle.loads(pickle.dumps(halves[0]))
+    whole = RowSample.from_state(decode(encode(halves[0].to_state())), prof)
     whole.merge(halves[1])
     assert whole.count == 1000 and whole.keys.size == 300
     assert sorted(whole.keys) == sorted(np.sort(union)[:300])  # the smallest keys of both halves
     assert set(whole.num[:, 0]) <= set(rows["a"])
-    assert prof.test(whole, alpha=1e-4) == prof.test(pickle.loads(pickle.dumps(whole)), alpha=1e-4)
+    back = RowSample.from_state(decode(encode(whole.to_state())), prof)
+    assert prof.test(whole, alpha=1e-4) == prof.test(back, alpha=1e-4)
+    more = {"a": rng.normal(size=500), "c": rng.choice(["x", "y"], 500).astype(object)}
+    whole.update(more)
+    back.update(more)  # the restored generator draws the same keys: the same sample after
+    assert (np.sort(whole.keys) == np.sort(back.keys)).all()

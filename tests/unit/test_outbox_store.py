@@ -22,7 +22,7 @@ def test_recent_failed_rows_become_pending_and_stored_urls_lose_their_path(store
                       {"k": key, "s": status, "n": now + 999, "e": error, "c": created})
     engine.dispose()
     store = SqlStore(store_url, upgrade=True)
-    assert store.schema_version() == migrate.head() == "0002"
+    assert store.schema_version() == migrate.head()
     got = {r["key"]: r for r in store.outbox()}
     assert got["recent"]["status"] == "pending" and got["recent"]["next_attempt_at"] == 0.0
     assert got["recent"]["attempts"] == 8 and got["recent"]["deadline_at"] is None
