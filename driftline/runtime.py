@@ -20,6 +20,7 @@ import orjson
 from driftline import logs
 from driftline.alerts.console import ConsoleSink
 from driftline.alerts.outbox import Dispatcher
+from driftline.alerts.routing import Router
 from driftline.config.settings import Settings
 from driftline.errors import BrokerUnavailable, StoreUnavailable
 from driftline.guard import OUTAGES, PoisonGuard
@@ -270,7 +271,8 @@ def build_metrics(settings: Settings):
 def build_service(settings: Settings, store: SqlStore, source, dead_letters, sinks: dict,
                   output: Callable[[dict], None], metrics=None) -> Service:
     routes = {name: getattr(sink, "accepts", frozenset({"alert", "trigger"})) for name, sink in sinks.items()}
-    pipeline = Pipeline(settings, store, routes, dead_letters, output, settings.kafka.group_id,
+    router = Router(settings, routes, store, settings.kafka.group_id)
+    pipeline = Pipeline(settings, store, router, dead_letters, output, settings.kafka.group_id,
                         metrics=metrics)
     redact = redactor_for(settings)
     logs.protect(redact)
