@@ -25,8 +25,9 @@ import numpy as np
 import orjson
 from confluent_kafka import Consumer
 
+from driftline.app import build_service
 from driftline.config import parse_settings
-from driftline.runtime import NoDeadLetters, build_service
+from driftline.ports import NoDeadLetters
 from driftline.store import SqlStore
 from driftline.streams.broker import EmbeddedBroker
 from driftline.streams.decode import Decoder

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import orjson
 
+from driftline.alerts.routing import Router
 from driftline.config import parse_settings
 from driftline.pipeline import Pipeline
 from driftline.store import SqlStore
@@ -72,7 +73,7 @@ def measure(versions: int, repeats: int = 5) -> dict:
             "name": "m", "features": FEATURES, "prediction": "numeric",
             "window": {"size": 100_000, "min_count": 100}, "reference": {"first_n": 5000}}]}, {})
         store = SqlStore(f"sqlite:///{tmp}/ckpt.db", upgrade=True)
-        pipe = Pipeline(settings, store, {}, _NoDead(), lambda s: None, checkpoint_every=1e9)
+        pipe = Pipeline(settings, store, Router(settings, {}, store), _NoDead(), lambda s: None, checkpoint_every=1e9)
         rec = _Recorder(store)
         offset = 0
         ref = _events("v0", 5000, 0, 0)

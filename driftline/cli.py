@@ -1,4 +1,4 @@
-"""``driftline`` command line: thin wrappers around the runtime."""
+"""``driftline`` command line: thin wrappers around the composition root (``app.py``)."""
 
 from __future__ import annotations
 
@@ -74,12 +74,12 @@ def _stop_starting(*_args) -> None:
 
 
 def cmd_run(args) -> int:
-    from driftline.runtime import build_kafka_service
+    from driftline.app import build_service
     signal.signal(signal.SIGTERM, _stop_starting)
     signal.signal(signal.SIGINT, _stop_starting)
     settings = _settings(args.config)
     try:
-        service = build_kafka_service(settings, args.output)
+        service = build_service(settings, output_format=args.output)
     except _StopRequested:
         logging.getLogger(__name__).warning("stopped during start-up, before consuming anything")
         return 0
@@ -91,28 +91,22 @@ def cmd_run(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from driftline.runtime import (
-        NoDeadLetters,
-        build_service,
-        build_sinks,
-        build_store,
-        load_references,
-        run_to_end,
-        window_printer,
-    )
+    from driftline.app import build_service, build_sinks
+    from driftline.metrics import NullMetrics
+    from driftline.ports import NoDeadLetters
+    from driftline.runtime import run_to_end
     from driftline.streams.files import FileSource
     settings = _settings(args.config)
-    store = build_store(settings, args.database)
     sinks = build_sinks(settings, None, args.output)
     if not args.notify:
         sinks.pop("slack", None)
     source = FileSource(args.input, settings.kafka.batch_size)
-    service = build_service(settings, store, source, NoDeadLetters(), sinks, window_printer(args.output))
+    service = build_service(settings, source=source, dead_letters=NoDeadLetters(), sinks=sinks,
+                            metrics=NullMetrics(), store_url=args.database, output_format=args.output)
     done = source.skip_stored(service.pipeline.offsets)
     if done:
-        print(f"{args.input}: resuming after line {done}, already processed into {store.describe()}",
-              file=sys.stderr)
-    load_references(settings, service.pipeline, store)
+        print(f"{args.input}: resuming after line {done}, already processed into "
+              f"{service.pipeline.store.describe()}", file=sys.stderr)
     run_to_end(service, source)
     return 0
 
@@ -124,8 +118,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_reference(args) -> int:
+    from driftline.app import build_store
     from driftline.monitor import reference_for
-    from driftline.runtime import build_store
     from driftline.streams.files import read_table
     from driftline.types import CommitUnit
     settings = _settings(args.config)
@@ -144,7 +138,7 @@ def cmd_reference(args) -> int:
 
 
 def cmd_alerts(args) -> int:
-    from driftline.runtime import build_store
+    from driftline.app import build_store
     settings = _settings(args.config)
     store = build_store(settings)
     if args.retry_failed:
@@ -192,7 +186,7 @@ def _print_pending(store, redact, deadline: float, as_json: bool) -> int:
 
 
 def cmd_silence(args) -> int:
-    from driftline.runtime import build_store
+    from driftline.app import build_store
     settings = _settings(args.config)
     if settings.model(args.model) is None:
         raise DriftlineError(f"unknown model {args.model!r}")
@@ -210,7 +204,7 @@ def cmd_db_upgrade(args) -> int:
 
 
 def cmd_db_reset_state(args) -> int:
-    from driftline.runtime import build_store
+    from driftline.app import build_store
     settings = _settings(args.config)
     group = settings.kafka.group_id
     n = build_store(settings).reset(group)

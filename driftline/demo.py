@@ -1,5 +1,9 @@
 """``driftline demo``: the embedded broker, a simulated model whose traffic
-drifts, and the service, all in one process."""
+drifts, and the service, all in one process.
+
+The service is the one ``driftline run`` starts (``app.build_service``): it takes
+the consumer group's lock on the demo's database, serves metrics if configured and
+loads reference files; only the settings, the broker and the traffic are the demo's."""
 
 from __future__ import annotations
 
@@ -12,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from driftline import app
 from driftline.config import parse_settings
-from driftline.runtime import build_service, build_sinks, build_store, window_printer
 from driftline.streams.broker import EmbeddedBroker
-from driftline.streams.kafka import DeadLetters, KafkaProducer, KafkaSource, ensure_topics
+from driftline.streams.kafka import KafkaProducer, ensure_topics
 from driftline.streams.simulator import DEMO_CONFIG, fraud_events
 
 BAD_RECORDS = [
@@ -28,6 +32,7 @@ BAD_RECORDS = [
 def demo_settings(bootstrap: str, data_dir: Path, env=os.environ):
     cfg = copy.deepcopy(DEMO_CONFIG)
     cfg["kafka"]["bootstrap_servers"] = bootstrap
+    cfg["kafka"]["group_instance_id"] = None  # a static member's join takes ~6 s more on the embedded broker
     cfg["store"] = {"url": f"sqlite:///{data_dir / 'driftline.db'}"}
     if env.get("SLACK_BOT_TOKEN"):
         cfg["alerts"]["slack"] = {"token": "${SLACK_BOT_TOKEN}",
@@ -69,35 +74,38 @@ def run_demo(duration: float | None, data_dir: Path, output: str = "text", rate:
              drift_after: int = 30000, drift_for: int = 30000) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     db = data_dir / "driftline.db"
-    if db.exists():
-        db.unlink()  # the embedded broker starts empty, so old offsets would point nowhere
     with EmbeddedBroker() as broker:
-        # every Kafka client lives inside _serve, so all are gone before the broker stops
-        summary = _serve(broker.bootstrap, data_dir, duration, output, rate, drift_after, drift_for)
+        # every Kafka client lives inside serve, so all are gone before the broker stops
+        summary = serve(demo_settings(broker.bootstrap, data_dir), duration, output, rate, drift_after, drift_for)
     print(summary)
     print(f"  data: {db} (tables windows, drift_results, alerts, alert_events, outbox, triggers)")
     print(f"  try: sqlite3 {db} 'select seq, start, drifted from windows'")
     return 0
 
 
-def _serve(bootstrap: str, data_dir: Path, duration: float | None, output: str, rate: int,
-           drift_after: int, drift_for: int) -> str:
-    settings = demo_settings(bootstrap, data_dir)
+def start_afresh(settings) -> None:
+    """The embedded broker starts empty, so a previous demo's stored offsets would point
+    nowhere: its SQLite database goes. Refused (``StoreError``, nothing deleted) while
+    another process serves the consumer group on it, a demo or ``driftline run``."""
+    db = Path(settings.store.url.removeprefix("sqlite:///"))
+    if db.exists():
+        app.open_store(settings).close()  # raises if the group's lock is held
+        db.unlink()
+
+
+def serve(settings, duration: float | None, output: str = "text", rate: int = 1000,
+          drift_after: int = 30000, drift_for: int = 30000) -> str:
+    """Traffic into ``kafka.topics[0]`` and the service over it, until ``duration`` or a signal."""
+    start_afresh(settings)
     k, a = settings.kafka, settings.alerts
-    conf = {"bootstrap.servers": bootstrap}
-    ensure_topics(conf, {k.topics[0]: 1, k.dead_letter_topic: 1, a.topic: 1, a.retrain_topic: 1})
-    print(f"driftline demo: embedded Kafka at {bootstrap}, store {data_dir / 'driftline.db'}")
-    print(f"  traffic {rate} events/s into '{k.topics[0]}'; reference = first "
-          f"{settings.models[0].reference.first_n} events; drift from event {drift_after} "
-          f"to {drift_after + drift_for}, then back to normal")
+    conf = app.kafka_conf(settings)
+    ensure_topics(conf, {k.topics[0]: 1})  # auto-created topics get 4 partitions on the embedded broker
+    print(f"driftline demo: embedded Kafka at {k.bootstrap_servers}, store {settings.store.url.removeprefix('sqlite:///')}")
+    print(f"  traffic {rate} events/s into '{k.topics[0]}'; reference = {_reference(settings)}; drift from event "
+          f"{drift_after} to {drift_after + drift_for}, then back to normal")
     print(f"  Slack: {'on' if a.slack.enabled else 'off (set SLACK_BOT_TOKEN+SLACK_CHANNEL or SLACK_WEBHOOK_URL)'}")
-    store = build_store(settings)
-    producer = KafkaProducer(conf)
+    service = app.build_service(settings, output_format=output)
     traffic = Traffic(KafkaProducer(conf), k.topics[0], rate, drift_after, drift_after + drift_for)
-    source = KafkaSource(conf, k.group_id, k.topics, {}, k.batch_size, k.poll_timeout)
-    dead = DeadLetters(producer, k.dead_letter_topic)
-    service = build_service(settings, store, source, dead, build_sinks(settings, producer, output),
-                            window_printer(output))
     signal.signal(signal.SIGINT, service.stop)
     signal.signal(signal.SIGTERM, service.stop)
     traffic.start()
@@ -106,6 +114,13 @@ def _serve(bootstrap: str, data_dir: Path, duration: float | None, output: str, 
     finally:
         traffic.stop_event.set()
         traffic.join(5)
+    store = service.pipeline.store
     windows, alerts, triggers = store.windows(), store.alert_events(), store.triggers()
     return (f"\ndriftline demo stopped: {traffic.sent} events sent, {len(windows)} windows, "
-            f"{len(alerts)} alert changes, {len(triggers)} retrain triggers, {dead.count} dead letters.")
+            f"{len(alerts)} alert changes, {len(triggers)} retrain triggers, "
+            f"{service.pipeline.dead_letter.count} dead letters.")
+
+
+def _reference(settings) -> str:
+    ref = settings.models[0].reference
+    return f"the file {ref.path}" if ref.path else f"first {ref.first_n} events"

@@ -1,8 +1,9 @@
-"""From decoded batches to closed windows, alert transitions and triggers.
+"""From decoded batches to closed window summaries, one :class:`CommitUnit` per checkpoint.
 
-The :class:`Pipeline` holds no I/O of its own: it is handed a store, a dead
-letter function and an output function, and returns the offsets that are safe
-to commit to the source once a batch's effects are in the database.
+The :class:`Pipeline` holds no I/O of its own: it is handed a store, an alert
+router (``alerts/routing.py``: what each closed window means for alerts, sinks and
+triggers), a dead letter function and an output function, and returns the offsets
+that are safe to commit to the source once a batch's effects are in the database.
 """
 
 from __future__ import annotations
@@ -10,18 +11,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
 
 from driftline import legacy
 from driftline import state as st
-from driftline.alerts.rules import evaluate, fingerprint
 from driftline.config.settings import ModelSpec, Settings
 from driftline.detectors.profile import ReferenceProfile
 from driftline.metrics import NullMetrics
 from driftline.monitor import MODEL_KEY, ModelMonitor, profile_fits
 from driftline.streams.decode import Decoder
 from driftline.streams.windows import Window
-from driftline.types import AlertState, BadRecord, Batch, CommitUnit, Notification, to_ms
+from driftline.types import BadRecord, Batch, CommitUnit
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +46,16 @@ def reference_key(profile: ReferenceProfile | None) -> str | None:
 
 
 class Pipeline:
-    """Decode → windows → drift → rules; one :class:`CommitUnit` per checkpoint.
+    """Decode → windows → drift → ``router``; one :class:`CommitUnit` per checkpoint.
 
-    ``sinks`` maps each sink's name to the kinds it takes (``alert``, ``trigger``).
+    ``router`` takes each closed window's summary and returns its alert state
+    changes, notifications and triggers (a :class:`~driftline.alerts.routing.Router`).
     """
 
-    def __init__(self, settings: Settings, store, sinks: dict[str, frozenset[str]], dead_letter, output,
+    def __init__(self, settings: Settings, store, router, dead_letter, output,
                  group: str = "driftline", checkpoint_every: float = 5.0, clock=time.monotonic,
                  wall=time.time, metrics=None):
-        self.settings, self.store, self.sinks = settings, store, sinks
+        self.settings, self.store, self.router = settings, store, router
         self.dead_letter, self.output, self.group = dead_letter, output, group
         self.checkpoint_every, self.clock, self.wall = checkpoint_every, clock, wall
         self.metrics = metrics or NullMetrics()
@@ -80,8 +80,6 @@ class Pipeline:
                 profile = None
             self.monitors[spec.name] = self._monitor(spec, profile, {k: v for (m, k), v in saved.items()
                                                                     if m == spec.name})
-        self.alerts: dict[str, AlertState] = self.store.load_alert_states()
-        self.last_trigger: dict[tuple[str, str], int] = self.store.load_last_triggers()
         self.offsets = self.store.load_offsets(self.group)
         self._dirty = self._drop_legacy
         self._last_checkpoint = self.clock()
@@ -131,6 +129,7 @@ class Pipeline:
         """Forget everything since the last checkpoint and start again from the store."""
         self.pending = None
         self._restore()
+        self.router.restore()
 
     def process(self, batch: Batch, force: bool = False) -> dict[tuple[str, int], int] | None:
         """Process one batch; return offsets to commit to the source, if a checkpoint was written.
@@ -233,55 +232,4 @@ class Pipeline:
     def _close(self, monitor: ModelMonitor, w: Window, unit: CommitUnit) -> None:
         summary = monitor.summarise(w)
         unit.windows.append(summary)
-        for rule in monitor.spec.rules:
-            fp = fingerprint(w.model, w.version, rule)
-            state, event = evaluate(rule, summary, self.alerts.get(fp))
-            if state != self.alerts.get(fp):
-                self.alerts[fp] = state
-                unit.alert_states.append(state)
-            if event is None:
-                continue
-            self._notify(event, f"{fp}:{event['status']}:{summary['end']}", unit)
-            if event["status"] == "firing" and rule.retrain:
-                self._maybe_trigger(monitor.spec, event, summary, unit)
-
-    def _notify(self, payload: dict, key: str, unit: CommitUnit) -> None:
-        kind = payload["type"]
-        for sink, accepts in self.sinks.items():
-            if kind in accepts:
-                unit.notifications.append(Notification(f"{key}:{sink}", sink, kind, payload))
-
-    def _maybe_trigger(self, spec: ModelSpec, event: dict, summary: dict, unit: CommitUnit) -> None:
-        if not spec.retrain.enabled:
-            return
-        key = (event["model"], event["version"])
-        end = to_ms(summary["end"])
-        last = self.last_trigger.get(key)
-        if last is not None and end - last < spec.retrain.cooldown * 1000:
-            log.info("retrain trigger for %s/%s held back by cooldown", *key)
-            return
-        self.last_trigger[key] = end
-        trigger = {"type": "trigger", "event": cloud_event(event, summary, self.group)}
-        unit.triggers.append(trigger)
-        self._notify(trigger, f"trigger:{event['fingerprint']}:{summary['end']}", unit)
-
-
-def cloud_event(alert: dict, summary: dict, group: str) -> dict:
-    """A CloudEvents 1.0 structured-mode retraining request carrying its evidence."""
-    ident = uuid.uuid5(uuid.NAMESPACE_URL, f"driftline:{alert['fingerprint']}:{summary['end']}")
-    return {
-        "specversion": "1.0",
-        "id": str(ident),
-        "source": f"driftline/{group}",
-        "type": "dev.driftline.retrain.requested",
-        "subject": f"{alert['model']}/{alert['version']}",
-        "time": summary["end"],
-        "datacontenttype": "application/json",
-        "data": {
-            "model": alert["model"], "version": alert["version"],
-            "reason": alert["rule"], "alert": alert["fingerprint"], "severity": alert["severity"],
-            "window": {"start": summary["start"], "end": summary["end"], "count": summary["count"]},
-            "drifted": {k: {x: v[x] for x in ("method", "statistic", "p_value", "threshold")}
-                        for k, v in alert["features"].items()},
-        },
-    }
+        unit.add(self.router.route(summary))

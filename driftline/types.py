@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
 import numpy as np
@@ -131,6 +131,9 @@ class Receipt:
     detail: dict = field(default_factory=dict)
 
 
+ALERT_STATUSES = ("ok", "pending", "firing")
+
+
 @dataclass(frozen=True)
 class AlertState:
     """Where one alert (one rule on one model version) stands: ok → pending → firing."""
@@ -149,6 +152,30 @@ class AlertState:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> AlertState:
+        """The inverse of :meth:`to_dict`; a dict of another shape raises ``ValueError``.
+
+        >>> s = AlertState("f1", "fraud", "v3", "feature_drift", "firing", breaches=2)
+        >>> AlertState.from_dict(s.to_dict()) == s
+        True
+        >>> AlertState.from_dict({"fingerprint": "f1"})
+        Traceback (most recent call last):
+        ...
+        ValueError: alert state: missing model, rule, version
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"alert state: expected a mapping, got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        if unknown := sorted(set(data) - names):
+            raise ValueError(f"alert state: unknown {', '.join(unknown)}")
+        if missing := sorted(required - set(data)):
+            raise ValueError(f"alert state: missing {', '.join(missing)}")
+        if data.get("status", "ok") not in ALERT_STATUSES:
+            raise ValueError(f"alert state: status {data['status']!r} is not one of {', '.join(ALERT_STATUSES)}")
+        return cls(**data)
+
 
 @dataclass
 class CommitUnit:
@@ -165,10 +192,25 @@ class CommitUnit:
     #: the group's pickled checkpoint of an older release was converted: delete it in this transaction
     drop_legacy: bool = False
 
+    def add(self, routed: Routed) -> None:
+        """Take what alerting returned for one window."""
+        self.alert_states.extend(routed.alert_states)
+        self.notifications.extend(routed.notifications)
+        self.triggers.extend(routed.triggers)
+
 
 #: ``(model, key, source)``: ``key`` is a version, or ``""`` for the model's own state; ``source`` is
 #: the topic-partition the state came from, ``"*"`` while one process serves every partition
 StateKey = tuple[str, str, str]
+
+
+@dataclass
+class Routed:
+    """What alerting returns for one window summary: its share of the :class:`CommitUnit`."""
+
+    alert_states: list[AlertState] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    triggers: list[dict] = field(default_factory=list)
 
 
 def iso(ms: int) -> str:

@@ -139,3 +139,12 @@ def wait_for_windows(proc, db, n: int, timeout: float, model: str = "m") -> None
             break
         time.sleep(0.5)
     assert proc.poll() is None, proc.stderr.read()
+
+
+def make_pipeline(settings, store, output, group: str = "driftline", routes=None, **kw):
+    """A pipeline with its router (no sinks unless ``routes``) and dead letters on stderr."""
+    from driftline.alerts.routing import Router
+    from driftline.pipeline import Pipeline
+    from driftline.ports import NoDeadLetters
+    return Pipeline(settings, store, Router(settings, routes or {}, store, group), NoDeadLetters(), output,
+                    group=group, **kw)

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from driftline.app import build_service
 from driftline.config import parse_settings
 from driftline.errors import BrokerUnavailable
-from driftline.runtime import build_kafka_service
 from driftline.streams.broker import EmbeddedBroker
 from driftline.streams.kafka import KafkaProducer, ensure_topics
 from tests.helpers import config, events
@@ -30,7 +30,7 @@ def test_an_unreachable_broker_is_waited_out_then_named(uid, tmp_path, caplog):
         for v in events(3000, seed=1):
             p.produce(f"events-{uid}", v)
         p.flush()
-        service = build_kafka_service(settings, "text", io.StringIO())
+        service = build_service(settings, output_format="text", stream=io.StringIO())
         store = service.pipeline.store
         deadline = time.monotonic() + 60
         while len(store.windows("m")) < 1 and time.monotonic() < deadline:

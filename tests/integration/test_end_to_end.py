@@ -7,8 +7,8 @@ import time
 import orjson
 import pytest
 
+from driftline.app import build_service
 from driftline.config import parse_settings
-from driftline.runtime import build_kafka_service
 from driftline.store import SqlStore
 from driftline.streams.kafka import KafkaProducer, ensure_topics, read_topic
 from tests.helpers import FakeSlack, config, events
@@ -53,7 +53,7 @@ def test_drift_to_store_slack_trigger_and_dead_letters(broker, uid, store_url):
         produce(broker, f"events-{uid}", events(2000, seed=1) + events(3000, start=2000, seed=2)
                 + BAD + events(3000, start=5000, shift=1.0, seed=3))
         out = io.StringIO()
-        service = build_kafka_service(settings, "jsonl", out)
+        service = build_service(settings, output_format="jsonl", stream=out)
         store = service.pipeline.store
         run_until(service, lambda: len(store.windows("m")) >= 6 and len(slack.messages()) >= 2)
         service.shutdown()
@@ -95,7 +95,7 @@ def test_restart_mid_stream_loses_nothing_and_pages_once(broker, uid, tmp_path):
         ensure_topics({"bootstrap.servers": broker.bootstrap}, {f"events-{uid}": 1})
         produce(broker, f"events-{uid}", events(2000, seed=1) + events(3000, start=2000, seed=2)
                 + events(2500, start=5000, shift=1.0, seed=3))
-        first = build_kafka_service(settings, "text", io.StringIO())
+        first = build_service(settings, output_format="text", stream=io.StringIO())
         store = first.pipeline.store
         run_until(first, lambda: len(store.windows("m")) >= 4 and slack.messages())
         first.source.close()  # a crash: no final checkpoint, no offset commit,
@@ -103,7 +103,7 @@ def test_restart_mid_stream_loses_nothing_and_pages_once(broker, uid, tmp_path):
 
         produce(broker, f"events-{uid}", events(500, start=7500, shift=1.0, seed=4)
                 + events(3000, start=8000, seed=5))
-        second = build_kafka_service(settings, "text", io.StringIO())
+        second = build_service(settings, output_format="text", stream=io.StringIO())
         run_until(second, lambda: len(store.windows("m")) >= 9)
         second.shutdown()
 
@@ -127,7 +127,7 @@ def test_a_stationary_stream_of_2000_windows_raises_at_most_a_handful_of_alerts(
         assert settings.models[0].false_alarms == 0.001
         ensure_topics({"bootstrap.servers": broker.bootstrap}, {f"events-{uid}": 1})
         produce(broker, f"events-{uid}", events(5000 + 2000 * 100, seed=11))
-        service = build_kafka_service(settings, "text", io.StringIO())
+        service = build_service(settings, output_format="text", stream=io.StringIO())
         store = service.pipeline.store
         from sqlalchemy import func, select
 

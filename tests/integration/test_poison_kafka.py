@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from driftline.app import build_service
 from driftline.config import parse_settings
-from driftline.runtime import build_kafka_service
 from driftline.streams.kafka import KafkaProducer, ensure_topics, read_topic
 from tests.helpers import config, events
 from tests.unit.test_guard import POISON, PoisonousDecoder, poisoned
@@ -28,7 +28,7 @@ def test_a_poison_record_over_kafka_is_isolated_and_nothing_else_is_lost(broker,
     for v in poisoned(events(6000, seed=1), 3333):
         p.produce(f"events-{uid}", v)
     p.flush()
-    service = build_kafka_service(settings, "text", io.StringIO())
+    service = build_service(settings, output_format="text", stream=io.StringIO())
     service.pipeline.decoder = PoisonousDecoder(settings.models)
     store = service.pipeline.store
     deadline = time.monotonic() + 90

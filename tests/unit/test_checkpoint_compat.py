@@ -15,12 +15,10 @@ import pytest
 from driftline import legacy
 from driftline.config import parse_settings
 from driftline.detectors.profile import ReferenceProfile
-from driftline.pipeline import Pipeline
-from driftline.runtime import NoDeadLetters
 from driftline.store import SqlStore
 from driftline.store import schema as t
 from driftline.types import Batch, CommitUnit, SourcePosition
-from tests.helpers import config, events
+from tests.helpers import config, events, make_pipeline
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -42,7 +40,7 @@ def test_a_pickled_checkpoint_converts_once_and_its_open_window_closes(name, cap
     settings = parse_settings(config(), {})
     windows = []
     with caplog.at_level(logging.WARNING):
-        pipe = Pipeline(settings, store, {}, NoDeadLetters(), windows.append, group="g")
+        pipe = make_pipeline(settings, store, windows.append, group="g")
     assert "converted the checkpoint of the previous release" in caplog.text
     assert "discarded" not in caplog.text  # the open window fits: it is kept
     vals = events(1500, start=6500, shift=1.0, seed=3)
@@ -58,7 +56,7 @@ def test_a_pickled_checkpoint_converts_once_and_its_open_window_closes(name, cap
     assert {k[:2] for k in store.load_states("g")} == {("m", "v1")}
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        again = Pipeline(settings, store, {}, NoDeadLetters(), windows.append, group="g")
+        again = make_pipeline(settings, store, windows.append, group="g")
     assert "converted" not in caplog.text and again.monitors["m"].versions["v1"].seq == 6
 
 

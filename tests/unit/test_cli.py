@@ -260,3 +260,16 @@ def test_the_readme_shows_the_alert_and_trigger_lines_replay_prints(tmp_path, ca
         assert list(doc) == list(out)  # the same keys, in the same order
     assert set(documented[1]["event"]) == set(printed[1]["event"])
     assert set(documented[1]["event"]["data"]) == set(printed[1]["event"]["data"])
+
+
+def test_replay_into_a_database_whose_group_is_served_is_refused(tmp_path, capsys):
+    from driftline.store import SqlStore
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    data = tmp_path / "events.jsonl"
+    data.write_bytes(b"\n".join(events(100)) + b"\n")
+    holder = SqlStore(db)
+    holder.lock_group("driftline")  # a `driftline run` of the same group on the same database
+    assert main(["replay", "-c", write(tmp_path, config()), str(data), "--database", db]) == 1
+    assert "another driftline process is serving consumer group 'driftline'" in capsys.readouterr().err
+    assert SqlStore(db).windows("m") == []
+    holder.close()

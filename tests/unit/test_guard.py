@@ -8,9 +8,9 @@ for a while. Everything else is the real pipeline and store.
 import pytest
 
 from driftline.alerts.console import RecordingSink
+from driftline.app import build_service
 from driftline.config import parse_settings
 from driftline.errors import StoreUnavailable
-from driftline.runtime import build_service
 from driftline.store import SqlStore
 from driftline.streams.decode import Decoder
 from driftline.streams.memory import MemorySource

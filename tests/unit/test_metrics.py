@@ -3,9 +3,10 @@
 import urllib.request
 
 from driftline.alerts.console import RecordingSink
+from driftline.app import build_service
 from driftline.config import parse_settings
 from driftline.metrics import Metrics
-from driftline.runtime import NoDeadLetters, build_service
+from driftline.ports import NoDeadLetters
 from driftline.store import SqlStore
 from driftline.streams.memory import MemorySource
 from tests.helpers import config, events

@@ -11,12 +11,10 @@ from driftline import state as st
 from driftline.config import parse_settings
 from driftline.detectors.online import PredictionADWIN
 from driftline.monitor import MODEL_KEY, ModelMonitor
-from driftline.pipeline import Pipeline
-from driftline.runtime import NoDeadLetters
 from driftline.store import SqlStore
 from driftline.streams.decode import Decoder
 from driftline.types import Batch, SourcePosition
-from tests.helpers import config, events
+from tests.helpers import config, events, make_pipeline
 
 
 def batch(values, start=0):
@@ -120,14 +118,14 @@ def test_a_service_restarted_from_the_store_goes_on_like_one_that_never_stopped(
     settings = parse_settings(config(), {})
     stream = events(4300, seed=5) + events(3000, start=4300, shift=0.8, seed=6)
     whole, parts = [], []
-    ref = Pipeline(settings, SqlStore("sqlite://", upgrade=True), {}, NoDeadLetters(), whole.append)
+    ref = make_pipeline(settings, SqlStore("sqlite://", upgrade=True), whole.append)
     ref.process(batch(stream[:4300]), force=True)  # the same batches: ADWIN reads a batch before
     ref.process(batch(stream[4300:], 4300), force=True)  # its windows close, and sums add in order
     ref.end_of_input()
     url = f"sqlite:///{tmp_path}/s.db"
-    first = Pipeline(settings, SqlStore(url, upgrade=True), {}, NoDeadLetters(), parts.append)
+    first = make_pipeline(settings, SqlStore(url, upgrade=True), parts.append)
     first.process(batch(stream[:4300]), force=True)
-    second = Pipeline(settings, SqlStore(url), {}, NoDeadLetters(), parts.append)
+    second = make_pipeline(settings, SqlStore(url), parts.append)
     assert second.offsets == {("t", 0): 4300}
     second.process(batch(stream[4300:], 4300), force=True)
     second.end_of_input()
@@ -141,7 +139,7 @@ def test_a_checkpoint_writes_only_the_keys_that_changed():
     units = []
     commit = store.commit
     store.commit = lambda group, unit: (units.append(unit), commit(group, unit))
-    pipe = Pipeline(settings, store, {}, NoDeadLetters(), lambda s: None)
+    pipe = make_pipeline(settings, store, lambda s: None)
     values, start = events(2000), 0  # the reference
     for v in range(50):
         values += events(20, start=2000 + 20 * v, version=f"v{v:02d}")
@@ -165,7 +163,7 @@ def test_db_reset_state_discards_open_windows_and_keeps_results(tmp_path, capsys
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(config(store={"url": f"sqlite:///{db}"})))
     settings = parse_settings(config(store={"url": f"sqlite:///{db}"}), {})
-    pipe = Pipeline(settings, SqlStore(settings.store.url, upgrade=True), {}, NoDeadLetters(), lambda s: None)
+    pipe = make_pipeline(settings, SqlStore(settings.store.url, upgrade=True), lambda s: None)
     pipe.process(batch(events(3500)), force=True)
     assert main(["db", "reset-state", "-c", str(cfg)]) == 0
     assert "1 stored state(s) discarded" in capsys.readouterr().out

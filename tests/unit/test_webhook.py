@@ -8,9 +8,9 @@ import pytest
 
 from driftline.alerts.console import RecordingSink
 from driftline.alerts.webhook import WebhookSink, sign, verify
+from driftline.app import build_sinks
 from driftline.config import parse_settings
 from driftline.errors import ConfigError, DeliveryError, ThrottledError
-from driftline.runtime import build_sinks
 from tests.helpers import FakeSlack, config
 
 TRIGGER = {"type": "trigger", "event": {
@@ -117,7 +117,8 @@ def test_webhooks_are_configured_and_receive_triggers_only():
 
 
 def test_pipeline_routes_alerts_and_triggers_by_what_each_sink_accepts():
-    from driftline.runtime import NoDeadLetters, build_service
+    from driftline.app import build_service
+    from driftline.ports import NoDeadLetters
     from driftline.store import SqlStore
     from driftline.streams.memory import MemorySource
     from tests.helpers import events

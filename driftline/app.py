@@ -1,0 +1,225 @@
+"""The composition root: one service from the settings, with overrides for what a
+command (or a test) brings itself.
+
+``driftline run``, ``demo`` and ``replay`` call :func:`build_service`; ``reference``
+and the other store commands take their store from :func:`build_store`. One small
+factory per settings section; every piece is built here and passed in, nothing
+below builds its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import sys
+from collections.abc import Callable
+
+import orjson
+
+from driftline import logs
+from driftline.alerts.console import ConsoleSink
+from driftline.alerts.outbox import Dispatcher
+from driftline.alerts.routing import Router
+from driftline.config.settings import Settings
+from driftline.pipeline import Pipeline
+from driftline.ports import DeadLetterSink, NoDeadLetters, Sink, Source
+from driftline.redact import for_settings as redactor_for
+from driftline.runtime import Service, wait_for
+from driftline.store import SqlStore
+
+log = logging.getLogger(__name__)
+
+BOTH = frozenset({"alert", "trigger"})
+
+
+def build_service(settings: Settings, store: SqlStore | None = None, source: Source | None = None,
+                  dead_letters: DeadLetterSink | None = None, sinks: dict[str, Sink] | None = None,
+                  output: Callable[[dict], None] | None = None, metrics=None, *,
+                  store_url: str | None = None, output_format: str = "text", stream=None,
+                  slack_base_url: str | None = None) -> Service:
+    """The service as the settings describe it; each argument given replaces its piece.
+
+    Without ``store`` the store at ``store_url`` (else ``store.url``) is opened and the
+    consumer group's lock taken (a store handed in is the caller's, locked or not).
+    Without ``source`` it consumes Kafka, with the dead-letter and alert topics; with one,
+    bad records go to stderr unless ``dead_letters`` is given. ``output`` takes every
+    stored window (default: printed as ``output_format`` on ``stream``). Reference files
+    of models that have no stored reference are loaded before it returns.
+    """
+    store = open_store(settings, store_url) if store is None else store
+    producer = None
+    if source is None:
+        conf = kafka_conf(settings)
+        producer = kafka_producer(settings, conf)
+        source = kafka_source(settings, conf, store)
+    sinks = build_sinks(settings, producer, output_format, stream, slack_base_url) if sinks is None else sinks
+    dead_letters = build_dead_letters(settings, producer) if dead_letters is None else dead_letters
+    metrics = build_metrics(settings) if metrics is None else metrics
+    router = build_router(settings, sinks, store)
+    pipeline = Pipeline(settings, store, router, dead_letters, output or window_printer(output_format, stream),
+                        settings.kafka.group_id, metrics=metrics)
+    service = Service(pipeline, source, build_dispatcher(settings, store, sinks, pipeline.metrics),
+                      settings.store.max_outage, settings.kafka.max_outage)
+    load_references(settings, pipeline, store)
+    return service
+
+
+# -- store ----------------------------------------------------------------------
+
+def build_store(settings: Settings, url: str | None = None) -> SqlStore:
+    """The store at ``url`` (else ``store.url``), for a command that reads or writes it once."""
+    return SqlStore(url or settings.store.url)
+
+
+def open_store(settings: Settings, url: str | None = None) -> SqlStore:
+    """The store for a service: waited for up to ``store.max_outage``, with the consumer
+    group's lock (a second process for the group is refused)."""
+    store = wait_for("store", lambda: build_store(settings, url), settings.store.max_outage)
+    wait_for("store", lambda: store.lock_group(settings.kafka.group_id), settings.store.max_outage)
+    return store
+
+
+# -- kafka ----------------------------------------------------------------------
+
+def kafka_conf(settings: Settings) -> dict:
+    from driftline.streams.kafka import client_config
+    k = settings.kafka
+    password = k.sasl_password.get_secret_value() if k.sasl_password else None
+    return client_config(k.bootstrap_servers, k.client, k.sasl_username, password)
+
+
+def kafka_producer(settings: Settings, conf: dict):
+    """A producer, once the broker answers and the topics we write to exist."""
+    from driftline.streams.kafka import KafkaProducer, ensure_topics, wait_ready
+    k, a = settings.kafka, settings.alerts
+    wait_ready(conf, k.max_outage)
+    ensure_topics(conf, {t: 1 for t in (k.dead_letter_topic, a.topic, a.retrain_topic) if t})
+    return KafkaProducer(conf)
+
+
+def kafka_source(settings: Settings, conf: dict, store: SqlStore):
+    """The consumer group, resuming from the store's offsets."""
+    from driftline.streams.kafka import KafkaSource
+    k = settings.kafka
+    return KafkaSource(conf, k.group_id, k.topics, store.load_offsets(k.group_id),
+                       k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()))
+
+
+def build_dead_letters(settings: Settings, producer=None) -> DeadLetterSink:
+    """The dead-letter topic when there is a producer, else stderr."""
+    if producer is None:
+        return NoDeadLetters()
+    from driftline.streams.kafka import DeadLetters
+    return DeadLetters(producer, settings.kafka.dead_letter_topic)
+
+
+# -- alerts ---------------------------------------------------------------------
+
+def build_sinks(settings: Settings, producer=None, console_format: str = "text",
+                stream=None, slack_base_url: str | None = None) -> dict[str, Sink]:
+    """One sink per configured destination, keyed by the names the outbox stores."""
+    a = settings.alerts
+    sinks: dict = {}
+    if a.console:
+        sinks["console"] = ConsoleSink(console_format, stream)
+    if a.slack.enabled:
+        sinks["slack"] = _slack(settings, slack_base_url)
+    if producer is not None:
+        from driftline.streams.kafka import TopicSink
+        if a.topic:
+            sinks["alerts_topic"] = TopicSink(producer, a.topic, "alert")
+        if a.retrain_topic:
+            sinks["retrain_topic"] = TopicSink(producer, a.retrain_topic, "trigger")
+    for hook in a.retrain_webhooks:
+        sinks.update(_webhook(hook))
+    return sinks
+
+
+def _slack(settings: Settings, base_url: str | None):
+    from driftline.alerts.slack import SlackSink
+    s = settings.alerts.slack
+    return SlackSink(token=s.token.get_secret_value() if s.token else None, channel=s.channel,
+                     webhook_url=s.webhook_url.get_secret_value() if s.webhook_url else None,
+                     base_url=base_url or s.base_url)
+
+
+def _webhook(hook) -> dict:
+    from driftline.alerts.webhook import WebhookSink
+    url = hook.url.get_secret_value()
+    # named by its address, so reordering the list never redirects a pending notification
+    name = "webhook:" + hashlib.sha256(url.encode()).hexdigest()[:10]
+    return {name: WebhookSink(url, hook.preset, hook.secret.get_secret_value() if hook.secret else None,
+                              hook.token.get_secret_value() if hook.token else None, hook.event_type,
+                              legacy_signature=hook.legacy_signature)}
+
+
+def build_router(settings: Settings, sinks: dict[str, Sink], store: SqlStore) -> Router:
+    """Alert routing to each sink by the kinds it ``accepts`` (both, if it does not say)."""
+    routes = {name: getattr(sink, "accepts", BOTH) for name, sink in sinks.items()}
+    return Router(settings, routes, store, settings.kafka.group_id)
+
+
+def build_dispatcher(settings: Settings, store: SqlStore, sinks: dict[str, Sink], metrics) -> Dispatcher:
+    redact = redactor_for(settings)
+    logs.protect(redact)
+    return Dispatcher(store, sinks, settings.alerts.delivery_deadline, metrics=metrics, redact=redact)
+
+
+# -- metrics and output ---------------------------------------------------------
+
+def build_metrics(settings: Settings):
+    """Prometheus metrics served on ``metrics.port``, or the do-nothing fake."""
+    from driftline.metrics import Metrics, NullMetrics
+    if settings.metrics.port is None:
+        return NullMetrics()
+    metrics = Metrics()
+    port = metrics.serve(settings.metrics.port, settings.metrics.host)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics.host, port)
+    return metrics
+
+
+def window_printer(fmt: str, stream=None) -> Callable[[dict], None]:
+    stream = stream or sys.stdout
+
+    def text(s: dict) -> None:
+        drift = ", ".join(s["drifted"]) or "none"
+        tests = "" if s["tests_run"] else f" ({s['tests_skipped']})"
+        print(f"window {s['model']} {s['version']} #{s['seq']} {s['start']} → {s['end']}: "
+              f"{s['count']} events, {s['invalid']} invalid, {s['late']} late; drifted: {drift}{tests}",
+              file=stream, flush=True)
+
+    def jsonl(s: dict) -> None:
+        print(orjson.dumps(s, option=orjson.OPT_SERIALIZE_NUMPY).decode(), file=stream, flush=True)
+
+    return jsonl if fmt == "jsonl" else text
+
+
+# -- references -----------------------------------------------------------------
+
+def load_references(settings: Settings, pipeline: Pipeline, store: SqlStore) -> None:
+    """Build profiles from reference files for models that have none stored yet."""
+    from driftline.types import CommitUnit
+    unit = CommitUnit()
+    for i, spec in enumerate(settings.models):
+        if spec.reference.path is None or pipeline.monitors[spec.name].profile is not None:
+            continue
+        profile = _reference_file(spec, f"models[{i}].reference.path")
+        pipeline.set_reference(profile)
+        unit.references.append(profile)
+    if unit.references:
+        store.commit(pipeline.group, unit)
+
+
+def _reference_file(spec, where: str):
+    from driftline.errors import ReferenceError_
+    from driftline.monitor import reference_for
+    from driftline.streams.files import read_table
+    try:
+        profile = reference_for(spec, read_table(spec.reference.path), spec.reference.path)
+    except (ValueError, ReferenceError_) as exc:
+        raise ReferenceError_(f"{where}: {exc}") from exc
+    if profile.empty_features():
+        log.warning("model %s: %s has no values for %s; they will not be tested", spec.name,
+                    spec.reference.path, ", ".join(profile.empty_features()))
+    return profile
