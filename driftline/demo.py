@@ -106,6 +106,6 @@ def _serve(bootstrap: str, data_dir: Path, duration: float | None, output: str, 
     finally:
         traffic.stop_event.set()
         traffic.join(5)
-    windows, alerts, triggers = store.windows(), store.alert_events(), store.triggers()
+    windows, alerts, triggers = store.reads.windows(), store.reads.alert_events(), store.reads.triggers()
     return (f"\ndriftline demo stopped: {traffic.sent} events sent, {len(windows)} windows, "
             f"{len(alerts)} alert changes, {len(triggers)} retrain triggers, {dead.count} dead letters.")

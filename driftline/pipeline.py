@@ -44,8 +44,8 @@ class Pipeline:
         self._restore()
 
     def _restore(self) -> None:
-        refs = self.store.load_references()
-        saved = self.store.load_checkpoint(self.group)
+        refs = self.store.state.load_references()
+        saved = self.store.state.load_checkpoint(self.group)
         monitors = pickle.loads(saved) if saved else {}
         self.monitors: dict[str, ModelMonitor] = {}
         for spec in self.settings.models:
@@ -64,9 +64,9 @@ class Pipeline:
             else:
                 m.spec = spec  # thresholds, rules and cooldowns may change between runs
             self.monitors[spec.name] = m
-        self.alerts: dict[str, AlertState] = self.store.load_alert_states()
-        self.last_trigger: dict[tuple[str, str], int] = self.store.load_last_triggers()
-        self.offsets = self.store.load_offsets(self.group)
+        self.alerts: dict[str, AlertState] = self.store.results.load_alert_states()
+        self.last_trigger: dict[tuple[str, str], int] = self.store.results.load_last_triggers()
+        self.offsets = self.store.state.load_offsets(self.group)
         self._dirty = False
         self._last_checkpoint = self.clock()
 

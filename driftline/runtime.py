@@ -207,7 +207,7 @@ class Service:
                                     "past what is stored, and a restart resumes from there") from exc
                 self.source.idle(delay)
                 try:
-                    self.pipeline.store.check_lock()
+                    self.pipeline.store.state.check_lock()
                     offsets = self.guard.retry()
                 except OUTAGES as err:
                     exc, delay = err, min(delay * 2, self.max_delay)
@@ -310,13 +310,13 @@ def build_kafka_service(settings: Settings, output_format: str = "text", stream=
     from driftline.streams.kafka import DeadLetters, KafkaProducer, KafkaSource, ensure_topics, wait_ready
     k, a = settings.kafka, settings.alerts
     store = wait_for("store", lambda: build_store(settings), settings.store.max_outage)
-    wait_for("store", lambda: store.lock_group(k.group_id), settings.store.max_outage)
+    wait_for("store", lambda: store.state.lock_group(k.group_id), settings.store.max_outage)
     conf = kafka_conf(settings)
     wait_ready(conf, k.max_outage)
     ensure_topics(conf, {t: 1 for t in (k.dead_letter_topic, a.topic, a.retrain_topic) if t})
     producer = KafkaProducer(conf)
     sinks = build_sinks(settings, producer, output_format, stream, slack_base_url)
-    source = KafkaSource(conf, k.group_id, k.topics, store.load_offsets(k.group_id),
+    source = KafkaSource(conf, k.group_id, k.topics, store.state.load_offsets(k.group_id),
                          k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()))
     service = build_service(settings, store, source, DeadLetters(producer, k.dead_letter_topic),
                             sinks, window_printer(output_format, stream), build_metrics(settings))

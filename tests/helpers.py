@@ -135,7 +135,7 @@ def wait_for_windows(proc, db, n: int, timeout: float, model: str = "m") -> None
     from driftline.store import SqlStore
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists() and len(SqlStore(f"sqlite:///{db}").windows(model)) >= n:
+        if db.exists() and len(SqlStore(f"sqlite:///{db}").reads.windows(model)) >= n:
             break
         time.sleep(0.5)
     assert proc.poll() is None, proc.stderr.read()

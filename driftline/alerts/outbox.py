@@ -41,11 +41,11 @@ class Dispatcher:
         now = self.clock()
         self._held = {s: t for s, t in self._held.items() if t > now}
         sent = 0
-        for item in self.store.due_notifications(now, limit, exclude_sinks=tuple(self._held)):
+        for item in self.store.outbox.due(now, limit, exclude_sinks=tuple(self._held)):
             if item.sink in self._held:
                 continue  # held back by a failure earlier in this pass
             sent += self._deliver(item, now)
-        for item in self.store.overdue_notifications(now, self.deadline, limit):
+        for item in self.store.outbox.overdue(now, self.deadline, limit):
             self._expire(item, now)  # past the deadline while its sink was held back
         self._count()
         return sent
@@ -56,7 +56,7 @@ class Dispatcher:
             self._expire(item, now)
             return 0
         if self._silenced(item, now):
-            self.store.mark_sent(item.id, status="silenced")
+            self.store.outbox.mark_sent(item.id, status="silenced")
             self.metrics.observe_notification(item.sink, "silenced")
             return 0
         try:
@@ -64,7 +64,7 @@ class Dispatcher:
         except DeliveryError as exc:
             self._failed(item, now, deadline, exc)
             return 0
-        self.store.mark_sent(item.id)
+        self.store.outbox.mark_sent(item.id)
         self.metrics.observe_notification(item.sink, "sent")
         return 1
 
@@ -74,7 +74,7 @@ class Dispatcher:
     def _silenced(self, item, now: float) -> bool:
         p = item.payload
         return item.kind == "alert" and p.get("status") == "firing" and \
-            self.store.silenced(p["model"], p["rule"], now)
+            self.store.outbox.silenced(p["model"], p["rule"], now)
 
     def _send(self, item) -> None:
         sink = self.sinks.get(item.sink)
@@ -97,7 +97,7 @@ class Dispatcher:
         self._held[item.sink] = next_at
         log.warning("delivery of %s %s to %s failed (attempt %d), retry in %.0fs: %s",
                     item.kind, item.id, item.sink, attempts, next_at - now, error)
-        self.store.mark_retry(item.id, attempts, next_at, error, give_up=False)
+        self.store.outbox.mark_retry(item.id, attempts, next_at, error, give_up=False)
         self.metrics.observe_notification(item.sink, "retry")
 
     def _expire(self, item, now: float) -> None:
@@ -108,9 +108,9 @@ class Dispatcher:
         log.error("giving up on %s %s to %s after %d attempt(s) over %.0fs: %s "
                   "(`driftline alerts --pending` lists it, `--retry-failed` tries again)",
                   item.kind, item.id, item.sink, attempts, now - item.created_at, error)
-        self.store.mark_retry(item.id, attempts, now, self.redact(error), give_up=True)
+        self.store.outbox.mark_retry(item.id, attempts, now, self.redact(error), give_up=True)
         self.metrics.observe_notification(item.sink, "failed")
 
     def _count(self) -> None:
-        counts = self.store.outbox_counts()
+        counts = self.store.outbox.counts()
         self.metrics.set_notifications(pending=counts.get("pending", 0), failed=counts.get("failed", 0))

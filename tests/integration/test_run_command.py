@@ -40,8 +40,8 @@ def test_run_stores_windows_and_checkpoints_on_sigterm(broker, uid, tmp_path):
     assert out.count("window m v1") == 2
     store = SqlStore(f"sqlite:///{db}")
     # what was read and not yet in a closed window is in the checkpoint's open window
-    (offset,) = store.load_offsets(f"g-{uid}").values()
-    monitors = pickle.loads(store.load_checkpoint(f"g-{uid}"))
+    (offset,) = store.state.load_offsets(f"g-{uid}").values()
+    monitors = pickle.loads(store.state.load_checkpoint(f"g-{uid}"))
     open_window = monitors["m"].versions["v1"].current
     assert 4000 <= offset <= 4500
     assert (open_window.count if open_window else 0) == offset - 4000

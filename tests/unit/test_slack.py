@@ -64,7 +64,7 @@ def test_outbox_honours_retry_after_and_never_pages_twice():
         sink = SlackSink(token="x", channel="#c", base_url=slack.url + "/api/")
         d = Dispatcher(store, {"slack": sink}, clock=lambda: now[0])
         assert d.deliver_due() == 0  # throttled
-        (row,) = store.outbox()
+        (row,) = store.reads.outbox()
         assert row["next_attempt_at"] == 1007.0 and row["attempts"] == 1
         now[0] = 1006.0
         assert d.deliver_due() == 0 and len(slack.requests) == 1  # not yet due
@@ -72,15 +72,15 @@ def test_outbox_honours_retry_after_and_never_pages_twice():
         assert d.deliver_due() == 1
         assert d.deliver_due() == 0
         assert len(slack.messages()) == 2  # one throttled attempt, one delivery
-    assert store.outbox()[0]["status"] == "sent"
+    assert store.reads.outbox()[0]["status"] == "sent"
 
 
 def test_silenced_model_is_not_paged():
     store = SqlStore("sqlite://")
-    store.add_silence("fraud", None, until=2000.0, reason="maintenance")
+    store.outbox.add_silence("fraud", None, until=2000.0, reason="maintenance")
     store.commit("g", CommitUnit(notifications=[Notification("k", "slack", "alert", ALERT)]))
     with FakeSlack() as slack:
         sink = SlackSink(token="x", channel="#c", base_url=slack.url + "/api/")
         Dispatcher(store, {"slack": sink}, clock=lambda: 1500.0).deliver_due()
         assert slack.requests == []
-    assert store.outbox()[0]["status"] == "silenced"
+    assert store.reads.outbox()[0]["status"] == "silenced"
