@@ -62,6 +62,11 @@ def test_drift_to_store_slack_trigger_and_dead_letters(broker, uid, store_url):
         assert [w["seq"] for w in windows] == list(range(6))
         assert [bool(w["drifted"]) for w in windows] == [False] * 3 + [True] * 3
         assert windows[3]["invalid"] == 1  # the record without a timestamp, counted in its window
+        receipts = {r["sink"]: r["receipt"] for r in SqlStore(store_url).reads.outbox() if r["kind"] == "alert"}
+        assert receipts["slack"] == {"channel": "#ml-oncall", "ts": "1.000"}  # what thread replies need
+        assert receipts["console"] == {}
+        topic = receipts["alerts_topic"]
+        assert topic["topic"] == f"alerts-{uid}" and topic["partition"] == 0 and topic["offset"] >= 0
         lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
         assert [x["type"] for x in lines].count("window") == 6
         assert {"alert", "trigger"} <= {x["type"] for x in lines}
@@ -98,7 +103,8 @@ def test_restart_mid_stream_loses_nothing_and_pages_once(broker, uid, tmp_path):
         first = build_kafka_service(settings, "text", io.StringIO())
         store = first.pipeline.store
         run_until(first, lambda: len(store.reads.windows("m")) >= 4 and slack.messages())
-        first.source.close()  # a crash: no final checkpoint, no offset commit,
+        first.dispatcher.close()  # a crash: the delivery thread ends with the process,
+        first.source.close()  # no final checkpoint, no offset commit,
         first.pipeline.store.close()  # and the process's group lock goes with it
 
         produce(broker, f"events-{uid}", events(500, start=7500, shift=1.0, seed=4)

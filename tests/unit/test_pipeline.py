@@ -1,5 +1,7 @@
 """The pipeline on a real SQLite file with an in-memory source and recording sinks."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,10 @@ def test_restart_mid_stream_stores_every_window_once_and_pages_once(tmp_path):
     svc, src, _ = service(SqlStore(url), values, sink)
     while src.next < 9500:  # mid-window, mid-incident, after the alert fired
         svc.step()
+    deadline = time.monotonic() + 10  # delivery is on its own thread
+    while len(sink.sent) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    svc.dispatcher.close()  # the crash ends the delivery thread with the process
     fired_before = len(sink.sent)
     assert fired_before >= 2  # the alert and the trigger went out before the crash
     # crash: no shutdown, nothing more committed; a new process starts from the store

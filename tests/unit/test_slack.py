@@ -38,8 +38,10 @@ def test_bot_token_posts_blocks_and_fallback_text():
 
 def test_incoming_webhook_posts_the_same_message():
     with FakeSlack() as slack:
-        SlackSink(webhook_url=slack.url + "/services/T/B/X").send("alert", ALERT, "k1")
+        receipt = SlackSink(webhook_url=slack.url + "/services/T/B/X").send("alert", ALERT, "k1")
         (req,) = slack.requests
+    assert receipt.detail["status"] == 200 and receipt.detail["ts"] is None  # a webhook gives no ts
+    assert "no message ts" in receipt.detail["note"]
     assert req["path"] == "/services/T/B/X"
     assert req["body"]["blocks"][0]["type"] == "header" and "fraud v3" in req["body"]["text"]
 
