@@ -160,3 +160,31 @@ def test_replay_delivers_what_its_windows_produced_before_it_returns(tmp_path):
     assert svc.dispatcher.threaded  # a file store: delivered by the thread, waited for at the end
     assert [k for k, _p, _key in sink.sent] == ["alert", "trigger"]
     assert {r["status"] for r in SqlStore(url).reads.outbox()} == {"sent"}
+
+
+def test_on_sqlite_a_delivery_write_during_the_consumers_transaction_waits_for_it(tmp_path):
+    """Two engines on one SQLite file: the thread's mark_sent while a checkpoint's transaction
+    is open waits for it (SQLite's busy timeout) instead of failing, since no transaction
+    reads before it writes (insert-or-ignore, not select-then-insert)."""
+    from driftline.store import schema as t
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    store.commit("g", CommitUnit(notifications=[Notification("a", "slack", "alert", ALERT)]))
+    (row,) = store.reads.outbox()
+    thread_outbox, errors = store.outbox_for_thread(), []
+
+    def mark() -> None:
+        try:
+            thread_outbox.mark_sent(row["id"])
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            errors.append(exc)
+
+    with store.engine.begin() as c:  # a checkpoint in progress, holding SQLite's write lock
+        c.execute(t.silences.insert().values(model="m", rule=None, until=1.0, reason=""))
+        worker = threading.Thread(target=mark)
+        worker.start()
+        worker.join(0.3)
+        assert worker.is_alive()  # waiting for the lock
+    worker.join(5)
+    assert errors == [] and store.reads.outbox()[0]["status"] == "sent"
+    thread_outbox.close()
+    store.close()
