@@ -76,7 +76,7 @@ def open_store(settings: Settings, url: str | None = None) -> SqlStore:
     """The store for a service: waited for up to ``store.max_outage``, with the consumer
     group's lock (a second process for the group is refused)."""
     store = wait_for("store", lambda: build_store(settings, url), settings.store.max_outage)
-    wait_for("store", lambda: store.lock_group(settings.kafka.group_id), settings.store.max_outage)
+    wait_for("store", lambda: store.state.lock_group(settings.kafka.group_id), settings.store.max_outage)
     return store
 
 
@@ -102,7 +102,7 @@ def kafka_source(settings: Settings, conf: dict, store: SqlStore):
     """The consumer group, resuming from the store's offsets."""
     from driftline.streams.kafka import KafkaSource
     k = settings.kafka
-    return KafkaSource(conf, k.group_id, k.topics, store.load_offsets(k.group_id),
+    return KafkaSource(conf, k.group_id, k.topics, store.state.load_offsets(k.group_id),
                        k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()))
 
 

@@ -143,13 +143,13 @@ def cmd_alerts(args) -> int:
     store = build_store(settings)
     if args.retry_failed:
         now = time.time()
-        n = store.retry_failed(now, now + settings.alerts.delivery_deadline)
+        n = store.outbox.retry_failed(now, now + settings.alerts.delivery_deadline)
         print(f"{n} given-up notification(s) back to pending, deadline in "
               f"{_age(settings.alerts.delivery_deadline)}")
         return 0
     if args.pending:
         return _print_pending(store, redactor_for(settings), settings.alerts.delivery_deadline, args.json)
-    for ev in store.alert_events()[-args.limit:]:
+    for ev in store.reads.alert_events()[-args.limit:]:
         print(orjson.dumps(ev).decode() if args.json else
               f"{ev['window_end']}  {ev['status']:8} {ev['severity']:8} {ev['model']} {ev['version']} "
               f"{ev['rule']}: {ev['subject']} ({ev['value']:.3g} vs {ev['threshold']:.3g})")
@@ -168,7 +168,7 @@ def _age(seconds: float) -> str:
 def _print_pending(store, redact, deadline: float, as_json: bool) -> int:
     """Notifications not delivered yet (``pending``) and given up (``failed``)."""
     now = time.time()
-    rows = store.undelivered()
+    rows = store.outbox.undelivered()
     for r in rows:
         due = r["deadline_at"] if r["deadline_at"] is not None else r["created_at"] + deadline
         row = {"id": r["id"], "status": "given up" if r["status"] == "failed" else "pending",
@@ -191,7 +191,7 @@ def cmd_silence(args) -> int:
     if settings.model(args.model) is None:
         raise DriftlineError(f"unknown model {args.model!r}")
     until = time.time() + parse_duration(args.duration)
-    build_store(settings).add_silence(args.model, args.rule, until, args.reason or "")
+    build_store(settings).outbox.add_silence(args.model, args.rule, until, args.reason or "")
     print(f"silenced {args.model}{' ' + args.rule if args.rule else ''} for {args.duration}")
     return 0
 
@@ -207,7 +207,7 @@ def cmd_db_reset_state(args) -> int:
     from driftline.app import build_store
     settings = _settings(args.config)
     group = settings.kafka.group_id
-    n = build_store(settings).reset(group)
+    n = build_store(settings).state.reset(group)
     print(f"consumer group {group}: {n} stored state(s) discarded (open windows and detector state; "
           "closed windows, alerts and offsets are kept)")
     return 0

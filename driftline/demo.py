@@ -115,7 +115,7 @@ def serve(settings, duration: float | None, output: str = "text", rate: int = 10
         traffic.stop_event.set()
         traffic.join(5)
     store = service.pipeline.store
-    windows, alerts, triggers = store.windows(), store.alert_events(), store.triggers()
+    windows, alerts, triggers = store.reads.windows(), store.reads.alert_events(), store.reads.triggers()
     return (f"\ndriftline demo stopped: {traffic.sent} events sent, {len(windows)} windows, "
             f"{len(alerts)} alert changes, {len(triggers)} retrain triggers, "
             f"{service.pipeline.dead_letter.count} dead letters.")

@@ -45,6 +45,13 @@ def reference_key(profile: ReferenceProfile | None) -> str | None:
     return cached
 
 
+def _collected_fits(state: dict, spec: ModelSpec) -> bool:
+    """Whether events collected for a reference have exactly the model's features, of the same kinds."""
+    wanted = {k: f.kind == "numeric" for k, f in spec.all_features().items()}
+    return all({k: "categories" not in c for k, c in part["features"].items()} == wanted
+               for part in state.get("pending") or [])
+
+
 class Pipeline:
     """Decode → windows → drift → ``router``; one :class:`CommitUnit` per checkpoint.
 
@@ -66,8 +73,8 @@ class Pipeline:
         self._restore()
 
     def _restore(self) -> None:
-        refs = self.store.load_references()
-        saved = {(m, k): st.decode(v) for (m, k, _src), v in self.store.load_states(self.group).items()}
+        refs = self.store.state.load_references()
+        saved = {(m, k): st.decode(v) for (m, k, _src), v in self.store.state.load_states(self.group).items()}
         self._drop_legacy = False
         if not saved:
             saved = self._convert_legacy()
@@ -80,7 +87,7 @@ class Pipeline:
                 profile = None
             self.monitors[spec.name] = self._monitor(spec, profile, {k: v for (m, k), v in saved.items()
                                                                     if m == spec.name})
-        self.offsets = self.store.load_offsets(self.group)
+        self.offsets = self.store.state.load_offsets(self.group)
         self._dirty = self._drop_legacy
         self._last_checkpoint = self.clock()
 
@@ -93,8 +100,11 @@ class Pipeline:
                         spec.name, ", ".join(stale))
             m.dirty.update(stale)  # their stored state is replaced at the next checkpoint
         for key, state in states.items():
-            if key == MODEL_KEY and profile is not None:
-                m.dirty.add(key)  # collected for a reference that has been built since: deleted
+            if key == MODEL_KEY and (profile is not None or not _collected_fits(state, spec)):
+                if profile is None:
+                    log.warning("model %s: its features changed while its reference was being collected; "
+                                "collecting again", spec.name)
+                m.dirty.add(key)  # collected for a reference that exists now, or for other features: deleted
             elif key not in stale:
                 m.load(key, state)
         if self._drop_legacy:
@@ -107,7 +117,7 @@ class Pipeline:
                 and state.get("reference") == reference_key(profile))
 
     def _convert_legacy(self) -> dict[tuple[str, str], dict]:
-        blob = self.store.load_checkpoint(self.group)
+        blob = self.store.state.load_checkpoint(self.group)
         if blob is None:
             return {}
         converted, binned_on = legacy.convert(blob), legacy.profiles(blob)

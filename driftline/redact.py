@@ -54,6 +54,10 @@ class Redactor:
         self.urls: list[str] = []
         self.add(secrets, urls)
 
+    def clear(self) -> None:
+        """Forget every secret (tests: one process loads many configurations)."""
+        self._replace, self._pattern, self.secrets, self.urls = {}, None, [], []
+
     def add(self, secrets: Iterable[str] = (), urls: Iterable[str] = ()) -> None:
         secrets, urls = [s for s in secrets if s], [u for u in urls if u]
         self.secrets += secrets

@@ -2,7 +2,8 @@
 
 Order of effects per checkpoint: dead letters flushed → one database
 transaction (windows, alert state, outbox, offsets, checkpoint) → Kafka
-offsets committed → outbox delivered.
+offsets committed → the delivery thread woken (it sends what the outbox holds on
+its own connection; the consumer never waits for a sink).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def wait_for(what: str, attempt: Callable, limit: float, clock=time.monotonic, s
 
 
 class Service:
-    """Poll → process → commit → deliver, until stopped.
+    """Poll → process → commit → wake the delivery thread, until stopped.
 
     Batches go through the :class:`PoisonGuard`, so a record that makes processing
     raise is dead-lettered instead of stopping the stream. An unreachable store or
@@ -55,7 +56,6 @@ class Service:
         self.stop_event = threading.Event()
         self.status = "ready"
         self._stopped_in_outage = False
-        self._delivery_failing = False
         self._started = time.monotonic()
         self._first_batch = False
 
@@ -72,6 +72,7 @@ class Service:
             self.shutdown()
 
     def step(self) -> None:
+        self.dispatcher.start()
         batch = self.source.poll()
         if batch.values and not self._first_batch:
             self._first_batch = True
@@ -87,17 +88,7 @@ class Service:
             raise BrokerUnavailable(f"no Kafka broker answered for {self.source.outage():.0f} s "
                                     f"(kafka.max_outage is {self.broker_outage:.0f} s); stopping. "
                                     "Nothing is lost: a restart resumes from the stored offsets")
-        self._deliver()
-
-    def _deliver(self) -> None:
-        try:
-            self.dispatcher.deliver_due()
-        except Exception as exc:  # noqa: BLE001 - the outbox keeps everything; delivery resumes later
-            if not self._delivery_failing:
-                log.error("delivering notifications failed (they stay in the outbox): %s", exc)
-            self._delivery_failing = True
-            return
-        self._delivery_failing = False
+        self.dispatcher.wake(checkpoint=bool(offsets))
 
     def _wait_out(self, exc: Exception) -> dict | None:
         """Pause consumption and retry until the store (or dead-letter topic) is back."""
@@ -121,7 +112,7 @@ class Service:
                                     "past what is stored, and a restart resumes from there") from exc
                 self.source.idle(delay)
                 try:
-                    self.pipeline.store.check_lock()
+                    self.pipeline.store.state.check_lock()
                     offsets = self.guard.retry()
                 except OUTAGES as err:
                     exc, delay = err, min(delay * 2, self.max_delay)
@@ -134,17 +125,19 @@ class Service:
             self.source.resume(self.pipeline.offsets)
 
     def shutdown(self) -> None:
+        """The last checkpoint, then at most ``dispatcher.shutdown_wait`` seconds for the
+        delivery thread's last pass (what it does not reach stays in the outbox), then close."""
         from driftline.types import Batch
         try:
             if not self._stopped_in_outage:
                 offsets = self.pipeline.process(Batch([], lambda i: None), force=True)
                 if offsets:
                     self.source.commit(offsets)
-                self._deliver()
         except OUTAGES as exc:
             log.warning("could not write the last checkpoint (%s); what was read since the one before "
                         "is read again on restart", exc)
         finally:
+            self.dispatcher.close()
             self.source.close()
             self.pipeline.store.close()
             self.pipeline.metrics.close()
@@ -155,7 +148,8 @@ class Service:
 
 def run_to_end(service: Service, source) -> None:
     """Replay: process ``source`` until it is done, then close every open window
-    (end of input), commit, deliver, and shut down."""
+    (end of input), commit, and shut down: the shutdown waits (bounded) for the delivery
+    of what the windows produced."""
     try:
         while not service.stop_event.is_set() and not source.done:
             service.step()

@@ -24,12 +24,24 @@ class FakeSlack:
     ``(until, status)`` — until ``clock()`` reaches ``until`` every request gets
     ``status`` (429 with ``Retry-After: retry_after``); after the last phase, success.
     ``delivered`` holds the requests answered with success.
+
+    ``hang`` holds the first ``hang_count`` chat.postMessage requests that long (seconds,
+    or until the stand-in is closed), then closes the connection without an answer and
+    without posting: a Slack that took the request and never processed it. Those are in
+    ``hung`` (with ``hung_at``, ``time.monotonic()`` on arrival), never in ``delivered``.
+    Real Slack has no idempotency key for chat.postMessage: had it posted a request the
+    client gave up on, the channel would show the message twice (the driftline key in the
+    message's metadata is how a reader would tell). What the stand-in can say honestly is
+    how many times a message was posted (``delivered``) and how often it was asked.
     """
 
     def __init__(self, throttle: int = 0, retry_after: int = 7, fail: bool = False,
-                 phases: list[tuple[float, int]] = (), clock=None):
+                 phases: list[tuple[float, int]] = (), clock=None, hang: float = 0.0, hang_count: int = 1):
         self.requests: list[dict] = []
         self.delivered: list[dict] = []
+        self.hung: list[dict] = []
+        self.hang, self.hang_count = hang, hang_count
+        self._released = threading.Event()
         self.fail = fail
         self.throttle, self.retry_after = throttle, retry_after
         self.phases, self.clock = list(phases), clock
@@ -43,6 +55,10 @@ class FakeSlack:
                 request = {"path": self.path, "auth": self.headers.get("Authorization"),
                            "body": body, "raw": raw, "headers": dict(self.headers)}
                 outer.requests.append(request)
+                if outer.hangs(request):
+                    outer._released.wait(outer.hang)
+                    self.close_connection = True  # no answer: the client timed out long ago
+                    return
                 phase = outer.phase()
                 if phase == 429:
                     self._answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(outer.retry_after)})
@@ -78,6 +94,13 @@ class FakeSlack:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def hangs(self, request: dict) -> bool:
+        if not (self.hang and request["path"].startswith("/api/chat.postMessage")
+                and len(self.hung) < self.hang_count):
+            return False
+        self.hung.append(request | {"hung_at": time.monotonic()})
+        return True
+
     def phase(self) -> int | None:
         now = self.clock() if self.clock else 0.0
         return next((status for until, status in self.phases if now < until), None)
@@ -87,11 +110,17 @@ class FakeSlack:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._released.set()
         self.server.shutdown()
         self.server.server_close()
 
     def messages(self) -> list[dict]:
         return [r["body"] for r in self.requests if r["path"].startswith("/api/chat.postMessage")]
+
+    def posted_keys(self) -> list[str]:
+        """The driftline key of every message posted (answered ``ok``), in order."""
+        return [r["body"]["metadata"]["event_payload"]["key"] for r in self.delivered
+                if r["path"].startswith("/api/chat.postMessage")]
 
 
 def events(n: int, start: int = 0, shift: float = 0.0, seed: int = 0, model: str = "m",
@@ -135,7 +164,7 @@ def wait_for_windows(proc, db, n: int, timeout: float, model: str = "m") -> None
     from driftline.store import SqlStore
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists() and len(SqlStore(f"sqlite:///{db}").windows(model)) >= n:
+        if db.exists() and len(SqlStore(f"sqlite:///{db}").reads.windows(model)) >= n:
             break
         time.sleep(0.5)
     assert proc.poll() is None, proc.stderr.read()

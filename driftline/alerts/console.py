@@ -8,6 +8,7 @@ from typing import TextIO
 import orjson
 
 from driftline.alerts.messages import alert_text, trigger_text
+from driftline.types import Receipt
 
 
 class ConsoleSink:
@@ -17,12 +18,13 @@ class ConsoleSink:
         self.fmt = fmt
         self.stream = stream or sys.stdout
 
-    def send(self, kind: str, payload: dict, key: str) -> None:
+    def send(self, kind: str, payload: dict, key: str) -> Receipt:
         if self.fmt == "jsonl":
             line = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
         else:
             line = alert_text(payload) if kind == "alert" else trigger_text(payload)
         print(line, file=self.stream, flush=True)
+        return Receipt()
 
 
 class RecordingSink:
@@ -32,5 +34,6 @@ class RecordingSink:
         self.accepts = accepts
         self.sent: list[tuple[str, dict, str]] = []
 
-    def send(self, kind: str, payload: dict, key: str) -> None:
+    def send(self, kind: str, payload: dict, key: str) -> Receipt:
         self.sent.append((kind, payload, key))
+        return Receipt()

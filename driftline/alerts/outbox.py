@@ -7,19 +7,32 @@ seconds after the notification was created (or after ``driftline alerts --retry-
 gave it a fresh deadline); only a failure at or past the deadline gives it up
 (status ``failed``), counted in ``driftline_notifications_failed_total``.
 
-Nothing here sleeps: a sink that failed is held back (its other notifications are not
-tried) until its retry time, so a throttled or dead destination costs one request per
-retry, and the consumer thread that calls :meth:`Dispatcher.deliver_due` moves on.
-Every error text is redacted before it is logged or stored.
+A sink that failed is held back (its other notifications are not tried) until its retry
+time, so a throttled or dead destination costs one request per retry. What a sink returns
+(a :class:`~driftline.types.Receipt`: Slack's ``ts``, an HTTP status) is stored with the
+row by ``mark_sent``. Every error text is redacted before it is logged or stored.
+
+**The delivery thread.** :meth:`Dispatcher.start` starts a worker thread that drains the
+outbox on a database connection of its own (a second engine on the store's URL), so the
+consumer thread never waits for a sink: it calls :meth:`Dispatcher.wake` after a
+checkpoint, and the worker also looks every ``poll_interval`` seconds.
+:meth:`Dispatcher.close` wakes it for a last pass and waits at most ``shutdown_wait``
+seconds; whatever is still in flight or due then stays in the outbox (logged) for the next
+start. An in-memory SQLite store (``sqlite://``, ``driftline replay``'s default) is one
+database per connection and cannot be opened twice: with it there is no thread, and
+``wake`` and ``close`` deliver on the calling thread. :meth:`Dispatcher.deliver_due` is one
+pass on the calling thread (tests drive it with a fake clock).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from driftline.errors import DeliveryError
 from driftline.metrics import NullMetrics
+from driftline.types import Receipt
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +42,96 @@ DAY = 86400.0
 class Dispatcher:
     def __init__(self, store, sinks: dict, deadline: float = DAY, clock=time.time,
                  base_delay: float = 1.0, max_delay: float = 300.0, max_retry_after: float = 3600.0,
-                 metrics=None, redact=str):
+                 metrics=None, redact=str, poll_interval: float = 1.0, shutdown_wait: float = 10.0):
         self.store, self.sinks, self.deadline, self.clock = store, sinks, deadline, clock
         self.base_delay, self.max_delay, self.max_retry_after = base_delay, max_delay, max_retry_after
         self.metrics = metrics or NullMetrics()
         self.redact = redact
+        self.poll_interval, self.shutdown_wait = poll_interval, shutdown_wait
+        self.outbox = getattr(store, "outbox", None)  # the worker's own, once started
         self._held: dict[str, float] = {}  # sink → not before this time
+        self._thread: threading.Thread | None = None
+        self._wake, self._stopping, self._abandon = threading.Event(), threading.Event(), threading.Event()
+        self._failing = False
+
+    # -- the delivery thread ------------------------------------------------------
+
+    @property
+    def threaded(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        """Start the delivery thread on its own connection (none for an in-memory store)."""
+        if self._thread is not None:
+            return
+        own = self.store.outbox_for_thread()
+        if own is None:
+            log.info("in-memory store: notifications are delivered on the consumer thread")
+            return
+        self.outbox = own
+        self._thread = threading.Thread(target=self._work, name="driftline-delivery", daemon=True)
+        self._thread.start()
+
+    def wake(self, checkpoint: bool = True) -> None:
+        """After a step of the consumer (``checkpoint``: it wrote one, so new notifications
+        may be due): the thread looks now. Without a thread, one pass here."""
+        if self._thread is None:
+            self._pass()
+        elif checkpoint:
+            self._wake.set()
+
+    def _work(self) -> None:
+        while True:
+            last = self._stopping.is_set()
+            self._pass()
+            if last or self._abandon.is_set():
+                break
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+        self.outbox.close()
+
+    def _pass(self) -> None:
+        """One delivery pass; a failing store is logged once and tried again on the next."""
+        try:
+            self.deliver_due()
+        except Exception as exc:  # noqa: BLE001 - the outbox keeps everything; delivery resumes later
+            if not self._failing:
+                log.error("delivering notifications failed (they stay in the outbox): %s", self.redact(str(exc)))
+            self._failing = True
+            return
+        self._failing = False
+
+    def close(self, wait: float | None = None) -> bool:
+        """After the last checkpoint: one more pass, waited for at most ``wait`` seconds
+        (``shutdown_wait``); return whether it finished. What it did not reach stays pending."""
+        if self._thread is None:
+            self._pass()
+            return True
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(self.shutdown_wait if wait is None else wait)
+        if not self._thread.is_alive():
+            return True
+        self._abandon.set()  # the worker stops after the delivery it is waiting on
+        log.warning("stopping with a delivery still in flight after %.0f s; it and every notification "
+                    "not yet sent stay in the outbox and are delivered after the next start",
+                    self.shutdown_wait if wait is None else wait)
+        return False
+
+    # -- one pass ---------------------------------------------------------------
 
     def deliver_due(self, limit: int = 100) -> int:
         """Try every notification that is due; return how many were delivered."""
         now = self.clock()
         self._held = {s: t for s, t in self._held.items() if t > now}
         sent = 0
-        for item in self.store.due_notifications(now, limit, exclude_sinks=tuple(self._held)):
+        for item in self.outbox.due(now, limit, exclude_sinks=tuple(self._held)):
+            if self._abandon.is_set():
+                return sent
             if item.sink in self._held:
                 continue  # held back by a failure earlier in this pass
             sent += self._deliver(item, now)
-        for item in self.store.overdue_notifications(now, self.deadline, limit):
+        for item in self.outbox.overdue(now, self.deadline, limit):
             self._expire(item, now)  # past the deadline while its sink was held back
         self._count()
         return sent
@@ -56,15 +142,15 @@ class Dispatcher:
             self._expire(item, now)
             return 0
         if self._silenced(item, now):
-            self.store.mark_sent(item.id, status="silenced")
+            self.outbox.mark_sent(item.id, status="silenced")
             self.metrics.observe_notification(item.sink, "silenced")
             return 0
         try:
-            self._send(item)
+            receipt = self._send(item)
         except DeliveryError as exc:
             self._failed(item, now, deadline, exc)
             return 0
-        self.store.mark_sent(item.id)
+        self.outbox.mark_sent(item.id, status=receipt.status, receipt=receipt)
         self.metrics.observe_notification(item.sink, "sent")
         return 1
 
@@ -74,13 +160,13 @@ class Dispatcher:
     def _silenced(self, item, now: float) -> bool:
         p = item.payload
         return item.kind == "alert" and p.get("status") == "firing" and \
-            self.store.silenced(p["model"], p["rule"], now)
+            self.outbox.silenced(p["model"], p["rule"], now)
 
-    def _send(self, item) -> None:
+    def _send(self, item) -> Receipt:
         sink = self.sinks.get(item.sink)
         if sink is None:
             raise DeliveryError(f"no sink {item.sink!r} configured")
-        sink.send(item.kind, item.payload, item.key)
+        return sink.send(item.kind, item.payload, item.key) or Receipt()  # a sink may say nothing
 
     def delay(self, attempts: int, exc: DeliveryError) -> float:
         """Seconds before the next attempt, after ``attempts`` failed ones."""
@@ -97,7 +183,7 @@ class Dispatcher:
         self._held[item.sink] = next_at
         log.warning("delivery of %s %s to %s failed (attempt %d), retry in %.0fs: %s",
                     item.kind, item.id, item.sink, attempts, next_at - now, error)
-        self.store.mark_retry(item.id, attempts, next_at, error, give_up=False)
+        self.outbox.mark_retry(item.id, attempts, next_at, error, give_up=False)
         self.metrics.observe_notification(item.sink, "retry")
 
     def _expire(self, item, now: float) -> None:
@@ -108,9 +194,9 @@ class Dispatcher:
         log.error("giving up on %s %s to %s after %d attempt(s) over %.0fs: %s "
                   "(`driftline alerts --pending` lists it, `--retry-failed` tries again)",
                   item.kind, item.id, item.sink, attempts, now - item.created_at, error)
-        self.store.mark_retry(item.id, attempts, now, self.redact(error), give_up=True)
+        self.outbox.mark_retry(item.id, attempts, now, self.redact(error), give_up=True)
         self.metrics.observe_notification(item.sink, "failed")
 
     def _count(self) -> None:
-        counts = self.store.outbox_counts()
+        counts = self.outbox.counts()
         self.metrics.set_notifications(pending=counts.get("pending", 0), failed=counts.get("failed", 0))

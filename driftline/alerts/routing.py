@@ -41,8 +41,8 @@ class Router:
 
     def restore(self) -> None:
         """Alert states and last triggers as the store has them (what was committed)."""
-        self.alerts: dict[str, AlertState] = self.store.load_alert_states()
-        self.cooldowns = Cooldowns(self.store.load_last_triggers())
+        self.alerts: dict[str, AlertState] = self.store.results.load_alert_states()
+        self.cooldowns = Cooldowns(self.store.results.load_last_triggers())
 
     def route(self, summary: dict) -> Routed:
         """One closed window → the alert state changes, notifications and triggers it causes."""

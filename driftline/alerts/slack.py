@@ -1,6 +1,9 @@
 """The Slack sink: the only module that imports slack_sdk.
 
-Posts with a bot token (``chat.postMessage``) or an incoming webhook. A 429
+Posts with a bot token (``chat.postMessage``) or an incoming webhook, and returns a
+:class:`~driftline.types.Receipt`: the message's ``channel`` and ``ts`` from
+``chat.postMessage`` (to thread replies and update it later); an incoming webhook answers
+only ``ok``, so its receipt has the HTTP status and ``ts: None``, and says so. A 429
 becomes :class:`ThrottledError` carrying Slack's ``Retry-After`` so the outbox
 waits that long; no retry here blocks the stream. Error messages never carry the
 webhook URL (its path is the secret) nor the token.
@@ -14,6 +17,9 @@ from slack_sdk.webhook import WebhookClient
 
 from driftline.alerts.messages import alert_blocks, alert_text, trigger_blocks, trigger_text
 from driftline.errors import DeliveryError, ThrottledError
+from driftline.types import Receipt
+
+_NO_TS = "an incoming webhook returns no message ts: this message cannot be threaded or updated"
 
 
 def _retry_after(headers) -> float:
@@ -50,17 +56,16 @@ class SlackSink:
             raise ValueError("SlackSink needs a bot token and channel, or a webhook URL")
         self.channel = channel
 
-    def send(self, kind: str, payload: dict, key: str) -> None:
+    def send(self, kind: str, payload: dict, key: str) -> Receipt:
         text = alert_text(payload) if kind == "alert" else trigger_text(payload)
         blocks = alert_blocks(payload) if kind == "alert" else trigger_blocks(payload)
         if self._web is not None:
-            self._post(text, blocks, key)
-        else:
-            self._webhook(text, blocks)
+            return self._post(text, blocks, key)
+        return self._webhook(text, blocks)
 
-    def _post(self, text: str, blocks: list, key: str) -> None:
+    def _post(self, text: str, blocks: list, key: str) -> Receipt:
         try:
-            self._web.chat_postMessage(
+            resp = self._web.chat_postMessage(
                 channel=self.channel, text=text, blocks=blocks,
                 metadata={"event_type": "driftline_notification", "event_payload": {"key": key}})
         except SlackApiError as exc:
@@ -71,8 +76,9 @@ class SlackSink:
                                 f"(HTTP {status})") from exc
         except (SlackClientError, OSError) as exc:
             raise DeliveryError(f"Slack unreachable: {_reason(exc)}") from exc
+        return Receipt(detail={"channel": resp.get("channel"), "ts": resp.get("ts")})
 
-    def _webhook(self, text: str, blocks: list) -> None:
+    def _webhook(self, text: str, blocks: list) -> Receipt:
         try:
             resp = self._hook.send(text=text, blocks=blocks)
         except (SlackClientError, OSError) as exc:
@@ -81,3 +87,4 @@ class SlackSink:
             raise ThrottledError("Slack webhook rate limit", _retry_after(resp.headers))
         if resp.status_code >= 300:
             raise DeliveryError(f"Slack webhook answered HTTP {resp.status_code}: {resp.body[:200]}")
+        return Receipt(detail={"mode": "incoming-webhook", "status": resp.status_code, "ts": None, "note": _NO_TS})

@@ -34,6 +34,7 @@ import orjson
 
 from driftline.errors import DeliveryError, ThrottledError
 from driftline.redact import url_display
+from driftline.types import Receipt
 
 PRESETS = ("cloudevents", "github", "airflow")
 
@@ -104,7 +105,8 @@ class WebhookSink:
         self.event_type, self.timeout = event_type, timeout
         self.legacy_signature, self.clock = legacy_signature, clock
 
-    def send(self, kind: str, payload: dict, key: str) -> None:
+    def send(self, kind: str, payload: dict, key: str) -> Receipt:
+        """POST the trigger; the receipt holds the endpoint's HTTP ``status``."""
         event = payload["event"]
         body_obj, headers = render(self.preset, event, self.event_type)
         body = orjson.dumps(body_obj, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -117,8 +119,8 @@ class WebhookSink:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
             request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-            with urllib.request.urlopen(request, timeout=self.timeout):
-                return
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                return Receipt(detail={"status": resp.status})
         except urllib.error.HTTPError as exc:
             if exc.code in (429, 503):
                 retry = exc.headers.get("Retry-After")

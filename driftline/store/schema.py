@@ -90,6 +90,7 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float),
     Column("deadline_at", Float),  # set by `alerts --retry-failed`; else created_at + delivery_deadline
+    Column("receipt", JSON),  # what the sink said when it accepted it (Receipt.detail)
     Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftline.errors import BrokerError, DeadLettersUnavailable, DeliveryError, SourceError
-from driftline.types import BadRecord, Batch, SourcePosition
+from driftline.types import BadRecord, Batch, Receipt, SourcePosition
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,9 @@ class TopicSink:
         self.producer, self.topic = producer, topic
         self.accepts = frozenset({kind})
 
-    def send(self, kind: str, payload: dict, key: str) -> None:
+    def send(self, kind: str, payload: dict, key: str) -> Receipt:
+        """Produce and flush; the receipt has the topic, and the partition and offset the
+        broker's delivery report gave (it has come when ``flush`` returns)."""
         if kind == "trigger":
             body, headers = payload["event"], [("content-type", b"application/cloudevents+json")]
             msg_key = body["subject"].encode()
@@ -365,9 +367,18 @@ class TopicSink:
             body, headers = payload, [("content-type", b"application/json")]
             msg_key = payload["fingerprint"].encode()
         headers.append(("driftline.idempotency-key", key.encode()))
+        detail = {"topic": self.topic}
+
+        def delivered(err, msg) -> None:
+            if err is None:
+                detail.update(partition=msg.partition(), offset=msg.offset())
+            else:
+                self.producer._report(err, msg)
+
         self.producer.produce(self.topic, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-                              msg_key, headers)
+                              msg_key, headers, on_delivery=delivered)
         self.producer.flush(10)
+        return Receipt(detail=detail)
 
 
 def committed_offsets(conf: dict, group: str, topic: str, partitions: int = 1) -> dict[int, int]:

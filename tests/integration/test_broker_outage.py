@@ -33,9 +33,9 @@ def test_an_unreachable_broker_is_waited_out_then_named(uid, tmp_path, caplog):
         service = build_service(settings, output_format="text", stream=io.StringIO())
         store = service.pipeline.store
         deadline = time.monotonic() + 60
-        while len(store.windows("m")) < 1 and time.monotonic() < deadline:
+        while len(store.reads.windows("m")) < 1 and time.monotonic() < deadline:
             service.step()
-        assert len(store.windows("m")) == 1
+        assert len(store.reads.windows("m")) == 1
         broker.stop()
         stopped = time.monotonic()
         with pytest.raises(BrokerUnavailable, match=r"kafka.max_outage is 8 s\); stopping. Nothing is lost"):

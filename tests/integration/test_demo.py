@@ -42,15 +42,15 @@ def test_the_demo_takes_the_group_lock_serves_metrics_and_loads_reference_files(
 
     def meanwhile():
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (db.exists() and SqlStore(f"sqlite:///{db}").load_references()):
+        while time.monotonic() < deadline and not (db.exists() and SqlStore(f"sqlite:///{db}").state.load_references()):
             time.sleep(0.2)
-        seen["reference"] = SqlStore(f"sqlite:///{db}").load_references()["fraud"]["source"]
+        seen["reference"] = SqlStore(f"sqlite:///{db}").state.load_references()["fraud"]["source"]
         try:
             demo.start_afresh(settings)  # a second demo on the same data dir and group
         except StoreError as exc:
             seen["second demo"] = str(exc)
         try:
-            SqlStore(f"sqlite:///{db}").lock_group(settings.kafka.group_id)  # what `run` takes
+            SqlStore(f"sqlite:///{db}").state.lock_group(settings.kafka.group_id)  # what `run` takes
         except StoreError as exc:
             seen["run"] = str(exc)
         seen["db kept"] = db.exists()
@@ -72,4 +72,4 @@ def test_the_demo_takes_the_group_lock_serves_metrics_and_loads_reference_files(
     assert seen["db kept"]
     assert "driftline_commit_seconds" in seen["metrics"]
     assert "driftline demo stopped" in summary
-    SqlStore(f"sqlite:///{db}").lock_group(settings.kafka.group_id)  # released when the demo stopped
+    SqlStore(f"sqlite:///{db}").state.lock_group(settings.kafka.group_id)  # released when the demo stopped

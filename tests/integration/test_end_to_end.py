@@ -55,13 +55,18 @@ def test_drift_to_store_slack_trigger_and_dead_letters(broker, uid, store_url):
         out = io.StringIO()
         service = build_service(settings, output_format="jsonl", stream=out)
         store = service.pipeline.store
-        run_until(service, lambda: len(store.windows("m")) >= 6 and len(slack.messages()) >= 2)
+        run_until(service, lambda: len(store.reads.windows("m")) >= 6 and len(slack.messages()) >= 2)
         service.shutdown()
 
-        windows = SqlStore(store_url).windows("m")
+        windows = SqlStore(store_url).reads.windows("m")
         assert [w["seq"] for w in windows] == list(range(6))
         assert [bool(w["drifted"]) for w in windows] == [False] * 3 + [True] * 3
         assert windows[3]["invalid"] == 1  # the record without a timestamp, counted in its window
+        receipts = {r["sink"]: r["receipt"] for r in SqlStore(store_url).reads.outbox() if r["kind"] == "alert"}
+        assert receipts["slack"] == {"channel": "#ml-oncall", "ts": "1.000"}  # what thread replies need
+        assert receipts["console"] == {}
+        topic = receipts["alerts_topic"]
+        assert topic["topic"] == f"alerts-{uid}" and topic["partition"] == 0 and topic["offset"] >= 0
         lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
         assert [x["type"] for x in lines].count("window") == 6
         assert {"alert", "trigger"} <= {x["type"] for x in lines}
@@ -97,17 +102,18 @@ def test_restart_mid_stream_loses_nothing_and_pages_once(broker, uid, tmp_path):
                 + events(2500, start=5000, shift=1.0, seed=3))
         first = build_service(settings, output_format="text", stream=io.StringIO())
         store = first.pipeline.store
-        run_until(first, lambda: len(store.windows("m")) >= 4 and slack.messages())
-        first.source.close()  # a crash: no final checkpoint, no offset commit,
+        run_until(first, lambda: len(store.reads.windows("m")) >= 4 and slack.messages())
+        first.dispatcher.close()  # a crash: the delivery thread ends with the process,
+        first.source.close()  # no final checkpoint, no offset commit,
         first.pipeline.store.close()  # and the process's group lock goes with it
 
         produce(broker, f"events-{uid}", events(500, start=7500, shift=1.0, seed=4)
                 + events(3000, start=8000, seed=5))
         second = build_service(settings, output_format="text", stream=io.StringIO())
-        run_until(second, lambda: len(store.windows("m")) >= 9)
+        run_until(second, lambda: len(store.reads.windows("m")) >= 9)
         second.shutdown()
 
-        windows = store.windows("m")
+        windows = store.reads.windows("m")
         assert [w["seq"] for w in windows] == list(range(9))
         assert all(w["count"] == 1000 for w in windows)
         texts = [m["text"].split("\n")[0] for m in slack.messages()]
@@ -138,8 +144,8 @@ def test_a_stationary_stream_of_2000_windows_raises_at_most_a_handful_of_alerts(
                 return c.execute(select(func.count()).select_from(schema.windows)).scalar() >= 2000
         run_until(service, closed, timeout=600)
         service.shutdown()
-        windows = store.windows("m")
-        firing = [e for e in store.alert_events() if e["status"] == "firing"]
+        windows = store.reads.windows("m")
+        firing = [e for e in store.reads.alert_events() if e["status"] == "firing"]
         noisy = [w["seq"] for w in windows if w["drifted"]]
         print(f"{len(firing)} alerts fired in 2000 windows; windows with drift: {noisy}")
         assert len(windows) == 2000 and all(w["count"] == 100 for w in windows)

@@ -8,25 +8,25 @@ from driftline.store import SqlStore
 
 def test_a_second_process_for_the_same_group_is_refused(store_url):
     first = SqlStore(store_url)
-    first.lock_group("g1")
+    first.state.lock_group("g1")
     code = ("import sys; from driftline.store import SqlStore\n"
             "from driftline.errors import StoreError\n"
             f"s = SqlStore({store_url!r})\n"
-            "try:\n    s.lock_group('g1')\nexcept StoreError as e:\n    print(e); sys.exit(3)\n"
+            "try:\n    s.state.lock_group('g1')\nexcept StoreError as e:\n    print(e); sys.exit(3)\n"
             )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert other.returncode == 3, other.stderr
     assert "another driftline process is serving consumer group 'g1'" in other.stdout
     second = SqlStore(store_url)
-    second.lock_group("g2")  # another group is fine
+    second.state.lock_group("g2")  # another group is fine
     first.close()  # the holder ends: the group is free again
     third = SqlStore(store_url)
-    third.lock_group("g1")
+    third.state.lock_group("g1")
     third.close()
     second.close()
 
 
 def test_in_memory_databases_are_private_and_need_no_lock():
     a, b = SqlStore("sqlite://"), SqlStore("sqlite://")
-    a.lock_group("g")
-    b.lock_group("g")  # each in-memory database belongs to its own process anyway
+    a.state.lock_group("g")
+    b.state.lock_group("g")  # each in-memory database belongs to its own process anyway

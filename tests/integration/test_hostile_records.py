@@ -99,7 +99,7 @@ def test_driftline_run_stays_up_and_dead_letters_each_hostile_record(broker, uid
     big = by_offset[2505]
     assert big["headers"]["driftline.original.size"] == str(len(HOSTILE[5][0]))
     assert "Traceback" not in err
-    check_windows(SqlStore(f"sqlite:///{db}").windows("m"))
+    check_windows(SqlStore(f"sqlite:///{db}").reads.windows("m"))
 
 
 def test_driftline_replay_reports_each_hostile_record_and_flushes_the_last_window(tmp_path):

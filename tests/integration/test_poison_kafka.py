@@ -32,10 +32,10 @@ def test_a_poison_record_over_kafka_is_isolated_and_nothing_else_is_lost(broker,
     service.pipeline.decoder = PoisonousDecoder(settings.models)
     store = service.pipeline.store
     deadline = time.monotonic() + 90
-    while len(store.windows("m")) < 4 and time.monotonic() < deadline:
+    while len(store.reads.windows("m")) < 4 and time.monotonic() < deadline:
         service.step()
     service.shutdown()
-    windows = store.windows("m")
+    windows = store.reads.windows("m")
     assert [w["seq"] for w in windows] == [0, 1, 2, 3]
     assert [w["count"] for w in windows] == [1000] * 4
     (dead,) = read_topic(conf, f"dlq-{uid}", 1)

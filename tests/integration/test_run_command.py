@@ -40,9 +40,9 @@ def test_run_stores_windows_and_checkpoints_on_sigterm(broker, uid, tmp_path):
     assert out.count("window m v1") == 2
     store = SqlStore(f"sqlite:///{db}")
     # what was read and not yet in a closed window is in the checkpoint's open window
-    (offset,) = store.load_offsets(f"g-{uid}").values()
-    states = store.load_states(f"g-{uid}")
-    assert store.load_checkpoint(f"g-{uid}") is None  # no pickle
+    (offset,) = store.state.load_offsets(f"g-{uid}").values()
+    states = store.state.load_states(f"g-{uid}")
+    assert store.state.load_checkpoint(f"g-{uid}") is None  # no pickle
     open_window = decode(states[("m", "v1", "*")])["windows"]["current"]
     assert 4000 <= offset <= 4500
     assert (open_window["count"] if open_window else 0) == offset - 4000

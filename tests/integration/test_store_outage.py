@@ -49,7 +49,7 @@ def test_a_database_outage_is_waited_out_with_nothing_lost_and_no_offset_ahead(b
 
     def stored_windows():
         try:
-            return store.windows("m")
+            return store.reads.windows("m")
         except Exception:  # noqa: BLE001 - tables not made yet
             return []
 
@@ -69,7 +69,7 @@ def test_a_database_outage_is_waited_out_with_nothing_lost_and_no_offset_ahead(b
         while time.monotonic() < end:
             assert proc.poll() is None, f"driftline run exited during the outage: {proc.stderr.read()}"
             kafka = committed_offsets(conf, group, topic).get(0, -1)
-            stored = store.load_offsets(group).get((topic, 0), 0)
+            stored = store.state.load_offsets(group).get((topic, 0), 0)
             assert kafka <= stored, f"Kafka offset {kafka} is ahead of the stored {stored}"
             checks += 1
             time.sleep(1)
@@ -82,9 +82,9 @@ def test_a_database_outage_is_waited_out_with_nothing_lost_and_no_offset_ahead(b
         windows = stored_windows()
         assert [w["seq"] for w in windows] == list(range(8))
         assert [w["count"] for w in windows] == [1000] * 8
-        assert committed_offsets(conf, group, topic)[0] <= store.load_offsets(group)[(topic, 0)]
+        assert committed_offsets(conf, group, topic)[0] <= store.state.load_offsets(group)[(topic, 0)]
         with pytest.raises(StoreError, match="another driftline process"):
-            SqlStore(postgres_url).lock_group(group)  # the lock, lost with its session, was taken again
+            SqlStore(postgres_url).state.lock_group(group)  # the lock, lost with its session, was taken again
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -33,7 +33,7 @@ def test_a_service_the_root_opens_holds_the_group_lock_and_loads_reference_files
     first = build_service(settings, source=MemorySource(events(1000, start=500)), dead_letters=letters,
                           sinks={"console": RecordingSink()}, output=lambda w: None)
     assert first.pipeline.monitors["m"].profile.n == 500
-    assert build_store(settings).load_references()["m"]["source"] == str(tmp_path / "ref.jsonl")
+    assert build_store(settings).state.load_references()["m"]["source"] == str(tmp_path / "ref.jsonl")
     with pytest.raises(StoreError, match="another driftline process is serving consumer group 'driftline'"):
         build_service(settings, source=MemorySource([]), sinks={}, output=lambda w: None)
     first.run(until=lambda: first.source.done)  # shutdown releases the lock
@@ -46,7 +46,7 @@ def test_a_store_handed_in_is_the_callers(tmp_path):
     url = f"sqlite:///{tmp_path / 'd.db'}"
     settings = parse_settings(config(store={"url": url}), {})
     holder = SqlStore(url)
-    holder.lock_group("driftline")
+    holder.state.lock_group("driftline")
     svc = build_service(settings, SqlStore(url), MemorySource([]), MemoryDeadLetters(), {}, lambda w: None)
     svc.shutdown()
     holder.close()

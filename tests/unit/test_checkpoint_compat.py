@@ -52,8 +52,8 @@ def test_a_pickled_checkpoint_converts_once_and_its_open_window_closes(name, cap
     assert s["multivariate"]["method"] == "pca_reconstruction"
     assert {t["method"] for t in s["features"]["y"]["tests"]} >= {"meanvar", "ks", "trend"}
     assert s["prediction_adwin"]["width"] > 0
-    assert store.load_checkpoint("g") is None  # converted once: the pickle is gone
-    assert {k[:2] for k in store.load_states("g")} == {("m", "v1")}
+    assert store.state.load_checkpoint("g") is None  # converted once: the pickle is gone
+    assert {k[:2] for k in store.state.load_states("g")} == {("m", "v1")}
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         again = make_pipeline(settings, store, windows.append, group="g")

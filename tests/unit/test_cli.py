@@ -137,7 +137,7 @@ def test_reference_alerts_and_silence_commands(tmp_path, capsys):
     assert "firing" in out and "m v1 feature_drift" in out
     assert main(["silence", "-c", cfg, "m", "--for", "2h", "--reason", "backfill"]) == 0
     from driftline.store import SqlStore
-    (silence,) = SqlStore(f"sqlite:///{db}").silences(now=0)
+    (silence,) = SqlStore(f"sqlite:///{db}").reads.silences(now=0)
     assert silence["model"] == "m" and silence["reason"] == "backfill"
     assert np.isclose(silence["until"] - __import__("time").time(), 7200, atol=60)
     assert main(["silence", "-c", cfg, "nope", "--for", "1h"]) == 2
@@ -190,13 +190,13 @@ def test_replaying_stored_input_again_is_idempotent_and_a_grown_file_adds_only_n
     db = f"sqlite:///{tmp_path / 'x.db'}"
     lines = events(4000, seed=1) + events(2500, start=4000, shift=1.0, seed=2)
     first = replay(tmp_path, capsys, lines, None, "--database", db)
-    stored = SqlStore(db).windows("m")
+    stored = SqlStore(db).reads.windows("m")
     assert [w["seq"] for w in stored] == [w["seq"] for w in first if w["type"] == "window"] == [0, 1, 2, 3, 4]
     fired = [x for x in first if x["type"] == "alert"]
-    assert [a["status"] for a in fired] == [a["status"] for a in SqlStore(db).alert_events()] == ["firing"]
+    assert [a["status"] for a in fired] == [a["status"] for a in SqlStore(db).reads.alert_events()] == ["firing"]
 
     assert replay(tmp_path, capsys, lines, None, "--database", db) == []  # the same file again: nothing new
-    assert len(SqlStore(db).windows("m")) == 5 and len(SqlStore(db).alert_events()) == 1
+    assert len(SqlStore(db).reads.windows("m")) == 5 and len(SqlStore(db).reads.alert_events()) == 1
 
     data = tmp_path / "events.jsonl"
     with data.open("ab") as fh:  # the file grew: only its new lines are processed
@@ -207,7 +207,7 @@ def test_replaying_stored_input_again_is_idempotent_and_a_grown_file_adds_only_n
     grown = [orjson.loads(x) for x in captured.out.splitlines()]
     windows = [w for w in grown if w["type"] == "window"]
     assert [(w["seq"], w["count"]) for w in windows] == [(5, 1000)]
-    assert [w["seq"] for w in SqlStore(db).windows("m")] == list(range(6))
+    assert [w["seq"] for w in SqlStore(db).reads.windows("m")] == list(range(6))
 
 
 def test_a_different_file_with_the_same_name_is_replayed_from_its_start(tmp_path, capsys):
@@ -268,8 +268,8 @@ def test_replay_into_a_database_whose_group_is_served_is_refused(tmp_path, capsy
     data = tmp_path / "events.jsonl"
     data.write_bytes(b"\n".join(events(100)) + b"\n")
     holder = SqlStore(db)
-    holder.lock_group("driftline")  # a `driftline run` of the same group on the same database
+    holder.state.lock_group("driftline")  # a `driftline run` of the same group on the same database
     assert main(["replay", "-c", write(tmp_path, config()), str(data), "--database", db]) == 1
     assert "another driftline process is serving consumer group 'driftline'" in capsys.readouterr().err
-    assert SqlStore(db).windows("m") == []
+    assert SqlStore(db).reads.windows("m") == []
     holder.close()

@@ -82,7 +82,7 @@ def test_ten_minutes_of_429_then_ten_of_500_and_everything_is_delivered_once(tmp
         done_at = now[0]
     assert delivered_keys(server) == Counter({"fp0:firing:end:slack": 1, "fp1:firing:end:slack": 1,
                                               "fp2:firing:end:slack": 1, "t1:slack": 1, "0b5e:webhook": 1})
-    assert {r["status"] for r in store.outbox()} == {"sent"}
+    assert {r["status"] for r in store.reads.outbox()} == {"sent"}
     # Retry-After honoured, one probe per wait for the whole sink: ~10 min / 5 s requests, not 4x that
     assert min(b - a for a, b in zip(throttled_at, throttled_at[1:])) >= 5
     assert 100 <= len(throttled_at) <= 121
@@ -106,11 +106,11 @@ def test_a_restart_retries_what_is_within_its_deadline(tmp_path, no_sleep):
             Dispatcher(store, sinks(server, clock), clock=clock).deliver_due()
             now[0] += 10 * MIN
     store.close()
-    assert {r["status"] for r in SqlStore(url).outbox()} == {"pending"}  # 200 min of HTTP 500: still trying
+    assert {r["status"] for r in SqlStore(url).reads.outbox()} == {"pending"}  # 200 min of HTTP 500: still trying
     with FakeSlack() as server:
         store = SqlStore(url)
         assert Dispatcher(store, sinks(server, clock), clock=clock).deliver_due() == 5
-    assert {r["status"] for r in store.outbox()} == {"sent"}
+    assert {r["status"] for r in store.reads.outbox()} == {"sent"}
 
 
 def test_past_its_deadline_it_is_given_up_listed_and_retried_by_command(tmp_path, capsys, no_sleep):
@@ -133,9 +133,9 @@ def test_past_its_deadline_it_is_given_up_listed_and_retried_by_command(tmp_path
         while now[0] < t0 + 2 * 3600:
             d.deliver_due()
             if now[0] < t0 + 3600:
-                assert {r["status"] for r in store.outbox()} == {"pending"}, now[0] - t0
+                assert {r["status"] for r in store.reads.outbox()} == {"pending"}, now[0] - t0
             now[0] += MIN
-        assert {r["status"] for r in store.outbox()} == {"failed"}
+        assert {r["status"] for r in store.reads.outbox()} == {"failed"}
         assert metric(metrics, "driftline_notifications_failed_total", sink="slack") == 2
         assert metric(metrics, "driftline_notifications_given_up") == 2
 
@@ -167,7 +167,7 @@ def test_a_notification_whose_deadline_passed_while_down_is_given_up_unsent(tmp_
         later = time.time() + 86400 + 1
         Dispatcher(store, sinks(server, lambda: later), clock=lambda: later).deliver_due()
         assert server.requests == []  # a day-old page is not sent as if it were news
-    (row,) = store.outbox()
+    (row,) = store.reads.outbox()
     assert row["status"] == "failed" and "not delivered within its deadline" in row["last_error"]
 
 

@@ -65,7 +65,7 @@ def test_a_record_that_makes_processing_raise_is_dead_lettered_and_nothing_else_
     store = SqlStore(f"sqlite:///{tmp_path / 'p.db'}")
     windows, letters, svc = run(store, poisoned(values, at))
     assert summary_of(windows) == summary_of(clean)  # same windows, same counts, none twice
-    assert summary_of(store.windows("m")) == summary_of(clean)
+    assert summary_of(store.reads.windows("m")) == summary_of(clean)
     (bad,) = letters.sent
     assert bad.reason == "internal error: RuntimeError: decoder bug"
     assert POISON in bad.value and bad.position.offset == at
@@ -110,7 +110,7 @@ def test_a_store_outage_is_waited_out_and_nothing_is_lost_or_doubled(tmp_path):
     store = FlakyStore(f"sqlite:///{tmp_path / 'f.db'}", down=5)
     windows, letters, svc = run(store, values)
     assert store.refused == 5 and letters.sent == []
-    assert summary_of(store.windows("m")) == summary_of(clean)
+    assert summary_of(store.reads.windows("m")) == summary_of(clean)
     assert summary_of(windows) == summary_of(clean)
 
 
@@ -122,4 +122,4 @@ def test_past_max_outage_the_service_stops_with_a_clear_error_and_stored_offsets
     svc.clock = FakeClock()
     with pytest.raises(StoreUnavailable, match=r"store.max_outage is 30 s\), stopping. Nothing is lost"):
         svc.run(until=lambda: src.done)
-    assert store.load_offsets("driftline") == {} and src.committed == {}
+    assert store.state.load_offsets("driftline") == {} and src.committed == {}

@@ -1,5 +1,7 @@
 """The pipeline on a real SQLite file with an in-memory source and recording sinks."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -43,8 +45,8 @@ def test_drift_fires_once_triggers_once_and_resolves(tmp_path):
     trigger = sink.sent[1][1]["event"]
     assert trigger["specversion"] == "1.0" and trigger["type"] == "dev.driftline.retrain.requested"
     assert "x" in trigger["data"]["drifted"] and trigger["data"]["window"]["count"] == 1000
-    assert len(store.windows("m")) == 14 and len(store.triggers()) == 1
-    assert {r["status"] for r in store.outbox()} == {"sent"}
+    assert len(store.reads.windows("m")) == 14 and len(store.reads.triggers()) == 1
+    assert {r["status"] for r in store.reads.outbox()} == {"sent"}
 
 
 def test_cooldown_holds_back_a_second_trigger(tmp_path):
@@ -65,15 +67,19 @@ def test_restart_mid_stream_stores_every_window_once_and_pages_once(tmp_path):
     svc, src, _ = service(SqlStore(url), values, sink)
     while src.next < 9500:  # mid-window, mid-incident, after the alert fired
         svc.step()
+    deadline = time.monotonic() + 10  # delivery is on its own thread
+    while len(sink.sent) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    svc.dispatcher.close()  # the crash ends the delivery thread with the process
     fired_before = len(sink.sent)
     assert fired_before >= 2  # the alert and the trigger went out before the crash
     # crash: no shutdown, nothing more committed; a new process starts from the store
     store2 = SqlStore(url)
-    resume = store2.load_offsets("driftline")[("memory", 0)]
+    resume = store2.state.load_offsets("driftline")[("memory", 0)]
     assert resume <= src.next
     svc2, src2, _ = service(store2, values, sink, start=resume)
     svc2.run(until=lambda: src2.done)
-    stored = store2.windows("m")
+    stored = store2.reads.windows("m")
     assert [w["seq"] for w in stored] == list(range(14))
     assert [w["count"] for w in stored] == [1000] * 14
     statuses = [(k, p.get("status")) for k, p, _ in sink.sent]
@@ -84,7 +90,7 @@ def test_reference_from_first_n_is_stored_and_reused(tmp_path):
     url = f"sqlite:///{tmp_path / 'd.db'}"
     svc, src, _ = service(SqlStore(url), events(2500, seed=1), RecordingSink())
     svc.run(until=lambda: src.done)
-    refs = SqlStore(url).load_references()
+    refs = SqlStore(url).state.load_references()
     assert refs["m"]["n"] == 2000 and refs["m"]["source"] == "first 2000 events"
     assert set(refs["m"]["features"]) == {"x", "y", "colour", "prediction"}
 
@@ -146,7 +152,7 @@ def test_restart_with_changed_configuration(tmp_path):
     svc.run(until=lambda: src.done)
     assert [w["count"] for w in windows] == [1000]  # 2,000 events for a new reference, then a window
     assert set(windows[0]["features"]) == {"x", "colour"}
-    assert set(SqlStore(url).load_references()["m"]["features"]) == {"x", "colour", "prediction"}
+    assert set(SqlStore(url).state.load_references()["m"]["features"]) == {"x", "colour", "prediction"}
 
 
 def test_a_quiet_stream_still_closes_its_last_time_window(tmp_path):
@@ -177,7 +183,7 @@ def test_a_feature_without_reference_values_is_summarised_but_not_tested(tmp_pat
     assert w["features"]["y"]["drift"] is None and w["features"]["y"]["count"] == 1000
     assert w["features"]["y"]["drift_skipped"] == "the reference has no values for this feature"
     assert w["features"]["x"]["drift"]["method"] in ("meanvar", "ks")
-    assert SqlStore(url).load_references()["m"]["features"]["y"]["n"] == 0
+    assert SqlStore(url).state.load_references()["m"]["features"]["y"]["n"] == 0
 
 
 def test_the_service_keeps_its_open_window_on_shutdown_and_resumes_it(tmp_path):
@@ -187,7 +193,7 @@ def test_the_service_keeps_its_open_window_on_shutdown_and_resumes_it(tmp_path):
     svc, src, windows = service(SqlStore(url), values[:3500], RecordingSink())
     svc.run(until=lambda: src.done)
     assert [(w["count"], w["closed_by"]) for w in windows] == [(1000, "size")]
-    resume = SqlStore(url).load_offsets("driftline")[("memory", 0)]
+    resume = SqlStore(url).state.load_offsets("driftline")[("memory", 0)]
     assert resume == 3500
     svc, src, windows = service(SqlStore(url), values, RecordingSink(), start=resume)
     svc.run(until=lambda: src.done)

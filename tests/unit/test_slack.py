@@ -38,8 +38,10 @@ def test_bot_token_posts_blocks_and_fallback_text():
 
 def test_incoming_webhook_posts_the_same_message():
     with FakeSlack() as slack:
-        SlackSink(webhook_url=slack.url + "/services/T/B/X").send("alert", ALERT, "k1")
+        receipt = SlackSink(webhook_url=slack.url + "/services/T/B/X").send("alert", ALERT, "k1")
         (req,) = slack.requests
+    assert receipt.detail["status"] == 200 and receipt.detail["ts"] is None  # a webhook gives no ts
+    assert "no message ts" in receipt.detail["note"]
     assert req["path"] == "/services/T/B/X"
     assert req["body"]["blocks"][0]["type"] == "header" and "fraud v3" in req["body"]["text"]
 
@@ -64,7 +66,7 @@ def test_outbox_honours_retry_after_and_never_pages_twice():
         sink = SlackSink(token="x", channel="#c", base_url=slack.url + "/api/")
         d = Dispatcher(store, {"slack": sink}, clock=lambda: now[0])
         assert d.deliver_due() == 0  # throttled
-        (row,) = store.outbox()
+        (row,) = store.reads.outbox()
         assert row["next_attempt_at"] == 1007.0 and row["attempts"] == 1
         now[0] = 1006.0
         assert d.deliver_due() == 0 and len(slack.requests) == 1  # not yet due
@@ -72,15 +74,15 @@ def test_outbox_honours_retry_after_and_never_pages_twice():
         assert d.deliver_due() == 1
         assert d.deliver_due() == 0
         assert len(slack.messages()) == 2  # one throttled attempt, one delivery
-    assert store.outbox()[0]["status"] == "sent"
+    assert store.reads.outbox()[0]["status"] == "sent"
 
 
 def test_silenced_model_is_not_paged():
     store = SqlStore("sqlite://")
-    store.add_silence("fraud", None, until=2000.0, reason="maintenance")
+    store.outbox.add_silence("fraud", None, until=2000.0, reason="maintenance")
     store.commit("g", CommitUnit(notifications=[Notification("k", "slack", "alert", ALERT)]))
     with FakeSlack() as slack:
         sink = SlackSink(token="x", channel="#c", base_url=slack.url + "/api/")
         Dispatcher(store, {"slack": sink}, clock=lambda: 1500.0).deliver_due()
         assert slack.requests == []
-    assert store.outbox()[0]["status"] == "silenced"
+    assert store.reads.outbox()[0]["status"] == "silenced"

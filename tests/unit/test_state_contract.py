@@ -152,7 +152,7 @@ def test_a_checkpoint_writes_only_the_keys_that_changed():
     assert list(units[-1].states) == [("m", "v07", "*")]
     pipe.process(batch([], start + 30), force=True)
     assert units[-1].states == {}
-    assert len(store.load_states("driftline")) == 51
+    assert len(store.state.load_states("driftline")) == 51
 
 
 def test_db_reset_state_discards_open_windows_and_keeps_results(tmp_path, capsys):
@@ -168,5 +168,5 @@ def test_db_reset_state_discards_open_windows_and_keeps_results(tmp_path, capsys
     assert main(["db", "reset-state", "-c", str(cfg)]) == 0
     assert "1 stored state(s) discarded" in capsys.readouterr().out
     store = SqlStore(settings.store.url)
-    assert store.load_states("driftline") == {} and len(store.windows()) == 1
-    assert store.load_offsets("driftline") == {("t", 0): 3500}
+    assert store.state.load_states("driftline") == {} and len(store.reads.windows()) == 1
+    assert store.state.load_offsets("driftline") == {("t", 0): 3500}

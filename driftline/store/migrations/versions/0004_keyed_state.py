@@ -6,15 +6,15 @@ model's own state; ``source`` is the topic-partition it came from (``"*"`` while
 process serves every partition). The old ``checkpoints`` table stays until the
 service has converted a group's pickle on its first start (then its row is deleted).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,128 @@
+"""The outbox: notifications written in the checkpoint's transaction, then delivered.
+
+:meth:`Outbox.enqueue` runs inside :meth:`~driftline.store.SqlStore.commit` (a key
+already stored is ignored, so a replayed checkpoint never queues a notification twice);
+everything else is for the dispatcher, which may hold an :class:`Outbox` on its own
+engine (:meth:`~driftline.store.SqlStore.outbox_for_thread`): what is due or overdue,
+what was sent (with the sink's receipt) or must be retried, counts, and silences.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from driftline.store import schema as t
+from driftline.store.engine import insert_ignore, mapped
+from driftline.types import Receipt
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    key: str
+    sink: str
+    kind: str
+    payload: dict
+    attempts: int
+    created_at: float = 0.0
+    deadline_at: float | None = None  # None: created_at + alerts.delivery_deadline
+    last_error: str | None = None
+
+
+def _item(r) -> OutboxItem:
+    return OutboxItem(r.id, r.key, r.sink, r.kind, r.payload, r.attempts, r.created_at, r.deadline_at, r.last_error)
+
+
+class Outbox:
+    """The outbox queries on ``engine``; ``owns_engine``: :meth:`close` disposes of it."""
+
+    def __init__(self, engine: Engine, owns_engine: bool = False):
+        self.engine, self.owns_engine = engine, owns_engine
+
+    def close(self) -> None:
+        if self.owns_engine:
+            self.engine.dispose()
+
+    @staticmethod
+    def enqueue(c: Connection, notifications) -> None:
+        """Queue ``notifications`` inside the caller's transaction; a stored key is left as it is."""
+        now = time.time()
+        for n in notifications:
+            insert_ignore(c, t.outbox, dict(key=n.key, sink=n.sink, kind=n.kind, payload=n.payload,
+                                            status="pending", attempts=0, next_attempt_at=0.0, created_at=now))
+
+    @mapped("could not read due notifications")
+    def due(self, now: float, limit: int = 100, exclude_sinks: tuple = ()) -> list[OutboxItem]:
+        """Pending notifications due at ``now``, the longest waiting first, none for ``exclude_sinks``."""
+        q = (select(t.outbox).where(t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= now)
+             .order_by(t.outbox.c.next_attempt_at, t.outbox.c.id).limit(limit))
+        if exclude_sinks:
+            q = q.where(t.outbox.c.sink.not_in(exclude_sinks))
+        with self.engine.connect() as c:
+            return [_item(r) for r in c.execute(q)]
+
+    @mapped("could not read overdue notifications")
+    def overdue(self, now: float, deadline: float, limit: int = 100) -> list[OutboxItem]:
+        """Pending notifications past their deadline (``deadline_at``, else ``created_at + deadline``)."""
+        due = func.coalesce(t.outbox.c.deadline_at, t.outbox.c.created_at + deadline)
+        q = select(t.outbox).where(t.outbox.c.status == "pending", due < now).order_by(t.outbox.c.id).limit(limit)
+        with self.engine.connect() as c:
+            return [_item(r) for r in c.execute(q)]
+
+    @mapped("could not mark a notification sent")
+    def mark_sent(self, item_id: int, status: str = "sent", receipt: Receipt | None = None) -> None:
+        """Delivered (or ``silenced``): ``status``, the time, and what the sink said (``receipt.detail``)."""
+        values = {"status": status, "sent_at": time.time()}
+        if receipt is not None:
+            values["receipt"] = receipt.detail
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(**values))
+
+    @mapped("could not record a failed delivery")
+    def mark_retry(self, item_id: int, attempts: int, next_at: float, error: str, give_up: bool) -> None:
+        """A failed attempt: retry at ``next_at``, or (``give_up``) status ``failed``.
+        ``error`` must already be redacted."""
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(
+                attempts=attempts, next_attempt_at=next_at, last_error=error[:500],
+                status="failed" if give_up else "pending"))
+
+    @mapped("could not count notifications")
+    def counts(self, statuses: tuple[str, ...] = ("pending", "failed")) -> dict[str, int]:
+        """How many notifications are in each of ``statuses`` (by the status index: sent rows,
+        which only grow, are not counted unless asked for)."""
+        q = (select(t.outbox.c.status, func.count()).where(t.outbox.c.status.in_(statuses))
+             .group_by(t.outbox.c.status))
+        with self.engine.connect() as c:
+            return {status: n for status, n in c.execute(q)}
+
+    @mapped("could not read undelivered notifications")
+    def undelivered(self, limit: int = 1000) -> list[dict]:
+        """Notifications still pending and those given up (``failed``), oldest first."""
+        q = (select(t.outbox).where(t.outbox.c.status.in_(("pending", "failed")))
+             .order_by(t.outbox.c.id).limit(limit))
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    @mapped("could not retry failed notifications")
+    def retry_failed(self, now: float, deadline_at: float) -> int:
+        """Put every given-up notification back to pending, due now, with a fresh deadline."""
+        with self.engine.begin() as c:
+            return c.execute(update(t.outbox).where(t.outbox.c.status == "failed").values(
+                status="pending", attempts=0, next_attempt_at=now, deadline_at=deadline_at)).rowcount
+
+    @mapped("could not add a silence")
+    def add_silence(self, model: str, rule: str | None, until: float, reason: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.silences).values(model=model, rule=rule, until=until, reason=reason))
+
+    @mapped("could not read silences")
+    def silenced(self, model: str, rule: str | None, now: float) -> bool:
+        """Whether a silence for ``model`` (all its rules, or ``rule``) lasts past ``now``."""
+        q = select(t.silences.c.rule).where(t.silences.c.model == model, t.silences.c.until > now)
+        with self.engine.connect() as c:
+            return any(r.rule in (None, rule) for r in c.execute(q))
