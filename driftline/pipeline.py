@@ -55,8 +55,7 @@ class Pipeline:
                             "building a new reference", spec.name)
                 profile = None
             m = monitors.get(spec.name)
-            if m is not None and (profile is None or m.profile is None
-                                  or m.spec.window != spec.window or not profile_fits(m.profile, spec)):
+            if m is not None and not resumable(m, profile, spec):
                 log.warning("model %s: configuration changed; open windows are discarded", spec.name)
                 m = None
             if m is None:
@@ -201,6 +200,17 @@ class Pipeline:
         trigger = {"type": "trigger", "event": cloud_event(event, summary, self.group)}
         unit.triggers.append(trigger)
         self._notify(trigger, f"trigger:{event['fingerprint']}:{summary['end']}", unit)
+
+
+def resumable(monitor: ModelMonitor, stored: ReferenceProfile | None, spec: ModelSpec) -> bool:
+    """Whether a checkpointed monitor goes on under ``spec``: one with a reference keeps its
+    open windows if they still fit; one still collecting its reference from the first events
+    (none stored yet) keeps what it collected, whose offsets the checkpoint already covers."""
+    if monitor.spec.window != spec.window:
+        return False
+    if monitor.profile is None:
+        return stored is None and monitor.spec.all_features() == spec.all_features()
+    return stored is not None and profile_fits(monitor.profile, spec)
 
 
 def cloud_event(alert: dict, summary: dict, group: str) -> dict:
