@@ -199,3 +199,17 @@ def test_the_service_keeps_its_open_window_on_shutdown_and_resumes_it(tmp_path):
     svc.run(until=lambda: src.done)
     assert [(w["seq"], w["count"], w["closed_by"]) for w in windows] == [(1, 1000, "size")]
     assert svc.pipeline.monitors["m"].versions["v1"].current.count == 500  # open again, checkpointed
+
+
+def test_a_restart_while_the_reference_is_collected_keeps_what_was_collected(tmp_path):
+    """The checkpoint covers the events read for the reference: a restart goes on
+    collecting from there, it neither loses them nor builds the reference from later ones."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    values = events(2000, seed=1) + events(2000, start=2000, seed=2)
+    svc, src, windows = service(SqlStore(url), values[:1500], RecordingSink())
+    svc.run(until=lambda: src.done)
+    assert windows == [] and SqlStore(url).state.load_offsets("driftline")[("memory", 0)] == 1500
+    svc, src, windows = service(SqlStore(url), values, RecordingSink(), start=1500)
+    svc.run(until=lambda: src.done)
+    assert [(w["seq"], w["count"]) for w in windows] == [(0, 1000), (1, 1000)]
+    assert SqlStore(url).state.load_references()["m"]["n"] == 2000
