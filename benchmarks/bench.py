@@ -6,7 +6,7 @@ windows of 10,000 events, reference of the first 50,000; one partition.
 Printed: events/s for (a) confluent-kafka consume(10000) alone, (b) consume +
 orjson.loads per event — the limit a Python consumer can reach, (c) driftline's
 decode + window statistics without Kafka, (d) driftline end to end (consume,
-decode, windows, drift tests, SQLite commits), and the ratio (d)/(b).
+decode, windows, drift tests, SQLite commits), and the ratio (d)/(b); then the checkpoint's cost (benchmarks/checkpoint.py).
 Timing starts at the first record received, so consumer-group join is excluded; (c)
 and (d) count the events after the reference (building and calibrating it is a one-off
 per model, printed on its own).
@@ -149,6 +149,8 @@ def main() -> None:
     print(f"    (the first {REFERENCE:,} events, which build and calibrate the reference, are not in (d): "
           f"{reference_s:.1f} s)")
     print(f"ratio (d)/(b) = {e2e / limit:.2f}   (d)/(a) = {e2e / raw:.2f}")
+    import checkpoint  # benchmarks/checkpoint.py, beside this file
+    checkpoint.report()
 
 
 if __name__ == "__main__":
