@@ -48,6 +48,11 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
     of models that have no stored reference are loaded before it returns.
     """
     store = open_store(settings, store_url) if store is None else store
+    if settings.store.state_secret is None and not store.url.startswith("sqlite"):
+        log.warning("store.state_secret is not set: open windows stored in %s are trusted as they are read "
+                    "(anyone who can write to the database can hand the sketch readers crafted bytes); "
+                    "set it (e.g. ${DRIFTLINE_STATE_SECRET}) to refuse state written without it",
+                    store.describe())
     producer = None
     if source is None:
         conf = kafka_conf(settings)

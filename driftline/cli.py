@@ -207,7 +207,10 @@ def cmd_db_reset_state(args) -> int:
     from driftline.app import build_store
     settings = _settings(args.config)
     group = settings.kafka.group_id
-    n = build_store(settings).state.reset(group)
+    store = build_store(settings)
+    store.state.lock_group(group)  # refused while a service of the group runs: it would write over the reset
+    n = store.state.reset(group)
+    store.close()
     print(f"consumer group {group}: {n} stored state(s) discarded (open windows and detector state; "
           "closed windows, alerts and offsets are kept)")
     return 0

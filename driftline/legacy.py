@@ -6,8 +6,9 @@ On its first start the new release converts that blob into the states of
 every class it names from driftline (or from anywhere not on a short list) becomes an
 inert stand-in that only records its attributes, so no driftline code, and nothing
 the blob names, runs. The list admits numpy's array and scalar constructors, the
-``collections`` containers, numpy's random generators and river's ADWIN (whose state
-is its own serialized buckets). The stand-ins are then read attribute by attribute,
+``collections`` containers and river's ADWIN (whose state is its own serialized
+buckets); a row sample's random generator becomes a stand-in too, and the converted
+sample draws its next keys from a fresh one. The stand-ins are then read attribute by attribute,
 with the defaults of the older layouts, into today's state: this module is the only
 place that knows what the older classes looked like.
 """
@@ -34,8 +35,6 @@ _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
     ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__generator_ctor"), ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
     ("river.drift.adwin", "ADWIN"), ("river._river_rust.drift", "AdaptiveWindowing"),
 }
 _NUMPY_DTYPES = ("numpy.dtypes",)
@@ -54,10 +53,12 @@ class Stub:
         self._args = args
 
     def __setstate__(self, state):
-        if isinstance(state, tuple) and len(state) == 2:  # (__dict__, __slots__ values)
-            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, tuple) and len(state) == 2 and all(isinstance(x, (dict, type(None))) for x in state):
+            state = {**(state[0] or {}), **(state[1] or {})}  # (__dict__, __slots__ values)
         if isinstance(state, dict):
             self.__dict__.update(state)
+        else:
+            self._state = state  # a C extension's own state (a seed sequence, …): kept, never run
 
     def get(self, name: str, default=None):
         return self.__dict__.get(name, default)
@@ -84,9 +85,11 @@ def read(blob: bytes) -> dict:
     """The pickled monitors, as stand-ins (``model → Stub``)."""
     try:
         monitors = _Unpickler(io.BytesIO(blob)).load()
-    except Exception as exc:  # noqa: BLE001 - any failure to read an old blob means the same thing
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure to read an old blob means the same thing
         raise LegacyError(f"the stored checkpoint of the previous release cannot be read: "
-                          f"{type(exc).__name__}: {exc}") from exc
+                          f"{type(exc).__name__}: {exc}. " + _WHAT_TO_DO) from exc
     if not isinstance(monitors, dict):
         raise LegacyError("the stored checkpoint of the previous release is not a table of models")
     return monitors
@@ -118,8 +121,50 @@ def _profile(f) -> dict:
             "missing_rate": _plain(f.get("missing_rate", 0.0))}
 
 
+#: nodes a converted checkpoint may hold (a real one: thousands); a blob whose shared
+#: references unfold into more is refused rather than walked for ever
+MAX_NODES = 2_000_000
+
+
+def _bounded(obj, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise LegacyError("the stored checkpoint of the previous release unfolds into more than "
+                          f"{MAX_NODES} values; it is not one driftline wrote. " + _WHAT_TO_DO)
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _bounded(k, budget)
+            _bounded(v, budget)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _bounded(v, budget)
+    elif isinstance(obj, np.ndarray) and obj.dtype == object:
+        for v in obj.ravel().tolist():
+            _bounded(v, budget)
+    elif not isinstance(obj, (str, bytes, int, float, bool, type(None), np.ndarray, np.generic)):
+        raise LegacyError(f"the stored checkpoint of the previous release holds a {type(obj).__name__} "
+                          "where driftline wrote plain values. " + _WHAT_TO_DO)
+
+
+_WHAT_TO_DO = ("`driftline db reset-state -c FILE` discards it (open windows are lost; closed windows, "
+               "alerts and offsets are kept)")
+
+
 def convert(blob: bytes) -> dict[tuple[str, str], dict]:
-    """The states (``(model, key) → state``) held by a pickled checkpoint; see ``monitor.py``."""
+    """The states (``(model, key) → state``) held by a pickled checkpoint; see ``monitor.py``.
+    What comes out is checked to be plain values of a bounded size."""
+    try:
+        out = _convert(blob)
+    except LegacyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a stand-in without the attributes an old layout had
+        raise LegacyError(f"the stored checkpoint of the previous release cannot be converted: "
+                          f"{type(exc).__name__}: {exc}. " + _WHAT_TO_DO) from exc
+    _bounded(out, [MAX_NODES])
+    return out
+
+
+def _convert(blob: bytes) -> dict[tuple[str, str], dict]:
     out: dict[tuple[str, str], dict] = {}
     for model, mon in read(blob).items():
         pending = mon.get("pending") or []

@@ -268,7 +268,7 @@ def _raw(cols: Columns) -> dict:
         if isinstance(col, NumericColumn):
             out[name] = np.where(col.valid, col.values, np.nan)
         else:
-            out[name] = [None if v is INVALID else v for v in col.values]
+            out[name] = [None if v == INVALID else v for v in col.values]
     return out
 
 
@@ -287,7 +287,7 @@ def _columns_from(state: dict) -> Columns:
     for name, col in state["features"].items():
         if "categories" in col:
             values = np.empty(len(col["categories"]), dtype=object)
-            values[:] = col["categories"]
+            values[:] = [INVALID if v == INVALID else v for v in col["categories"]]  # the marker's identity
             feats[name] = CategoricalColumn(values)
         else:
             feats[name] = NumericColumn(col["values"], col["valid"], col["missing"])

@@ -45,6 +45,22 @@ def reference_key(profile: ReferenceProfile | None) -> str | None:
     return cached
 
 
+def _what(model: str, key: str) -> str:
+    return f"model {model}, {'its reference' if key == MODEL_KEY else 'version ' + key}"
+
+
+def _load(monitor: ModelMonitor, key: str, state: dict) -> None:
+    """Restore one key; whatever a stored state makes go wrong is a :class:`StateError` naming it."""
+    try:
+        monitor.load(key, state)
+    except st.StateError:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - native deserialisers raise anything (pyo3 panics too)
+        raise st.unreadable(_what(monitor.spec.name, key), f"{type(exc).__name__}: {exc}") from exc
+
+
 def _collected_fits(state: dict, spec: ModelSpec) -> bool:
     """Whether events collected for a reference have exactly the model's features, of the same kinds."""
     wanted = {k: f.kind == "numeric" for k, f in spec.all_features().items()}
@@ -67,6 +83,8 @@ class Pipeline:
         self.checkpoint_every, self.clock, self.wall = checkpoint_every, clock, wall
         self.metrics = metrics or NullMetrics()
         self.decoder = Decoder(settings.models)
+        secret = settings.store.state_secret
+        self._secret = secret.get_secret_value().encode() if secret else None
         self.unknown_invalid = 0
         self.pending: CommitUnit | None = None
         self._output_failed = False
@@ -74,7 +92,8 @@ class Pipeline:
 
     def _restore(self) -> None:
         refs = self.store.state.load_references()
-        saved = {(m, k): st.decode(v) for (m, k, _src), v in self.store.state.load_states(self.group).items()}
+        saved = {(m, k): st.decode(v, _what(m, k), self._secret)
+                 for (m, k, _src), v in self.store.state.load_states(self.group).items()}
         self._drop_legacy = False
         if not saved:
             saved = self._convert_legacy()
@@ -106,7 +125,7 @@ class Pipeline:
                                 "collecting again", spec.name)
                 m.dirty.add(key)  # collected for a reference that exists now, or for other features: deleted
             elif key not in stale:
-                m.load(key, state)
+                _load(m, key, state)
         if self._drop_legacy:
             m.dirty.update(m.keys())
         return m
@@ -189,7 +208,7 @@ class Pipeline:
                 state = monitor.to_state(key)
                 if state is not None and key != MODEL_KEY:
                     state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
-                unit.states[(name, key, ALL_SOURCES)] = None if state is None else st.encode(state)
+                unit.states[(name, key, ALL_SOURCES)] = None if state is None else st.encode(state, self._secret)
             monitor.clean()
         unit.drop_legacy, self._drop_legacy = self._drop_legacy, False
         return unit

@@ -8,6 +8,13 @@ dtype, shape, raw bytes); :func:`decode` reads them back. Decoding runs no code
 from the data: an array of ``object`` dtype cannot be encoded, and an unknown
 extension type is refused.
 
+A stored blob is framed: a magic, an HMAC-SHA256 of the payload, the payload. The
+HMAC is keyed with ``store.state_secret`` when it is set, so a row written by someone
+without the secret (a shared database) is refused before any byte of it reaches a
+parser — the sketches' and ADWIN's own deserialisers are native code that trusts its
+input; without a secret it is a checksum, which catches corruption, not tampering.
+Whatever still goes wrong while reading a state becomes a :class:`StateError`.
+
 A stored state carries a format version (:data:`FORMAT`); :func:`check_format`
 refuses one this release cannot read, saying what to do.
 
@@ -20,6 +27,9 @@ refuses one this release cannot read, saying what to do.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import msgpack
 import numpy as np
 
@@ -28,6 +38,10 @@ from driftline.errors import DriftlineError
 #: the format of the state this release writes; it reads this one only
 FORMAT = 1
 _ARRAY = 1
+_MAGIC = b"DLS1"
+_UNKEYED = b"driftline state checksum"
+#: a stored state larger than this is refused unread (an open window of 100 features is ~0.4 MB)
+MAX_BYTES = 256 * 1024 * 1024
 
 
 class StateError(DriftlineError):
@@ -57,15 +71,36 @@ def _ext(code: int, data: bytes):
     return np.frombuffer(raw, dtype=dt).reshape(shape).copy()
 
 
-def encode(state) -> bytes:
-    return msgpack.packb(state, default=_default, use_bin_type=True)
+def _mac(payload: bytes, secret: bytes | None) -> bytes:
+    return hmac.new(secret or _UNKEYED, payload, hashlib.sha256).digest()
 
 
-def decode(data: bytes):
+def encode(state, secret: bytes | None = None) -> bytes:
+    payload = msgpack.packb(state, default=_default, use_bin_type=True)
+    return _MAGIC + _mac(payload, secret) + payload
+
+
+def unreadable(what: str, why: str) -> StateError:
+    return StateError(f"{what}: stored state cannot be read ({why}); discard it with "
+                      "`driftline db reset-state -c FILE` (closed windows, alerts and offsets are kept)")
+
+
+def decode(data: bytes, what: str = "stored state", secret: bytes | None = None):
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) < len(_MAGIC) + 32:
+        raise unreadable(what, "too short")
+    data = bytes(data)
+    if len(data) > MAX_BYTES:
+        raise unreadable(what, f"{len(data)} bytes, more than {MAX_BYTES}")
+    if not data.startswith(_MAGIC):
+        raise unreadable(what, "not a driftline state")
+    mac, payload = data[len(_MAGIC):len(_MAGIC) + 32], data[len(_MAGIC) + 32:]
+    if not hmac.compare_digest(mac, _mac(payload, secret)):
+        raise unreadable(what, "its signature does not match: written without this deployment's "
+                               "store.state_secret, or corrupted")
     try:
-        return msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=False)
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise StateError(f"stored state cannot be read: {exc}") from exc
+        return msgpack.unpackb(payload, ext_hook=_ext, raw=False, strict_map_key=False)
+    except Exception as exc:  # noqa: BLE001 - any parser failure on stored bytes means the same thing
+        raise unreadable(what, f"{type(exc).__name__}: {exc}") from exc
 
 
 def check_format(state: dict, what: str) -> dict:

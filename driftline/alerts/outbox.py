@@ -150,6 +150,10 @@ class Dispatcher:
         except DeliveryError as exc:
             self._failed(item, now, deadline, exc)
             return 0
+        except Exception as exc:  # noqa: BLE001 - a sink's bug must not stop every other notification
+            self._failed(item, now, deadline, DeliveryError(f"{item.sink} failed unexpectedly: "
+                                                            f"{type(exc).__name__}: {exc}"))
+            return 0
         self.outbox.mark_sent(item.id, status=receipt.status, receipt=receipt)
         self.metrics.observe_notification(item.sink, "sent")
         return 1

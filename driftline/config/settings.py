@@ -270,14 +270,17 @@ class KafkaSpec(_Frozen):
         return self.group_instance_id or None
 
 
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class StoreSpec(_Frozen):
     url: str = "sqlite:///.driftline/driftline.db"
     #: how long an unreachable database is waited out (consumption paused) before the service exits
     max_outage: Duration = Field(default=900.0, gt=0)
-
-
-def _blank_is_none(value: object) -> object:
-    return None if isinstance(value, str) and not value.strip() else value
+    #: signs every stored state (HMAC-SHA256): set it where others can write to the database, so a
+    #: state row written by anyone without it is refused before any of it is read
+    state_secret: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
 
 
 class SlackSpec(_Frozen):

@@ -5,7 +5,9 @@ once on start into keyed state, and the windows it held close and test as before
 the detectors): the test configuration's model after 6,500 events — its reference, four
 closed windows, one open window of 500 events, Page–Hinkley trend detectors and a capped
 table of "other" categories. ``checkpoint_bf21b16.pkl`` is the same stream pickled by
-the last release that wrote pickles (bf21b16: trend and ADWIN per version, sketches)."""
+the last release that wrote pickles (bf21b16: trend and ADWIN per version, sketches), and
+``checkpoint_bf21b16_domain.pkl`` the same with the domain classifier on (a row sample and
+its numpy random generator in the open window)."""
 
 import logging
 from pathlib import Path
@@ -33,11 +35,12 @@ def old_store(blob: bytes) -> SqlStore:
     return store
 
 
-@pytest.mark.parametrize("name", ["checkpoint_6a3cd25.pkl", "checkpoint_bf21b16.pkl"])
-def test_a_pickled_checkpoint_converts_once_and_its_open_window_closes(name, caplog):
+@pytest.mark.parametrize("name, model", [("checkpoint_6a3cd25.pkl", {}), ("checkpoint_bf21b16.pkl", {}),
+                                         ("checkpoint_bf21b16_domain.pkl", {"domain_classifier": {"enabled": True}})])
+def test_a_pickled_checkpoint_converts_once_and_its_open_window_closes(name, model, caplog):
     blob = (DATA / name).read_bytes()
     store = old_store(blob)
-    settings = parse_settings(config(), {})
+    settings = parse_settings(config(model=model), {})
     windows = []
     with caplog.at_level(logging.WARNING):
         pipe = make_pipeline(settings, store, windows.append, group="g")
@@ -52,6 +55,8 @@ def test_a_pickled_checkpoint_converts_once_and_its_open_window_closes(name, cap
     assert s["multivariate"]["method"] == "pca_reconstruction"
     assert {t["method"] for t in s["features"]["y"]["tests"]} >= {"meanvar", "ks", "trend"}
     assert s["prediction_adwin"]["width"] > 0
+    if model:  # the converted row sample held the old window's 500 rows: the first window tests them all
+        assert first["domain_classifier"]["effect"]["rows_in_window"] == 1000
     assert store.state.load_checkpoint("g") is None  # converted once: the pickle is gone
     assert {k[:2] for k in store.state.load_states("g")} == {("m", "v1")}
     caplog.clear()
@@ -75,3 +80,31 @@ def test_the_restricted_unpickler_runs_nothing_a_blob_names():
 def test_a_blob_that_is_not_a_checkpoint_is_refused_with_what_it_is():
     with pytest.raises(legacy.LegacyError, match="cannot be read"):
         legacy.convert(b"not a pickle")
+
+
+def test_a_hostile_blob_whose_shared_references_unfold_for_ever_is_refused_quickly():
+    """40 nested lists that share their halves: 2**40 values once unfolded, 1 kB pickled."""
+    import pickle
+    import sys
+    import types
+
+    import numpy as np
+
+    fake = types.ModuleType("fake_checkpoint")
+    sys.modules["fake_checkpoint"] = fake
+
+    def obj(name, **attrs):
+        cls = type(name, (), {"__module__": "fake_checkpoint"})
+        setattr(fake, name, cls)
+        o = cls.__new__(cls)
+        o.__dict__.update(attrs)
+        return o
+
+    bomb = [True]
+    for _ in range(40):
+        bomb = [bomb, bomb]
+    col = obj("NumericColumn", values=np.zeros(3), valid=np.ones(3, bool), missing=np.zeros(3, bool))
+    cols = obj("Columns", ts=np.arange(3), features={"x": col}, extra={"f": bomb})
+    blob = pickle.dumps({"m": obj("ModelMonitor", profile=None, pending=[cols], versions={}, online={})})
+    with pytest.raises(legacy.LegacyError, match="unfolds into more than"):
+        legacy.convert(blob)

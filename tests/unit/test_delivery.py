@@ -185,3 +185,29 @@ def test_backoff_doubles_to_its_cap_and_retry_after_is_capped():
     d = Dispatcher(None, {})
     assert [d.delay(n, DeliveryError("x")) for n in (1, 2, 3, 9, 10, 50)] == [1, 2, 4, 256, 300, 300]
     assert d.delay(1, ThrottledError("x", 5)) == 5 and d.delay(1, ThrottledError("x", 86400)) == 3600
+
+
+def test_a_sink_that_raises_something_unexpected_is_retried_and_stops_no_other_notification(tmp_path):
+    from driftline.alerts.console import RecordingSink
+
+    class Broken:
+        accepts = frozenset({"alert"})
+
+        def send(self, kind, payload, key):
+            raise BufferError("Local: Queue full")  # what confluent-kafka's produce raises
+
+    store = SqlStore(f"sqlite:///{tmp_path}/o.db", upgrade=True)
+    store.commit("g", CommitUnit(notifications=[Notification("a:broken", "broken", "alert", ALERT),
+                                                Notification("b:good", "good", "alert", ALERT)]))
+    now = [time.time()]
+    good = RecordingSink()
+    d = Dispatcher(store, {"broken": Broken(), "good": good}, deadline=3600, clock=lambda: now[0])
+    for _ in range(3):
+        d.deliver_due()
+        now[0] += 1200
+    rows = {r["key"]: r for r in store.reads.outbox()}
+    assert len(good.sent) == 1 and rows["b:good"]["status"] == "sent"
+    assert rows["a:broken"]["attempts"] >= 2 and "BufferError: Local: Queue full" in rows["a:broken"]["last_error"]
+    now[0] += 7200
+    d.deliver_due()
+    assert {r["key"]: r["status"] for r in store.reads.outbox()}["a:broken"] == "failed"  # at its deadline

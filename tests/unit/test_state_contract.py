@@ -6,6 +6,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis.strategies import binary, booleans
 
 from driftline import state as st
 from driftline.config import parse_settings
@@ -13,7 +15,7 @@ from driftline.detectors.online import PredictionADWIN
 from driftline.monitor import MODEL_KEY, ModelMonitor
 from driftline.store import SqlStore
 from driftline.streams.decode import Decoder
-from driftline.types import Batch, SourcePosition
+from driftline.types import Batch, CommitUnit, SourcePosition
 from tests.helpers import config, events, make_pipeline
 
 
@@ -170,3 +172,52 @@ def test_db_reset_state_discards_open_windows_and_keeps_results(tmp_path, capsys
     store = SqlStore(settings.store.url)
     assert store.state.load_states("driftline") == {} and len(store.reads.windows()) == 1
     assert store.state.load_offsets("driftline") == {("t", 0): 3500}
+
+
+def test_with_a_state_secret_a_row_written_without_it_is_refused_before_it_is_read():
+    state = {"format": st.FORMAT, "sketch": b"\x05" * 40}
+    signed = st.encode(state, b"the deployment's secret")
+    assert st.decode(signed, secret=b"the deployment's secret") == state
+    for forged in (st.encode(state), st.encode(state, b"a guess"), signed[:-1] + b"\x00"):
+        with pytest.raises(st.StateError, match="signature does not match"):
+            st.decode(forged, "model m, version v1", secret=b"the deployment's secret")
+
+
+@settings(max_examples=300, deadline=None)
+@given(blob=binary(max_size=300), signed=booleans())
+def test_decoding_any_bytes_gives_a_value_or_a_state_error(blob, signed):
+    data = st._MAGIC + st._mac(blob, None) + blob if signed else blob  # past the checksum, into the parser
+    try:
+        st.decode(data)
+    except st.StateError:
+        pass
+
+
+def test_a_stored_state_that_makes_restoring_fail_is_a_state_error_naming_its_key(tmp_path):
+    from driftline.errors import DriftlineError
+    settings_ = parse_settings(config(), {})
+    url = f"sqlite:///{tmp_path}/s.db"
+    make_pipeline(settings_, SqlStore(url, upgrade=True), lambda s: None).process(batch(events(2500)), force=True)
+    store = SqlStore(url)
+    state = st.decode(store.state.load_states("driftline")[("m", "v1", "*")])
+    state["windows"]["current"]["stats"]["features"]["x"]["hist"] = "not an array"
+    store.commit("driftline", CommitUnit(states={("m", "v1", "*"): st.encode(state)}))
+    with pytest.raises(DriftlineError, match=r"model m, version v1: stored state cannot be read.*reset-state"):
+        make_pipeline(settings_, SqlStore(url), lambda s: None)
+
+
+def test_an_invalid_category_collected_for_the_reference_stays_invalid_across_a_restart():
+    spec = parse_settings(config(), {}).models[0]
+    vals = events(1500)
+    vals[::4] = [v.replace(b'"colour":"', b'"colour":["x"],"was":"') for v in vals[::4]]
+    a = ModelMonitor(spec)
+    for (_, version), cols in decoded(spec, vals).items():
+        a.ingest(version, cols)
+    b = ModelMonitor(spec)
+    b.load(MODEL_KEY, st.decode(st.encode(a.to_state(MODEL_KEY))))
+    more = decoded(spec, events(600, start=1500))
+    for m in (a, b):
+        for (_, version), cols in more.items():
+            m.ingest(version, cols)
+    assert b.profile.features["colour"].to_dict() == a.profile.features["colour"].to_dict()
+    assert "\x00invalid" not in b.profile.features["colour"].categories
