@@ -152,7 +152,11 @@ class Pipeline:
         return converted
 
     def set_reference(self, profile: ReferenceProfile) -> None:
-        self.monitors[profile.model].profile = profile
+        monitor = self.monitors[profile.model]
+        monitor.profile = profile
+        if monitor.pending:  # events collected for a reference from the stream: not needed now
+            monitor.pending = []
+            monitor.dirty.add(MODEL_KEY)
 
     def reload(self) -> None:
         """Forget everything since the last checkpoint and start again from the store."""

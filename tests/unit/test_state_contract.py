@@ -221,3 +221,19 @@ def test_an_invalid_category_collected_for_the_reference_stays_invalid_across_a_
             m.ingest(version, cols)
     assert b.profile.features["colour"].to_dict() == a.profile.features["colour"].to_dict()
     assert "\x00invalid" not in b.profile.features["colour"].categories
+
+
+def test_a_reference_file_set_after_a_restart_drops_what_was_collected_for_one(tmp_path):
+    from driftline.monitor import reference_for
+    settings_ = parse_settings(config(), {})
+    url = f"sqlite:///{tmp_path}/s.db"
+    make_pipeline(settings_, SqlStore(url, upgrade=True), lambda s: None).process(batch(events(1500)), force=True)
+    store = SqlStore(url)
+    assert ("m", MODEL_KEY, "*") in store.state.load_states("driftline")
+    pipe = make_pipeline(settings_, store, lambda s: None)
+    spec = settings_.models[0]
+    cols = {"x": np.random.default_rng(0).normal(size=3000), "y": np.random.default_rng(1).normal(10, 2, 3000),
+            "colour": ["red", "green"] * 1500, "prediction": np.random.default_rng(2).random(3000)}
+    pipe.set_reference(reference_for(spec, cols, "file"))
+    pipe.process(batch([], 1500), force=True)
+    assert ("m", MODEL_KEY, "*") not in store.state.load_states("driftline")
