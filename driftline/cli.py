@@ -243,9 +243,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="driftline", description="Watch ML models in production from Kafka: drift per window, "
                                       "stored in SQL, alerts and retraining triggers out.",
-        epilog="examples:\n  driftline init --from events.jsonl\n  driftline run -c driftline.yaml\n\n"
-               "exit codes: 0 ok (or stopped on request), 2 bad configuration or input (the message names it), "
-               "1 runtime failure (store, broker, an outage longer than its max_outage)",
+        epilog="exit codes: 0 ok (or stopped on request), 2 bad configuration or input (the message names it),\n"
+               "            1 runtime failure (store, broker, an outage longer than its max_outage)\n\n"
+               "examples:\n  driftline init --from events.jsonl\n  driftline run -c driftline.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"driftline {__version__}",
                    help="print driftline's version and exit")
@@ -420,8 +420,9 @@ def _add_init(sub) -> None:
     s.add_argument("--from", dest="source", metavar="FILE",
                    help="events as JSON lines (.jsonl), or a training table (.csv, .parquet) that becomes the "
                         "reference; e.g. --from events.jsonl (no default: this or --topic)")
-    s.add_argument("--topic", help="sample this Kafka topic instead of a file, e.g. --topic model-events")
-    s.add_argument("--bootstrap", metavar="HOST:PORT", help="the brokers for --topic, e.g. localhost:9092")
+    s.add_argument("--topic", help="sample this Kafka topic instead of a file (default: none), e.g. --topic model-events")
+    s.add_argument("--bootstrap", metavar="HOST:PORT",
+                   help="the brokers for --topic (default: none, required with --topic), e.g. localhost:9092")
     s.add_argument("--sample-for", type=parse_duration, default=10.0, metavar="DURATION",
                    help="how long to read --topic at most (default: 10s), e.g. 30s")
     s.add_argument("--limit", type=int, default=200_000, metavar="N",

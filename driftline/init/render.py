@@ -39,10 +39,14 @@ def _line(text: str, comment: str | None = None) -> str:
     return f"{text.ljust(COMMENT_AT)}  # {comment}" if len(text) < COMMENT_AT else f"{text}  # {comment}"
 
 
+def _kind(f: Inferred) -> str:
+    return f.kind if f.kind != "categorical" else flow({"kind": "categorical", "top_k": f.top_k})
+
+
 def _feature(f: Inferred, indent: str) -> str:
     if f.kind is None:
         return f"{indent}# {scalar(f.name)}: not monitored — {f.flag}"
-    value = f.kind if f.kind != "categorical" else flow({"kind": "categorical", "top_k": f.top_k})
+    value = _kind(f)
     why = f"{f.distinct} distinct values in {f.values}" if f.kind != "numeric" else f"{f.values} values"
     if f.missing:
         why += f", {f.missing} missing"
@@ -73,7 +77,7 @@ def _model(m: ModelProposal, mapping: dict) -> list[str]:
     lines.append("    features:")
     lines += [_feature(f, "      ") for f in m.features]
     if m.prediction is not None and m.prediction.kind is not None:
-        lines.append(_line(f"    prediction: {m.prediction.kind}", "the model's output, monitored like a feature"))
+        lines.append(_line(f"    prediction: {_kind(m.prediction)}", "the model's output, monitored like a feature"))
     elif m.prediction is not None:
         lines.append(f"    # prediction: not monitored — {m.prediction.flag}")
     lines.append(_CONTROL.sub(" ", f"    # window: {m.window.why}"))
