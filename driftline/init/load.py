@@ -68,4 +68,4 @@ def checked_yaml(proposal: Proposal, kafka: dict | None = None) -> str:
     return text
 
 
-__all__ = ["Sample", "checked_yaml", "is_table", "model_name", "propose_file", "propose_records"]
+__all__ = ["Sample", "checked_yaml", "from_events", "is_table", "model_name", "propose_file", "propose_records"]

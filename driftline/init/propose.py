@@ -46,6 +46,7 @@ class Proposal:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # lines that are not JSON objects
     unfit: list[tuple[int, str]] = field(default_factory=list)  # objects the config would dead-letter
     read: int = 0
+    rejected: list[str] = field(default_factory=list)  # models seen but not proposed, and why
 
 
 def _no_events(sample: Sample) -> InputError:
@@ -88,23 +89,24 @@ def from_events(sample: Sample, reference: tuple[str, list[str]] | None = None,
             groups.setdefault(name, []).append(i)
         else:
             unfit.append((sample.lines[i], f"field '{found.model}' is not a model name"))
-    models = []
+    models, rejected = [], []
     for name, idx in groups.items():
         model = _model(name, [sample.docs[i] for i in idx], [sample.lines[i] for i in idx], found,
-                       reference, now_ms, unfit)
-        if model is not None:
+                       reference, now_ms, unfit, sample.source)
+        if isinstance(model, str):
+            rejected.append(model)
+        else:
             models.append(model)
     if not models:
-        sizes = ", ".join(f"{n} ({len(i)})" for n, i in groups.items())
-        raise InputError(f"{sample.source}: too few usable events to propose a configuration: each model needs "
-                         f"at least {MIN_EVENTS} (found {sizes or 'none'}; see the reasons above)")
+        raise InputError(f"{sample.source}: no model can be proposed: " + ("; ".join(rejected) or "no model names"))
     mapping = found.mapping()
     why = ("the default event shape (model, version, id, ts, features, prediction)" if not mapping else
            "a nested shape: " + ", ".join(f"{k} at {v or 'nowhere'}" for k, v in mapping.items()))
-    return Proposal(sample.source, mapping, why, models, sample.skipped, sorted(unfit), sample.read)
+    return Proposal(sample.source, mapping, why, models, sample.skipped, sorted(unfit), sample.read, rejected)
 
 
-def _usable(docs: list[dict], lines: list[int], found: shapes.Shape, unfit: list) -> tuple[list[dict], list[int]]:
+def _usable(docs: list[dict], lines: list[int], found: shapes.Shape, unfit: list,
+            source: str) -> tuple[list[dict], list[int]]:
     """The events a configuration of this shape would accept (the others go to ``unfit``)."""
     keep, ts_raw = [], []
     for doc, line in zip(docs, lines):
@@ -124,24 +126,25 @@ def _usable(docs: list[dict], lines: list[int], found: shapes.Shape, unfit: list
     for j in sorted(bad):
         unfit.append((keep[j][1], f"field '{found.ts}' is not ISO-8601 or epoch ms: {str(ts_raw[j])[:40]}"))
     if bad and len(bad) == len(keep):
-        raise InputError(_ts_hint(found.ts, ts_raw))
+        raise InputError(_ts_hint(found.ts, ts_raw, source))
     good = [j for j in range(len(keep)) if j not in bad]
     return [keep[j][0] for j in good], [int(ms[j]) for j in good]
 
 
-def _ts_hint(path: str, raw: list) -> str:
+def _ts_hint(path: str, raw: list, source: str) -> str:
     example = next((v for v in raw if v is not None), None)
     hint = ""
     if isinstance(example, (int, float)) and example > TS_MAX_MS:
         hint = " (these look like epoch micro- or nanoseconds: driftline reads epoch milliseconds)"
-    return f"no event has a readable '{path}': ISO-8601 or epoch milliseconds expected, e.g. {example!r}{hint}"
+    return f"{source}: no event has a readable '{path}': ISO-8601 or epoch milliseconds expected, e.g. {example!r}{hint}"
 
 
 def _model(name: str, docs: list[dict], lines: list[int], found: shapes.Shape, reference, now_ms: int,
-           unfit: list) -> ModelProposal | None:
-    docs, ts = _usable(docs, lines, found, unfit)
+           unfit: list, source: str) -> ModelProposal | str:
+    """A model's proposal, or why there is none."""
+    docs, ts = _usable(docs, lines, found, unfit, source)
     if len(docs) < MIN_EVENTS:
-        return None
+        return f"model {name!r} has {len(docs)} usable event(s); each model needs at least {MIN_EVENTS}"
     versions = Counter(_version(shapes.get(d, found.version)) if found.version else "default" for d in docs)
     feats = [shapes.get(d, found.features) for d in docs]
     names = list(dict.fromkeys(k for f in feats for k in f))
@@ -164,6 +167,9 @@ def _model(name: str, docs: list[dict], lines: list[int], found: shapes.Shape, r
     future = bool(ts) and max(ts) > now_ms + 86_400_000
     if future:
         notes.append("some events are stamped more than a day ahead of this clock: window.max_future is off")
+    if not any(f.kind for f in features):
+        return f"model {name!r}: no feature can be monitored (" + \
+            ("; ".join(f"{f.name}: {f.flag}" for f in features[:EXAMPLES]) or "its features objects are empty") + ")"
     return ModelProposal(name, len(docs), versions, features, prediction, window, ref, ref_why, future, notes)
 
 

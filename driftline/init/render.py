@@ -126,6 +126,7 @@ def report(p: Proposal) -> list[str]:
     if len(p.unfit) > EXAMPLES:
         lines.append(f"  … and {len(p.unfit) - EXAMPLES} more")
     lines.append(f"shape: {p.shape_why}")
+    lines += [f"not proposed: {reason}" for reason in p.rejected]
     for m in p.models:
         lines.append(f"model {m.name}: {m.events} events"
                      + (f", versions {', '.join(m.versions)}" if m.versions else ""))

@@ -83,11 +83,15 @@ def propose_window(ts_ms: list[int], n_after_reference: int) -> WindowProposal:
     if allowed is not None and seconds_of(allowed) >= seconds_of(duration):
         allowed = duration
     idle = nice_duration(2 * seconds_of(duration))
-    why = (f"{rate:.3g} events/s over {span:.0f} s of event time: {duration} windows hold about "
+    why = (f"{_rate(rate)} events/s over {span:.0f} s of event time: {duration} windows hold about "
            f"{expected:.0f} events (aim: a few thousand)")
     if allowed:
         why += f"; events arrive up to {late:.3g} s out of order, so allowed_lateness {allowed}"
     return WindowProposal(duration, None, allowed, idle, _min_count(expected), rate, why)
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
 
 
 def first_n(n: int) -> int:

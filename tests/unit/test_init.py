@@ -197,3 +197,34 @@ def test_several_models_slow_rate_and_epoch_iso_mix(tmp_path, capsys):
     assert models["fast"]["window"]["duration"] == "10s"
     windows = check_and_replay(tmp_path, path, capsys)
     assert {w["model"] for w in windows} == {"slow", "fast"}
+
+
+import json  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from driftline.errors import InputError  # noqa: E402
+from driftline.init import load  # noqa: E402
+from driftline.init.sample import from_records  # noqa: E402
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8))
+_doc = st.fixed_dictionaries({"model": st.sampled_from(["a", "b", 3]), "ts": st.one_of(st.integers(), st.text(max_size=5)),
+                              "features": st.dictionaries(st.text(max_size=4), _scalar, max_size=4)},
+                             optional={"id": _scalar, "version": _scalar, "prediction": _scalar})
+_json = (lambda v: json.dumps(v).encode())  # noqa: E731 - big integers and infinities too, unlike orjson
+_line = st.one_of(st.binary(max_size=30), _doc.map(_json),
+                  st.recursive(_scalar, lambda c: st.lists(c) | st.dictionaries(st.text(max_size=3), c),
+                               max_leaves=6).map(_json))
+
+
+@given(st.lists(_line, max_size=40), st.integers(0, 400))
+def test_init_is_total_over_any_records(lines, copies):
+    """Any records: a proposal whose YAML validates, or an InputError; nothing else escapes."""
+    good = orjson.dumps({"model": "a", "id": "1", "ts": 1_795_000_000_000, "features": {"v": 1.5, "k": "x"}})
+    records = lines + [good.replace(b'"1"', f'"{i}"'.encode()) for i in range(copies)]
+    try:
+        proposal = load.from_events(from_records("sample", records, 10_000))
+    except InputError:
+        return
+    load.checked_yaml(proposal)
