@@ -16,7 +16,7 @@ import yaml
 from driftline import logs
 from driftline.config import load_settings, masked
 from driftline.config.settings import parse_duration
-from driftline.errors import BrokerError, DeliveryError, DriftlineError, SourceError, StoreError
+from driftline.errors import BrokerError, DeliveryError, DriftlineError, InputError, SourceError, StoreError
 from driftline.redact import for_settings as redactor_for
 
 
@@ -100,14 +100,20 @@ def cmd_replay(args) -> int:
     sinks = build_sinks(settings, None, args.output)
     if not args.notify:
         sinks.pop("slack", None)
-    source = FileSource(args.input, settings.kafka.batch_size)
+    from driftline.progress import Progress, Tracked
+    plain = FileSource(args.input, settings.kafka.batch_size)
+    bar = Progress(f"replay {Path(args.input).name}", plain.size())
+    source = Tracked(plain, bar)
     service = build_service(settings, source=source, dead_letters=NoDeadLetters(), sinks=sinks,
                             metrics=NullMetrics(), store_url=args.database, output_format=args.output)
     done = source.skip_stored(service.pipeline.offsets)
     if done:
         print(f"{args.input}: resuming after line {done}, already processed into "
               f"{service.pipeline.store.describe()}", file=sys.stderr)
-    run_to_end(service, source)
+    try:
+        run_to_end(service, source)
+    finally:
+        bar.close()
     return 0
 
 
@@ -126,8 +132,13 @@ def cmd_reference(args) -> int:
     spec = settings.model(args.model)
     if spec is None:
         raise DriftlineError(f"unknown model {args.model!r} (configured: {', '.join(m.name for m in settings.models)})")
+    from driftline.progress import Progress
+    size = Path(args.input).stat().st_size if Path(args.input).is_file() else None
     try:
-        profile = reference_for(spec, read_table(args.input), str(args.input))
+        with Progress(f"reference {spec.name}: reading, then profiling", size) as bar:
+            columns = read_table(args.input)
+            bar.to(size or 0)
+            profile = reference_for(spec, columns, str(args.input))
     except ValueError as exc:
         raise DriftlineError(f"{args.input}: {exc}") from exc
     store = build_store(settings)
@@ -216,53 +227,97 @@ def cmd_db_reset_state(args) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="driftline", description="Watch ML models in production from Kafka.")
-    p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="log at info level (-vv: debug); same as --log-level info")
-    p.add_argument("--log-level", choices=list(logs.LEVELS), type=str.lower,
-                   help="debug, info, warning (default) or error; else $DRIFTLINE_LOG_LEVEL")
-    p.add_argument("--log-format", choices=list(logs.FORMATS), default=None,
-                   help="text (default) or json: one object per line (time, level, logger, message, exception)")
-    sub = p.add_subparsers(dest="command", required=True)
+CONFIG_HELP = "the YAML configuration (required), e.g. -c driftline.yaml"
 
-    s = sub.add_parser("run", help="the always-on service")
-    s.add_argument("-c", "--config", required=True)
-    s.add_argument("--output", choices=["text", "jsonl"], default="text")
+
+def _command(sub, name: str, help: str, examples: list[str], description: str | None = None):
+    """A subcommand whose help ends with example invocations."""
+    return sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+                          epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _config(s) -> None:
+    s.add_argument("-c", "--config", required=True, metavar="FILE", help=CONFIG_HELP)
+
+
+def parser() -> argparse.ArgumentParser:
+    from driftline import __version__
+    p = argparse.ArgumentParser(
+        prog="driftline", description="Watch ML models in production from Kafka: drift per window, "
+                                      "stored in SQL, alerts and retraining triggers out.",
+        epilog="exit codes: 0 ok (or stopped on request), 2 bad configuration or input (the message names it),\n"
+               "            1 runtime failure (store, broker, an outage longer than its max_outage)\n\n"
+               "examples:\n  driftline init --from events.jsonl\n  driftline run -c driftline.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"driftline {__version__}",
+                   help="print driftline's version and exit")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log at info level (-vv: debug); same as --log-level info (default: off)")
+    p.add_argument("--log-level", choices=list(logs.LEVELS), type=str.lower,
+                   help="debug, info, warning (default) or error; else $DRIFTLINE_LOG_LEVEL, e.g. --log-level info")
+    p.add_argument("--log-format", choices=list(logs.FORMATS), default=None,
+                   help="text (default) or json: one object per line (time, level, logger, message, exception); "
+                        "else $DRIFTLINE_LOG_FORMAT, e.g. --log-format json")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    output = "how windows, alerts and triggers are printed: {} (default: %s), e.g. --output jsonl"
+
+    s = _command(sub, "run", "the always-on service: consume Kafka, store windows, send alerts",
+                 ["driftline run -c driftline.yaml", "driftline -v run -c driftline.yaml --output jsonl"])
+    _config(s)
+    s.add_argument("--output", choices=["text", "jsonl"], default="text",
+                   help=output.format("text, one readable line each, or jsonl, one JSON object each") % "text")
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("demo", help="embedded broker + simulated drifting model + the service")
-    s.add_argument("--duration", type=parse_duration, default=None, help="stop after e.g. 90s")
-    s.add_argument("--data-dir", default=".driftline")
-    s.add_argument("--output", choices=["text", "jsonl"], default="text")
-    s.add_argument("--rate", type=int, default=1000, help="simulated events per second")
-    s.add_argument("--drift-after", type=int, default=30000, help="events before the traffic drifts")
-    s.add_argument("--drift-for", type=int, default=30000, help="drifted events before it recovers")
+    s = _command(sub, "demo", "embedded broker + simulated drifting model + the service",
+                 ["driftline demo", "driftline demo --duration 90s --rate 500"])
+    s.add_argument("--duration", type=parse_duration, default=None, metavar="DURATION",
+                   help="stop after this long (default: run until Ctrl-C), e.g. --duration 90s")
+    s.add_argument("--data-dir", default=".driftline", metavar="DIR",
+                   help="where the demo's SQLite store goes (default: .driftline), e.g. --data-dir /tmp/demo")
+    s.add_argument("--output", choices=["text", "jsonl"], default="text", help=output.format("text or jsonl") % "text")
+    s.add_argument("--rate", type=int, default=1000, metavar="N",
+                   help="simulated events per second (default: 1000), e.g. --rate 200")
+    s.add_argument("--drift-after", type=int, default=30000, metavar="N",
+                   help="events before the traffic drifts (default: 30000), e.g. --drift-after 10000")
+    s.add_argument("--drift-for", type=int, default=30000, metavar="N",
+                   help="drifted events before it recovers (default: 30000), e.g. --drift-for 5000")
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("replay", help="the same pipeline over a JSON-lines file, no broker")
-    s.add_argument("-c", "--config", required=True)
-    s.add_argument("input")
-    s.add_argument("--output", choices=["text", "jsonl"], default="jsonl")
-    s.add_argument("--database", default="sqlite://", help="store URL (default: in memory)")
-    s.add_argument("--notify", action="store_true", help="also post to Slack")
+    s = _command(sub, "replay", "the same pipeline over a JSON-lines file of events, no broker",
+                 ["driftline replay -c driftline.yaml events.jsonl",
+                  "driftline replay -c driftline.yaml events.jsonl --output text --database sqlite:///replay.db"])
+    _config(s)
+    s.add_argument("input", metavar="EVENTS.jsonl",
+                   help="a JSON-lines file, one event per line in the configured shape, e.g. events.jsonl; "
+                        "a stored database resumes after the lines it already holds")
+    s.add_argument("--output", choices=["text", "jsonl"], default="jsonl", help=output.format("text or jsonl") % "jsonl")
+    s.add_argument("--database", default="sqlite://", metavar="URL",
+                   help="store URL (default: sqlite://, in memory), e.g. --database sqlite:///replay.db")
+    s.add_argument("--notify", action="store_true", help="also post alerts to Slack (default: console only)")
     s.set_defaults(func=cmd_replay)
 
-    s = sub.add_parser("check-config", help="validate a configuration file")
-    s.add_argument("file")
-    s.add_argument("--print", action="store_true", help="print it with secrets masked")
+    s = _command(sub, "check-config", "validate a configuration file (every error with its YAML path)",
+                 ["driftline check-config driftline.yaml", "driftline check-config driftline.yaml --print"])
+    s.add_argument("file", metavar="FILE", help="the YAML configuration to check, e.g. driftline.yaml")
+    s.add_argument("--print", action="store_true",
+                   help="also print it as loaded, defaults filled in and secrets masked (default: off)")
     s.set_defaults(func=cmd_check_config)
 
-    s = sub.add_parser("reference", help="build a model's reference profile from a file")
-    s.add_argument("-c", "--config", required=True)
-    s.add_argument("model")
-    s.add_argument("input", help="CSV, Parquet or JSON lines")
+    s = _command(sub, "reference", "build a model's reference profile from a file and store it",
+                 ["driftline reference -c driftline.yaml fraud training.parquet"])
+    _config(s)
+    s.add_argument("model", metavar="MODEL", help="a configured model's name, e.g. fraud")
+    s.add_argument("input", metavar="FILE", help="CSV, Parquet or JSON lines with a column per feature, "
+                                                 "e.g. training.parquet")
     s.set_defaults(func=cmd_reference)
 
-    s = sub.add_parser("alerts", help="list alert state changes, or notifications not delivered")
-    s.add_argument("-c", "--config", required=True)
-    s.add_argument("--limit", type=int, default=50)
-    s.add_argument("--json", action="store_true")
+    s = _command(sub, "alerts", "list alert state changes, or notifications not delivered",
+                 ["driftline alerts -c driftline.yaml --limit 20", "driftline alerts -c driftline.yaml --pending --json"])
+    _config(s)
+    s.add_argument("--limit", type=int, default=50, metavar="N",
+                   help="show the newest N state changes (default: 50), e.g. --limit 20")
+    s.add_argument("--json", action="store_true", help="one JSON object per line, for scripts (default: text)")
     what = s.add_mutually_exclusive_group()
     what.add_argument("--pending", action="store_true",
                       help="list notifications not delivered yet and those given up at their deadline")
@@ -270,23 +325,29 @@ def parser() -> argparse.ArgumentParser:
                       help="put given-up notifications back to pending with a fresh delivery deadline")
     s.set_defaults(func=cmd_alerts)
 
-    s = sub.add_parser("silence", help="mute a model's (or one rule's) alerts for a while")
-    s.add_argument("-c", "--config", required=True)
-    s.add_argument("model")
-    s.add_argument("--for", dest="duration", required=True, help="e.g. 2h")
-    s.add_argument("--rule")
-    s.add_argument("--reason")
+    s = _command(sub, "silence", "mute a model's (or one rule's) alerts for a while",
+                 ['driftline silence -c driftline.yaml fraud --for 2h --reason "backfill"',
+                  "driftline silence -c driftline.yaml fraud --for 30m --rule data_quality"])
+    _config(s)
+    s.add_argument("model", metavar="MODEL", help="a configured model's name, e.g. fraud")
+    s.add_argument("--for", dest="duration", required=True, metavar="DURATION",
+                   help="how long (required), e.g. --for 2h or --for 30m")
+    s.add_argument("--rule", help="only this rule's alerts (default: every rule of the model), e.g. --rule feature_drift")
+    s.add_argument("--reason", help='why, stored with the silence (default: none), e.g. --reason "backfill"')
     s.set_defaults(func=cmd_silence)
 
-    s = sub.add_parser("db", help="database maintenance")
-    dsub = s.add_subparsers(dest="db_command", required=True)
-    u = dsub.add_parser("upgrade", help="create or upgrade the schema")
-    u.add_argument("-c", "--config", required=True)
+    s = _command(sub, "db", "database maintenance", ["driftline db upgrade -c driftline.yaml"])
+    dsub = s.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    u = _command(dsub, "upgrade", "create or upgrade the schema", ["driftline db upgrade -c driftline.yaml"])
+    _config(u)
     u.set_defaults(func=cmd_db_upgrade)
-    r = dsub.add_parser("reset-state", help="discard the consumer group's open windows and detector state "
-                                            "(e.g. a state this release cannot read); results are kept")
-    r.add_argument("-c", "--config", required=True)
+    r = _command(dsub, "reset-state", "discard the consumer group's open windows and detector state "
+                                      "(e.g. a state this release cannot read); results are kept",
+                 ["driftline db reset-state -c driftline.yaml"])
+    _config(r)
     r.set_defaults(func=cmd_db_reset_state)
+    _add_init(sub)
+    _add_status(sub)
     return p
 
 
@@ -309,6 +370,141 @@ def main(argv: list[str] | None = None) -> int:
 def exit_code(exc: DriftlineError) -> int:
     """2: bad configuration or input (the message names it); 1: a runtime failure (store, broker, outage)."""
     return 1 if isinstance(exc, (StoreError, SourceError, BrokerError, DeliveryError)) else 2
+
+
+def cmd_init(args) -> int:
+    from driftline.init import load
+    from driftline.progress import Progress
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise InputError(f"{out} exists; pass --force to overwrite it, or -o OTHER.yaml")
+    if args.topic:
+        records = _sample_topic(args)
+        proposal = load.propose_records(f"topic {args.topic}", records, args.reference, args.limit)
+        kafka = {"bootstrap": args.bootstrap, "topic": args.topic}
+    elif args.source:
+        path = Path(args.source)
+        with Progress(f"reading {path.name}", path.stat().st_size if path.is_file() else None) as bar:
+            proposal = load.propose_file(path, args.reference, args.model, args.limit, bar.advance)
+        kafka = None
+    else:
+        raise InputError("init needs a sample: --from FILE (events or a training table) or --topic NAME --bootstrap HOST:PORT")
+    from driftline.init.render import report
+    text = load.checked_yaml(proposal, kafka)
+    print("\n".join(report(proposal)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    sample = args.source if args.source and not load.is_table(args.source) else "EVENTS.jsonl"
+    print(f"wrote {out}; next: driftline check-config {out} && driftline replay -c {out} {sample}")
+    return 0
+
+
+def _sample_topic(args) -> list[bytes]:
+    from driftline.streams.kafka import client_config, sample_topic
+    if not args.bootstrap:
+        raise InputError("--topic needs --bootstrap HOST:PORT (the Kafka brokers to sample from)")
+    print(f"sampling {args.topic} at {args.bootstrap} for at most {args.sample_for:g} s …", file=sys.stderr)
+    records = sample_topic(client_config(args.bootstrap), args.topic, args.sample_for, args.limit)
+    if not records:
+        raise InputError(f"topic {args.topic!r} at {args.bootstrap}: no records within {args.sample_for:g} s")
+    return records
+
+
+def _add_init(sub) -> None:
+    s = sub.add_parser(
+        "init", help="propose a commented starting configuration from a sample of your events",
+        description="Read a sample (JSON-lines events, a CSV/Parquet training file, or a live topic), infer the "
+                    "models, versions, event shape, feature kinds, windows and reference, print what was inferred "
+                    "and why, and write a configuration that check-config accepts and replay runs unedited.",
+        epilog="examples:\n  driftline init --from events.jsonl\n"
+               "  driftline init --from train.parquet --model fraud -o fraud.yaml\n"
+               "  driftline init --topic model-events --bootstrap localhost:9092 --sample-for 20s",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--from", dest="source", metavar="FILE",
+                   help="events as JSON lines (.jsonl), or a training table (.csv, .parquet) that becomes the "
+                        "reference; e.g. --from events.jsonl (no default: this or --topic)")
+    s.add_argument("--topic", help="sample this Kafka topic instead of a file (default: none), e.g. --topic model-events")
+    s.add_argument("--bootstrap", metavar="HOST:PORT",
+                   help="the brokers for --topic (default: none, required with --topic), e.g. localhost:9092")
+    s.add_argument("--sample-for", type=parse_duration, default=10.0, metavar="DURATION",
+                   help="how long to read --topic at most (default: 10s), e.g. 30s")
+    s.add_argument("--limit", type=int, default=200_000, metavar="N",
+                   help="records read at most (default: 200000), e.g. --limit 50000")
+    s.add_argument("--reference", metavar="FILE",
+                   help="a training file (CSV, Parquet, JSON lines) to use as the reference instead of the "
+                        "sample's first events (default: first_n), e.g. --reference train.parquet")
+    s.add_argument("--model", metavar="NAME",
+                   help="the model's name for a training table (default: the file's name), e.g. --model fraud")
+    s.add_argument("-o", "--output", default="driftline.yaml", metavar="FILE",
+                   help="where to write the configuration (default: driftline.yaml), e.g. -o fraud.yaml")
+    s.add_argument("--force", action="store_true", help="overwrite --output if it exists (default: refuse)")
+    s.set_defaults(func=cmd_init)
+
+
+def cmd_status(args) -> int:
+    from driftline.app import build_store
+    from driftline.status import STATUS_COLUMNS, status_cells, status_rows, table
+    settings = _settings(args.config)
+    rows = status_rows(build_store(settings).reads, time.time())
+    if args.json:
+        print(orjson.dumps(rows).decode())
+    elif not rows:
+        print(f"no windows stored yet in {settings.store.url.split('://')[0]} store (models: "
+              f"{', '.join(m.name for m in settings.models)})")
+    else:
+        print(table([status_cells(r) for r in rows], STATUS_COLUMNS))
+    return 0
+
+
+def cmd_windows(args) -> int:
+    from driftline.app import build_store
+    from driftline.status import WINDOW_COLUMNS, table, window_rows
+    settings = _settings(args.config)
+    spec = settings.model(args.model)
+    if spec is None:
+        raise InputError(f"unknown model {args.model!r} (configured: {', '.join(m.name for m in settings.models)})")
+    known = {*spec.all_features(), "multivariate", "domain_classifier"}
+    if args.feature is not None and args.feature not in known:
+        raise InputError(f"model {args.model}: unknown feature {args.feature!r} (monitored: "
+                         f"{', '.join(spec.all_features())}, multivariate)")
+    summaries = build_store(settings).reads.recent_windows(args.model, args.last, args.version)
+    rows = window_rows(summaries, args.feature)
+    if args.json:
+        for r in rows:
+            print(orjson.dumps(r).decode())
+    else:
+        print(table(rows, WINDOW_COLUMNS) if rows else f"no windows stored yet for {args.model}")
+    return 0
+
+
+def _last(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("expected a positive number of windows")
+    return n
+
+
+def _add_status(sub) -> None:
+    s = _command(sub, "status", "models and versions now, from the store: last window, events in the last hour, "
+                                "invalid share, drifted features, firing alerts, pending deliveries",
+                 ["driftline status -c driftline.yaml", "driftline status -c driftline.yaml --json | jq ."])
+    _config(s)
+    s.add_argument("--json", action="store_true", help="one JSON array of rows, for scripts (default: a table)")
+    s.set_defaults(func=cmd_status)
+
+    s = _command(sub, "windows", "a model's recent windows: time, count, a feature's statistic against its threshold",
+                 ["driftline windows -c driftline.yaml fraud --last 10",
+                  "driftline windows -c driftline.yaml fraud --feature amount --json"])
+    _config(s)
+    s.add_argument("model", metavar="MODEL", help="a configured model's name, e.g. fraud")
+    s.add_argument("--feature", metavar="NAME",
+                   help="the feature to show (default: each window's most drifted one), e.g. --feature amount "
+                        "(also prediction, multivariate)")
+    s.add_argument("--version", metavar="VERSION", help="only this model version (default: all), e.g. --version v3")
+    s.add_argument("--last", type=_last, default=20, metavar="N",
+                   help="the newest N windows, oldest first (default: 20), e.g. --last 5")
+    s.add_argument("--json", action="store_true", help="one JSON object per window, for scripts (default: a table)")
+    s.set_defaults(func=cmd_windows)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
     ├── StoreError             the database refused or is at the wrong schema
     │   └── StoreUnavailable   the database cannot be reached now; waited out up to ``store.max_outage``
     ├── ReferenceError_        a reference profile cannot be built or is missing
+    ├── InputError             a file or sample given on the command line cannot be used (``init``)
     └── DeliveryError          a notification sink failed; ``retry_after`` when throttled
         ├── ThrottledError     the destination asked us to wait ``retry_after`` seconds
         └── DeadLettersUnavailable  the dead-letter topic did not take every bad record; retried
@@ -59,6 +60,10 @@ class BrokerUnavailable(SourceError):
 
 class ReferenceError_(DriftlineError):  # noqa: N801 - avoid shadowing the builtin
     """A reference profile could not be built."""
+
+
+class InputError(DriftlineError):
+    """Input named on the command line (a sample for ``driftline init``) is missing, empty or unusable."""
 
 
 class DeliveryError(DriftlineError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from driftline.store import schema as t
@@ -46,3 +46,46 @@ class Reads:
     def silences(self, now: float) -> list[dict]:
         """Silences still in force at ``now``."""
         return self._rows(select(t.silences).where(t.silences.c.until > now))
+
+    @mapped("could not read the model versions")
+    def latest_windows(self) -> list[dict]:
+        """Each model version's newest window: model, version, seq, end, count, invalid and its summary
+        (one row per version, found on the ``uq_window`` index)."""
+        w = t.windows.c
+        newest = (select(w.model, w.version, func.max(w.seq).label("seq"))
+                  .group_by(w.model, w.version).subquery())
+        q = (select(w.model, w.version, w.seq, w.end, w.count, w.invalid, w.summary)
+             .join(newest, (w.model == newest.c.model) & (w.version == newest.c.version) & (w.seq == newest.c.seq))
+             .order_by(w.model, w.version))
+        return self._rows(q)
+
+    @mapped("could not read recent windows")
+    def counts_since(self, model: str, version: str, end: str) -> dict:
+        """Events and invalid records of the version's windows ending at or after ``end`` (ISO-8601, UTC)."""
+        w = t.windows.c
+        q = (select(func.count().label("windows"), func.coalesce(func.sum(w.count), 0).label("count"),
+                    func.coalesce(func.sum(w.invalid), 0).label("invalid"))
+             .where(w.model == model, w.version == version, w.end >= end))
+        return self._rows(q)[0]
+
+    @mapped("could not read recent windows")
+    def recent_windows(self, model: str, last: int, version: str | None = None) -> list[dict]:
+        """The ``last`` newest window summaries of ``model`` (of one ``version``), oldest first."""
+        w = t.windows.c
+        q = select(w.summary).where(w.model == model)
+        if version is not None:
+            q = q.where(w.version == version)
+        q = q.order_by(w.end.desc(), w.id.desc()).limit(last)
+        return self._values(q)[::-1]
+
+    @mapped("could not read alert state")
+    def firing(self) -> list[dict]:
+        """Alerts firing now: model, version, rule and their state (``since``, ``severity``)."""
+        a = t.alerts.c
+        return self._rows(select(a.model, a.version, a.rule, a.state).where(a.status == "firing")
+                          .order_by(a.model, a.version, a.rule))
+
+    @mapped("could not read the outbox")
+    def pending_payloads(self) -> list[dict]:
+        """The payloads of notifications not delivered yet (on the ``ix_outbox_due`` index)."""
+        return self._values(select(t.outbox.c.payload).where(t.outbox.c.status == "pending"))

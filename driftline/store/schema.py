@@ -42,6 +42,7 @@ windows = Table(
     Column("drifted", Integer, nullable=False),
     Column("summary", JSON, nullable=False),
     UniqueConstraint("model", "version", "seq", "start", name="uq_window"),
+    Index("ix_windows_recent", "model", "version", "end"),  # migration 0005: status and windows reads
 )
 
 drift_results = Table(

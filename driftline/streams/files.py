@@ -87,6 +87,16 @@ class FileSource:
 
         return Batch(values, position, {(topic, 0): self.line} if self.line > first else {})
 
+    def bytes_read(self) -> int:
+        """How far into the file reading has got (for a progress bar)."""
+        return self._fh.tell()
+
+    def size(self) -> int | None:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None
+
     def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
         """Read again from the line in ``offsets`` (or from where this run started)."""
         self._seek(offsets.get((self.topic, 0), self.first))

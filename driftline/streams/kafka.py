@@ -11,12 +11,13 @@ import hashlib
 import logging
 import re
 import time
+import uuid
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from driftline.errors import BrokerError, DeadLettersUnavailable, DeliveryError, SourceError
+from driftline.errors import BrokerError, DeadLettersUnavailable, DeliveryError, InputError, SourceError
 from driftline.types import BadRecord, Batch, Receipt, SourcePosition
 
 log = logging.getLogger(__name__)
@@ -408,3 +409,29 @@ def read_topic(conf: dict, topic: str, expected: int, timeout: float = 30.0) -> 
     finally:
         c.close()
     return out
+
+
+def sample_topic(conf: dict, topic: str, seconds: float, limit: int, clock=time.monotonic) -> list[bytes]:
+    """Up to ``limit`` record values of ``topic`` from its beginning, read for at most
+    ``seconds`` (for ``driftline init``): a throw-away consumer group that commits nothing."""
+    admin = AdminClient(_logged(conf) | {"error_cb": lambda err: None})
+    try:
+        known = admin.list_topics(timeout=min(10.0, max(seconds, 1.0))).topics
+    except KafkaException as exc:
+        raise SourceError(f"Kafka at {conf.get('bootstrap.servers')} did not answer: {exc}") from exc
+    if topic not in known:
+        raise InputError(f"topic {topic!r} does not exist at {conf.get('bootstrap.servers')} "
+                          f"(topics there: {', '.join(sorted(t for t in known if not t.startswith('_'))) or 'none'})")
+    group = f"driftline-init-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(CONSUMER_DEFAULTS | _logged(conf) | {"group.id": group, "error_cb": lambda err: None})
+    values: list[bytes] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = clock() + seconds
+        while len(values) < limit and clock() < deadline:
+            for m in consumer.consume(min(limit - len(values), 1000), min(0.5, max(deadline - clock(), 0.01))):
+                if m.error() is None and m.value() is not None:
+                    values.append(m.value())
+    finally:
+        consumer.close()
+    return values
