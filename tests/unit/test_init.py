@@ -149,7 +149,8 @@ def table_columns(n: int = 2000) -> dict:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_training_tables_become_the_reference(tmp_path, capsys, fmt):
+def test_training_tables_become_the_reference(tmp_path, capsys, fmt, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the written config's store is relative: .driftline/driftline.db here
     table = pa.table(table_columns())
     path = tmp_path / f"basket_train.{fmt}"
     (pcsv.write_csv if fmt == "csv" else pq.write_table)(table, path)
