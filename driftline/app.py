@@ -169,11 +169,14 @@ def build_dispatcher(settings: Settings, store: SqlStore, sinks: dict[str, Sink]
 # -- metrics and output ---------------------------------------------------------
 
 def build_metrics(settings: Settings):
-    """Prometheus metrics served on ``metrics.port``, or the do-nothing fake."""
+    """Prometheus metrics served on ``metrics.port`` (and on ``http.port``'s ``/metrics``),
+    or the do-nothing fake when neither is set."""
     from driftline.metrics import Metrics, NullMetrics
-    if settings.metrics.port is None:
+    if settings.metrics.port is None and settings.http.port is None:
         return NullMetrics()
     metrics = Metrics()
+    if settings.metrics.port is None:
+        return metrics
     port = metrics.serve(settings.metrics.port, settings.metrics.host)
     log.info("metrics on http://%s:%d/metrics", settings.metrics.host, port)
     return metrics
@@ -193,6 +196,32 @@ def window_printer(fmt: str, stream=None) -> Callable[[dict], None]:
         print(orjson.dumps(s, option=orjson.OPT_SERIALIZE_NUMPY).decode(), file=stream, flush=True)
 
     return jsonl if fmt == "jsonl" else text
+
+
+# -- http ---------------------------------------------------------------------
+
+def build_http(settings: Settings, port: int | None = None, service: Service | None = None,
+               store_url: str | None = None):
+    """The API, dashboard and health endpoints on ``http.host``:``port`` (else ``http.port``),
+    reading through a store (engine) of their own, started in their own thread. With
+    ``service``, ``/readyz`` also looks at the consumer and ``/metrics`` shows its metrics."""
+    from driftline.api.health import Readiness
+    from driftline.api.http import build_app
+    from driftline.api.server import HttpServer
+    from driftline.api.views import Views
+    from driftline.metrics import Metrics
+    h = settings.http
+    store = wait_for("store", lambda: build_store(settings, store_url), settings.store.max_outage)
+    metrics = service.pipeline.metrics if service is not None else Metrics()
+    token = h.auth_token.get_secret_value() if h.auth_token else None
+    app = build_app(Views(store.browse, [m.name for m in settings.models]), Readiness(store.browse, service),
+                    metrics.text if hasattr(metrics, "text") else (lambda: ""), token)
+    server = HttpServer(app, h.host, h.port if port is None else port, on_stop=store.close).start()
+    server.store_description = store.describe()
+    if not h.local and token is None:
+        log.warning("HTTP API and dashboard on %s are OPEN to anyone who can reach %s: no http.auth_token "
+                    "is set", server.url, h.host)
+    return server
 
 
 # -- references -----------------------------------------------------------------

@@ -86,7 +86,40 @@ def cmd_run(args) -> int:
     _install_signals(service)
     logging.getLogger(__name__).info("driftline running against %s, store %s",
                                      settings.kafka.bootstrap_servers, service.pipeline.store.describe())
-    service.run()
+    http = _serve_http(settings, service)
+    try:
+        service.run()
+    finally:
+        if http is not None:
+            http.stop()
+    return 0
+
+
+def _serve_http(settings, service):
+    """The API and dashboard beside ``run`` when ``http.port`` is set."""
+    if settings.http.port is None:
+        return None
+    from driftline.app import build_http
+    http = build_http(settings, service=service)
+    print(f"driftline: dashboard and API on {http.url}/", file=sys.stderr, flush=True)
+    return http
+
+
+def cmd_ui(args) -> int:
+    """The API and dashboard from the store alone (no Kafka), until SIGTERM/SIGINT."""
+    import threading
+
+    from driftline.app import build_http
+    settings = _settings(args.config)
+    port = args.port if args.port is not None else settings.http.port if settings.http.port is not None else 8321
+    http = build_http(settings, port=port, store_url=args.database)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"driftline ui: dashboard on {http.url}/ , API on {http.url}/api/v1/ (store "
+          f"{http.store_description})", flush=True)
+    stop.wait()
+    http.stop()
     return 0
 
 
@@ -244,6 +277,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--database", default="sqlite://", help="store URL (default: in memory)")
     s.add_argument("--notify", action="store_true", help="also post to Slack")
     s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("ui", help="serve the dashboard, the HTTP API and health endpoints from the store (no Kafka)")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--port", type=int, default=None, help="default: http.port, else 8321 (0: any free port)")
+    s.add_argument("--database", default=None, help="store URL (default: store.url)")
+    s.set_defaults(func=cmd_ui)
 
     s = sub.add_parser("check-config", help="validate a configuration file")
     s.add_argument("file")

@@ -1,0 +1,21 @@
+"use strict";
+api("/models").then((data) => {
+  const body = document.querySelector("#fleet tbody");
+  for (const m of data.items) {
+    const spark = el("div", {class: "spark"});
+    const link = m.version == null ? m.model
+      : el("a", {href: "/models/" + encodeURIComponent(m.model) + "/" + encodeURIComponent(m.version)}, m.model);
+    body.append(el("tr", {"data-model": m.model},
+      el("td", {}, link), el("td", {}, m.version ?? "–"), el("td", {}, statusBadge(m.status)),
+      el("td", {}, m.last_window_end ?? "–"), el("td", {}, spark),
+      el("td", {}, m.invalid_rate == null ? "–" : (100 * m.invalid_rate).toFixed(2) + " %"),
+      el("td", {}, (m.firing || []).join(", ") || "–"), el("td", {}, (m.drifted || []).join(", ") || "none")));
+    if (m.recent && m.recent.length) {
+      Plotly.newPlot(spark, [{x: m.recent.map((r) => r.end), y: m.recent.map((r) => r.count), type: "scatter",
+        mode: "lines", line: {width: 1}, hoverinfo: "x+y"}],
+        {margin: {l: 0, r: 0, t: 0, b: 0}, xaxis: {visible: false}, yaxis: {visible: false, rangemode: "tozero"},
+         height: 40, width: 220}, {staticPlot: true});
+    }
+  }
+  document.body.dataset.loaded = "1";
+}).catch((e) => showError(document.body, e));
