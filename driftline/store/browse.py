@@ -98,7 +98,7 @@ class Browse:
             W.c.summary[path + ("method",)].as_string().label("method"),
             func.coalesce(W.c.summary[path + ("drifted",)].as_boolean(), False).cast(Integer).label("drifted"),
         ), model, version, start, end).where(stat.is_not(None)).subquery()
-        bucket = (inner.c.rn / step).cast(Integer) if step > 1 else inner.c.rn
+        bucket = inner.c.rn // step
         q = (select(func.min(inner.c.id).label("id"), func.max(inner.c.id).label("last_id"),
                     func.min(inner.c.start).label("start"), func.max(inner.c.end).label("end"),
                     func.max(inner.c.statistic).label("statistic"), func.max(inner.c.threshold).label("threshold"),
