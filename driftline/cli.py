@@ -147,7 +147,8 @@ def cmd_replay(args) -> int:
 def cmd_demo(args) -> int:
     from driftline.demo import run_demo
     return run_demo(duration=args.duration, data_dir=Path(args.data_dir), output=args.output,
-                    rate=args.rate, drift_after=args.drift_after, drift_for=args.drift_for)
+                    rate=args.rate, drift_after=args.drift_after, drift_for=args.drift_for,
+                    http_port=None if args.http_port < 0 else args.http_port)
 
 
 def cmd_reference(args) -> int:
@@ -268,6 +269,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=int, default=1000, help="simulated events per second")
     s.add_argument("--drift-after", type=int, default=30000, help="events before the traffic drifts")
     s.add_argument("--drift-for", type=int, default=30000, help="drifted events before it recovers")
+    s.add_argument("--http-port", type=int, default=8321, help="dashboard and API port (0: any free one, -1: off)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("replay", help="the same pipeline over a JSON-lines file, no broker")

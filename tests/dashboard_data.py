@@ -24,7 +24,7 @@ WINDOWS = 12  # 24,000 events in windows of 2,000: 5 before the drift, 3 drifted
 def hostile_events(n: int, start_ms: int) -> list[bytes]:
     out = []
     for i in range(n):
-        e = orjson.loads(fraud_events(1, 90_000 + i, 0, np.random.default_rng(i), start_ms)[0])
+        e = orjson.loads(fraud_events(1, i, 0, np.random.default_rng(i), start_ms, 10)[0])
         e["features"]["country"] = HOSTILE[i % 2]
         e["id"] = f"hostile-{i}"
         out.append(orjson.dumps(e))
