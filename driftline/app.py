@@ -48,14 +48,14 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
     of models that have no stored reference are loaded before it returns.
     """
     store = open_store(settings, store_url) if store is None else store
+    metrics = build_metrics(settings) if metrics is None else metrics
     producer = None
     if source is None:
         conf = kafka_conf(settings)
         producer = kafka_producer(settings, conf)
-        source = kafka_source(settings, conf, store)
+        source = kafka_source(settings, conf, store, getattr(metrics, "set_lag", None))
     sinks = build_sinks(settings, producer, output_format, stream, slack_base_url) if sinks is None else sinks
     dead_letters = build_dead_letters(settings, producer) if dead_letters is None else dead_letters
-    metrics = build_metrics(settings) if metrics is None else metrics
     router = build_router(settings, sinks, store)
     pipeline = Pipeline(settings, store, router, dead_letters, output or window_printer(output_format, stream),
                         settings.kafka.group_id, metrics=metrics)
@@ -98,12 +98,12 @@ def kafka_producer(settings: Settings, conf: dict):
     return KafkaProducer(conf)
 
 
-def kafka_source(settings: Settings, conf: dict, store: SqlStore):
-    """The consumer group, resuming from the store's offsets."""
+def kafka_source(settings: Settings, conf: dict, store: SqlStore, on_lag=None):
+    """The consumer group, resuming from the store's offsets; ``on_lag`` gets its lag."""
     from driftline.streams.kafka import KafkaSource
     k = settings.kafka
     return KafkaSource(conf, k.group_id, k.topics, store.state.load_offsets(k.group_id),
-                       k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()))
+                       k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()), on_lag=on_lag)
 
 
 def build_dead_letters(settings: Settings, producer=None) -> DeadLetterSink:
@@ -214,7 +214,8 @@ def build_http(settings: Settings, port: int | None = None, service: Service | N
     store = wait_for("store", lambda: build_store(settings, store_url), settings.store.max_outage)
     metrics = service.pipeline.metrics if service is not None else Metrics()
     token = h.auth_token.get_secret_value() if h.auth_token else None
-    app = build_app(Views(store.browse, [m.name for m in settings.models]), Readiness(store.browse, service),
+    lag = getattr(metrics, "lag_values", None) if service is not None else None
+    app = build_app(Views(store.browse, [m.name for m in settings.models], lag=lag), Readiness(store.browse, service),
                     metrics.text if hasattr(metrics, "text") else (lambda: ""), token)
     server = HttpServer(app, h.host, h.port if port is None else port, on_stop=store.close).start()
     server.store_description = store.describe()

@@ -155,13 +155,21 @@ def _api(views: Views) -> list[Route]:
         """
         return views.silences(q)
 
+    def lag(r, a, q):
+        """
+        summary: "Consumer lag per partition (the high watermark minus the offset the store has committed), when
+          served by driftline run; under driftline ui, available is false."
+        responses: {200: {description: "{available, reason, items: [{topic, partition, lag}], total}"}}
+        """
+        return views.lag()
+
     v = "/api/v1"
     return [Route(f"{v}/models", _handler(models)),
             Route(f"{v}/models/{{model}}/versions/{{version}}/windows", _handler(windows)),
             Route(f"{v}/models/{{model}}/versions/{{version}}/subjects/{{subject}}/series", _handler(series)),
             Route(f"{v}/windows/{{id:int}}", _handler(window)),
             Route(f"{v}/alerts", _handler(alerts)), Route(f"{v}/triggers", _handler(triggers)),
-            Route(f"{v}/silences", _handler(silences)), Route(f"{v}/incidents", _not_yet)]
+            Route(f"{v}/silences", _handler(silences)), Route(f"{v}/lag", _handler(lag)), Route(f"{v}/incidents", _not_yet)]
 
 
 def _not_yet(request: Request) -> Json:

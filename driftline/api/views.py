@@ -31,8 +31,17 @@ def _status(last: dict | None, firing: list[str]) -> str:
 
 
 class Views:
-    def __init__(self, browse, models: list[str] | None = None, clock=time.time):
-        self.browse, self.configured, self.clock = browse, models or [], clock
+    def __init__(self, browse, models: list[str] | None = None, clock=time.time, lag=None):
+        """``lag()`` → the consumer's lag per partition (``driftline run``); None: no consumer here."""
+        self.browse, self.configured, self.clock, self.lag_of = browse, models or [], clock, lag
+
+    def lag(self) -> dict:
+        if self.lag_of is None:
+            return {"available": False, "reason": "no consumer in this process (driftline ui reads the store "
+                    "only); see driftline_consumer_lag on the service's /metrics", "items": []}
+        items = sorted(self.lag_of(), key=lambda r: (r["topic"], r["partition"]))
+        return {"available": True, "reason": None if items else "not measured yet (every 5 s, once "
+                "partitions are assigned)", "items": items, "total": sum(r["lag"] for r in items)}
 
     def models(self) -> dict:
         alerts = self.browse.alert_states()

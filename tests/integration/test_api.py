@@ -27,6 +27,11 @@ def test_models_show_the_version_and_its_windows(served):
     assert len(m["recent"]) == WINDOWS and "multivariate" in m["subjects"]
 
 
+def test_lag_is_not_available_without_a_consumer(served):
+    lag = served.get("/api/v1/lag").json()
+    assert lag["available"] is False and lag["items"] == [] and "driftline ui" in lag["reason"]
+
+
 def test_windows_page_through_a_time_range(served):
     first = served.get(f"{BASE}/windows", params={"limit": 5}).json()
     assert len(first["items"]) == 5 and first["next"] == first["items"][-1]["id"]

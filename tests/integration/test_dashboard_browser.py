@@ -67,6 +67,7 @@ def test_fleet_page(browser, site):
     row = browser.find_element("css selector", "tr[data-model=fraud]")
     assert "fraud" in row.text and row.find_element("css selector", "[data-status]").text == "ok"
     assert traces(browser, ".spark") == [[WINDOWS]]
+    assert browser.find_element("css selector", "#lag-note").text.startswith("lag: not available")  # ui: no Kafka
     shot(browser, "fleet")
 
 

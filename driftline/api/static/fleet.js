@@ -17,5 +17,14 @@ api("/models").then((data) => {
          height: 40, width: 220}, {staticPlot: true});
     }
   }
-  document.body.dataset.loaded = "1";
-}).catch((e) => showError(document.body, e));
+  return api("/lag").then(showLag);
+}).then(() => { document.body.dataset.loaded = "1"; }).catch((e) => showError(document.body, e));
+
+function showLag(lag) {
+  const note = document.querySelector("#lag-note"), body = document.querySelector("#lag tbody");
+  note.dataset.available = lag.available ? "1" : "0";
+  if (!lag.available) { note.textContent = "lag: not available — " + lag.reason; return; }
+  note.textContent = lag.items.length ? "total: " + lag.total + " record(s) not yet checkpointed"
+    + " (the embedded broker can under-report the high watermark, so lag there can read low)" : "lag: " + lag.reason;
+  for (const r of lag.items) body.append(el("tr", {}, el("td", {}, r.topic), el("td", {}, r.partition), el("td", {}, r.lag)));
+}
