@@ -63,7 +63,7 @@ class Views:
                 "windows": v["windows"], "last_window_end": v["last_end"], "firing": firing,
                 "drifted": last.get("drifted", []), "recent": recent,
                 "invalid_rate": invalid / (events + invalid) if events + invalid else 0.0,
-                "subjects": list(layout.drift_results(last))}
+                "subjects": list(layout.drift_results(last)), "trends": list(_trends(last))}
 
     def _known(self, model: str, version: str) -> dict:
         for v in self.browse.versions():
@@ -79,14 +79,22 @@ class Views:
         return _page(self.browse.windows(model, version, start, end, limit, p.after(q)), limit)
 
     def series(self, model: str, version: str, subject: str, q) -> dict:
-        p.only(q, {"from", "to", "points"})
+        p.only(q, {"from", "to", "points", "test"})
         start, end = p.time_range(q)
         points = p.points(q)
         v = self._known(model, version)
-        if subject not in layout.drift_results(self.browse.window(v["last_id"])["summary"]):
+        last = self.browse.window(v["last_id"])["summary"]
+        if subject not in layout.drift_results(last):
             raise NotFound(f"model {model!r} version {version!r} has no tested subject {subject!r}")
-        return {"model": model, "version": version, "subject": subject,
-                **self.browse.series(model, version, subject, start, end, points)}
+        test = None
+        if q.get("test") is not None:
+            if q["test"] != "trend":
+                raise p.BadRequest(f"test must be trend (or absent: the most severe result), got {q['test']!r}")
+            if subject not in _trends(last):
+                raise NotFound(f"{subject!r} of model {model!r} version {version!r} has no trend test")
+            test = (_trends(last)[subject], "trend")
+        return {"model": model, "version": version, "subject": subject, "test": q.get("test"),
+                **self.browse.series(model, version, subject, start, end, points, test)}
 
     def window(self, window_id: int) -> dict:
         row = self.browse.window(window_id)
@@ -120,6 +128,12 @@ class Views:
         p.only(q, {"model"})
         return {"items": [{**s, "until_iso": iso(int(s["until"] * 1000))}
                           for s in self.browse.silences(self.clock(), q.get("model"))]}
+
+
+def _trends(summary: dict) -> dict[str, int]:
+    """Features with a trend (slow drift) test in this window → where it sits in their ``tests``."""
+    return {name: i for name, f in summary["features"].items() for i, t in enumerate(f.get("tests") or [])
+            if t.get("method") == "trend"}
 
 
 def _of(deliveries: list[dict], prefix: str) -> list[dict]:

@@ -10,7 +10,7 @@ window summaries are read with the database's own JSON functions (SQLite's
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, and_, func, or_, select, text
+from sqlalchemy import Integer, and_, case, func, or_, select, text
 from sqlalchemy.engine import Engine
 
 from driftline.store import schema as t
@@ -78,13 +78,18 @@ class Browse:
 
     @mapped("could not read the drift series")
     def series(self, model: str, version: str, subject: str, start: str | None, end: str | None,
-               points: int) -> dict:
+               points: int, test: tuple[int, str] | None = None) -> dict:
         """One subject's drift statistic per window, at most ``points`` buckets of consecutive
         windows. ``ratio`` is statistic / threshold (drift at 1; ``warning_ratio`` likewise), one
         scale for every test a window's most severe result may come from; a bucket of several
-        windows keeps the largest of each column (a spike is never averaged away)."""
-        path = drift_path(subject)
+        windows keeps the largest of each column (a spike is never averaged away).
+
+        ``test=(i, method)``: a feature's ``i``-th test result instead of its most severe,
+        in the windows where that one's method is ``method`` (the trend test's series)."""
+        path = drift_path(subject) if test is None else ("features", subject, "tests", test[0])
         stat = W.c.summary[path + ("statistic",)].as_float()
+        if test is not None:
+            stat = case((W.c.summary[path + ("method",)].as_string() == test[1], stat), else_=None)
         threshold = W.c.summary[path + ("threshold",)].as_float()
         warning = W.c.summary[path + ("warning_threshold",)].as_float()
         base = _in_range(select(W.c.id), model, version, start, end).where(stat.is_not(None))

@@ -52,6 +52,21 @@ def test_series_crosses_the_threshold_while_drifted_and_is_downsampled(served):
     assert max(p["ratio"] for p in small["points"]) == max(p["ratio"] for p in s["points"])
 
 
+def test_a_features_trend_test_has_its_own_series(served):
+    [m] = served.get("/api/v1/models").json()["items"]
+    assert "amount" in m["trends"] and "country" not in m["trends"]  # numeric features only
+    s = served.get(f"{BASE}/subjects/amount/series", params={"test": "trend"}).json()
+    assert s["test"] == "trend" and s["windows"] == len(s["points"]) > 0
+    for point in s["points"]:
+        tests = served.get(f"/api/v1/windows/{point['id']}").json()["summary"]["features"]["amount"]["tests"]
+        [trend] = [t for t in tests if t["method"] == "trend"]
+        assert point["method"] == "trend" and point["statistic"] == pytest.approx(trend["statistic"])
+        assert point["threshold"] == pytest.approx(trend["threshold"])
+    assert served.get(f"{BASE}/subjects/country/series", params={"test": "trend"}).status_code == 404
+    bad = served.get(f"{BASE}/subjects/amount/series", params={"test": "ks"})
+    assert bad.status_code == 400 and "trend" in bad.json()["error"]
+
+
 def test_one_window_with_histograms_and_hostile_values_as_data(served):
     drifted = served.get(f"{BASE}/windows", params={"limit": 1000}).json()["items"][6]
     w = served.get(f"/api/v1/windows/{drifted['id']}").json()

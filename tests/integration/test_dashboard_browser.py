@@ -82,6 +82,12 @@ def test_model_page_charts_and_a_windows_histograms(browser, site):
     for ratio, threshold, warning, alerts, triggers in charts:
         assert ratio == threshold == warning == WINDOWS and (alerts, triggers) == (2, 1)
     assert traces(browser, "#counts") == [[WINDOWS] * 3]  # events, invalid, late
+    trend_rows = browser.find_elements("css selector", "#trends .trend")
+    assert {r.get_attribute("data-subject") for r in trend_rows} >= {"amount", "age"}
+    trend_worst = browser.execute_script("return Array.from(document.querySelectorAll('#trends .chart'))"
+                                         ".map(d => Math.max(...d.data[0].y))")
+    assert trend_worst == sorted(trend_worst, reverse=True)
+    assert all(len(t) == 5 and t[0] > 0 for t in traces(browser, "#trends .chart"))
     browser.find_elements("css selector", "button[data-window]")[6].click()
     deadline = time.monotonic() + 20
     while len(traces(browser, "#histograms .hist")) < 11:

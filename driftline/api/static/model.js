@@ -40,9 +40,18 @@ async function loadFeatures() {
   const series = await Promise.all(me.subjects.map((n) => api(BASE + "/subjects/" + encodeURIComponent(n) + "/series?" + rangeQuery)));
   const worst = (s) => Math.max(0, ...s.points.map((p) => p.ratio || 0));
   const order = me.subjects.map((n, i) => [n, series[i]]).sort((a, b) => worst(b[1]) - worst(a[1]));
-  const box = document.getElementById("features");
+  drawRows(document.getElementById("features"), "feature", order, alertTimes, triggerTimes);
+  const trends = await Promise.all((me.trends || []).map((n) =>
+    api(BASE + "/subjects/" + encodeURIComponent(n) + "/series?test=trend&" + rangeQuery)));
+  const byTrend = (me.trends || []).map((n, i) => [n, trends[i]]).sort((a, b) => worst(b[1]) - worst(a[1]));
+  drawRows(document.getElementById("trends"), "trend", byTrend, alertTimes, triggerTimes);
+  if (!byTrend.length) document.getElementById("trends").append(el("p", {}, "no trend tests (model.trend_windows is empty, or no numeric feature)"));
+}
+
+function drawRows(box, cls, order, alertTimes, triggerTimes) {
+  const worst = (s) => Math.max(0, ...s.points.map((p) => p.ratio || 0));
   for (const [name, s] of order) {
-    const row = el("div", {class: "feature", "data-subject": name}, el("h3", {}, name, el("br"),
+    const row = el("div", {class: cls, "data-subject": name}, el("h3", {}, name, el("br"),
       el("small", {}, "max " + fmt(worst(s)) + "× threshold")), el("div", {class: "chart"}));
     box.append(row);
     drawSubject(row, name, s, alertTimes, triggerTimes);
