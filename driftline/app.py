@@ -53,14 +53,14 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
                     "(anyone who can write to the database can hand the sketch readers crafted bytes); "
                     "set it (e.g. ${DRIFTLINE_STATE_SECRET}) to refuse state written without it",
                     store.describe())
+    metrics = build_metrics(settings) if metrics is None else metrics
     producer = None
     if source is None:
         conf = kafka_conf(settings)
         producer = kafka_producer(settings, conf)
-        source = kafka_source(settings, conf, store)
+        source = kafka_source(settings, conf, store, getattr(metrics, "set_lag", None))
     sinks = build_sinks(settings, producer, output_format, stream, slack_base_url) if sinks is None else sinks
     dead_letters = build_dead_letters(settings, producer) if dead_letters is None else dead_letters
-    metrics = build_metrics(settings) if metrics is None else metrics
     router = build_router(settings, sinks, store)
     pipeline = Pipeline(settings, store, router, dead_letters, output or window_printer(output_format, stream),
                         settings.kafka.group_id, metrics=metrics)
@@ -103,12 +103,12 @@ def kafka_producer(settings: Settings, conf: dict):
     return KafkaProducer(conf)
 
 
-def kafka_source(settings: Settings, conf: dict, store: SqlStore):
-    """The consumer group, resuming from the store's offsets."""
+def kafka_source(settings: Settings, conf: dict, store: SqlStore, on_lag=None):
+    """The consumer group, resuming from the store's offsets; ``on_lag`` gets its lag."""
     from driftline.streams.kafka import KafkaSource
     k = settings.kafka
     return KafkaSource(conf, k.group_id, k.topics, store.state.load_offsets(k.group_id),
-                       k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()))
+                       k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()), on_lag=on_lag)
 
 
 def build_dead_letters(settings: Settings, producer=None) -> DeadLetterSink:
@@ -174,11 +174,14 @@ def build_dispatcher(settings: Settings, store: SqlStore, sinks: dict[str, Sink]
 # -- metrics and output ---------------------------------------------------------
 
 def build_metrics(settings: Settings):
-    """Prometheus metrics served on ``metrics.port``, or the do-nothing fake."""
+    """Prometheus metrics served on ``metrics.port`` (and on ``http.port``'s ``/metrics``),
+    or the do-nothing fake when neither is set."""
     from driftline.metrics import Metrics, NullMetrics
-    if settings.metrics.port is None:
+    if settings.metrics.port is None and settings.http.port is None:
         return NullMetrics()
     metrics = Metrics()
+    if settings.metrics.port is None:
+        return metrics
     port = metrics.serve(settings.metrics.port, settings.metrics.host)
     log.info("metrics on http://%s:%d/metrics", settings.metrics.host, port)
     return metrics
@@ -198,6 +201,33 @@ def window_printer(fmt: str, stream=None) -> Callable[[dict], None]:
         print(orjson.dumps(s, option=orjson.OPT_SERIALIZE_NUMPY).decode(), file=stream, flush=True)
 
     return jsonl if fmt == "jsonl" else text
+
+
+# -- http ---------------------------------------------------------------------
+
+def build_http(settings: Settings, port: int | None = None, service: Service | None = None,
+               store_url: str | None = None):
+    """The API, dashboard and health endpoints on ``http.host``:``port`` (else ``http.port``),
+    reading through a store (engine) of their own, started in their own thread. With
+    ``service``, ``/readyz`` also looks at the consumer and ``/metrics`` shows its metrics."""
+    from driftline.api.health import Readiness
+    from driftline.api.http import build_app
+    from driftline.api.server import HttpServer
+    from driftline.api.views import Views
+    from driftline.metrics import Metrics
+    h = settings.http
+    store = wait_for("store", lambda: build_store(settings, store_url), settings.store.max_outage)
+    metrics = service.pipeline.metrics if service is not None else Metrics()
+    token = h.auth_token.get_secret_value() if h.auth_token else None
+    lag = getattr(metrics, "lag_values", None) if service is not None else None
+    app = build_app(Views(store.browse, [m.name for m in settings.models], lag=lag), Readiness(store.browse, service),
+                    metrics.text if hasattr(metrics, "text") else (lambda: ""), token)
+    server = HttpServer(app, h.host, h.port if port is None else port, on_stop=store.close).start()
+    server.store_description = store.describe()
+    if not h.local and token is None:
+        log.warning("HTTP API and dashboard on %s are OPEN to anyone who can reach %s: no http.auth_token "
+                    "is set", server.url, h.host)
+    return server
 
 
 # -- references -----------------------------------------------------------------

@@ -86,7 +86,40 @@ def cmd_run(args) -> int:
     _install_signals(service)
     logging.getLogger(__name__).info("driftline running against %s, store %s",
                                      settings.kafka.bootstrap_servers, service.pipeline.store.describe())
-    service.run()
+    http = _serve_http(settings, service)
+    try:
+        service.run()
+    finally:
+        if http is not None:
+            http.stop()
+    return 0
+
+
+def _serve_http(settings, service):
+    """The API and dashboard beside ``run`` when ``http.port`` is set."""
+    if settings.http.port is None:
+        return None
+    from driftline.app import build_http
+    http = build_http(settings, service=service)
+    print(f"driftline: dashboard and API on {http.url}/", file=sys.stderr, flush=True)
+    return http
+
+
+def cmd_ui(args) -> int:
+    """The API and dashboard from the store alone (no Kafka), until SIGTERM/SIGINT."""
+    import threading
+
+    from driftline.app import build_http
+    settings = _settings(args.config)
+    port = args.port if args.port is not None else settings.http.port if settings.http.port is not None else 8321
+    http = build_http(settings, port=port, store_url=args.database)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"driftline ui: dashboard on {http.url}/ , API on {http.url}/api/v1/ (store "
+          f"{http.store_description})", flush=True)
+    stop.wait()
+    http.stop()
     return 0
 
 
@@ -120,7 +153,8 @@ def cmd_replay(args) -> int:
 def cmd_demo(args) -> int:
     from driftline.demo import run_demo
     return run_demo(duration=args.duration, data_dir=Path(args.data_dir), output=args.output,
-                    rate=args.rate, drift_after=args.drift_after, drift_for=args.drift_for)
+                    rate=args.rate, drift_after=args.drift_after, drift_for=args.drift_for,
+                    http_port=None if args.http_port < 0 else args.http_port)
 
 
 def cmd_reference(args) -> int:
@@ -282,6 +316,8 @@ def parser() -> argparse.ArgumentParser:
                    help="events before the traffic drifts (default: 30000), e.g. --drift-after 10000")
     s.add_argument("--drift-for", type=int, default=30000, metavar="N",
                    help="drifted events before it recovers (default: 30000), e.g. --drift-for 5000")
+    s.add_argument("--http-port", type=int, default=8321, metavar="PORT",
+                   help="dashboard and API port (default: 8321; 0: any free one, -1: off), e.g. --http-port 0")
     s.set_defaults(func=cmd_demo)
 
     s = _command(sub, "replay", "the same pipeline over a JSON-lines file of events, no broker",
@@ -296,6 +332,15 @@ def parser() -> argparse.ArgumentParser:
                    help="store URL (default: sqlite://, in memory), e.g. --database sqlite:///replay.db")
     s.add_argument("--notify", action="store_true", help="also post alerts to Slack (default: console only)")
     s.set_defaults(func=cmd_replay)
+
+    s = _command(sub, "ui", "serve the dashboard, the HTTP API and health endpoints from the store (no Kafka)",
+                 ["driftline ui -c driftline.yaml", "driftline ui -c driftline.yaml --port 0 --database sqlite:///replay.db"])
+    _config(s)
+    s.add_argument("--port", type=int, default=None, metavar="PORT",
+                   help="port to serve on (default: http.port, else 8321; 0: any free port), e.g. --port 8080")
+    s.add_argument("--database", default=None, metavar="URL",
+                   help="store URL to read (default: store.url), e.g. --database sqlite:///replay.db")
+    s.set_defaults(func=cmd_ui)
 
     s = _command(sub, "check-config", "validate a configuration file (every error with its YAML path)",
                  ["driftline check-config driftline.yaml", "driftline check-config driftline.yaml --print"])

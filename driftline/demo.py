@@ -29,8 +29,9 @@ BAD_RECORDS = [
 ]
 
 
-def demo_settings(bootstrap: str, data_dir: Path, env=os.environ):
+def demo_settings(bootstrap: str, data_dir: Path, env=os.environ, http_port: int | None = None):
     cfg = copy.deepcopy(DEMO_CONFIG)
+    cfg["http"] = {"port": http_port}
     cfg["kafka"]["bootstrap_servers"] = bootstrap
     cfg["kafka"]["group_instance_id"] = None  # a static member's join takes ~6 s more on the embedded broker
     cfg["store"] = {"url": f"sqlite:///{data_dir / 'driftline.db'}"}
@@ -71,12 +72,13 @@ class Traffic(threading.Thread):
 
 
 def run_demo(duration: float | None, data_dir: Path, output: str = "text", rate: int = 1000,
-             drift_after: int = 30000, drift_for: int = 30000) -> int:
+             drift_after: int = 30000, drift_for: int = 30000, http_port: int | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     db = data_dir / "driftline.db"
     with EmbeddedBroker() as broker:
         # every Kafka client lives inside serve, so all are gone before the broker stops
-        summary = serve(demo_settings(broker.bootstrap, data_dir), duration, output, rate, drift_after, drift_for)
+        settings = demo_settings(broker.bootstrap, data_dir, http_port=http_port)
+        summary = serve(settings, duration, output, rate, drift_after, drift_for)
     print(summary)
     print(f"  data: {db} (tables windows, drift_results, alerts, alert_events, outbox, triggers)")
     print(f"  try: sqlite3 {db} 'select seq, start, drifted from windows'")
@@ -105,6 +107,9 @@ def serve(settings, duration: float | None, output: str = "text", rate: int = 10
           f"{drift_after} to {drift_after + drift_for}, then back to normal")
     print(f"  Slack: {'on' if a.slack.enabled else 'off (set SLACK_BOT_TOKEN+SLACK_CHANNEL or SLACK_WEBHOOK_URL)'}")
     service = app.build_service(settings, output_format=output)
+    http = app.build_http(settings, service=service) if settings.http.port is not None else None
+    if http is not None:
+        print(f"  dashboard: {http.url}/  (API {http.url}/api/v1/, health {http.url}/readyz)", flush=True)
     traffic = Traffic(KafkaProducer(conf), k.topics[0], rate, drift_after, drift_after + drift_for)
     signal.signal(signal.SIGINT, service.stop)
     signal.signal(signal.SIGTERM, service.stop)
@@ -114,6 +119,8 @@ def serve(settings, duration: float | None, output: str = "text", rate: int = 10
     finally:
         traffic.stop_event.set()
         traffic.join(5)
+        if http is not None:
+            http.stop()
     store = service.pipeline.store
     windows, alerts, triggers = store.reads.windows(), store.reads.alert_events(), store.reads.triggers()
     return (f"\ndriftline demo stopped: {traffic.sent} events sent, {len(windows)} windows, "

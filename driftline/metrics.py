@@ -35,6 +35,9 @@ class NullMetrics:
     def set_notifications(self, pending: int, failed: int) -> None:
         """How many notifications the outbox holds undelivered, and given up."""
 
+    def set_lag(self, lag: dict[tuple[str, int], int]) -> None:
+        """Consumer lag per (topic, partition): the high watermark minus the stored offset."""
+
     def close(self) -> None:
         pass
 
@@ -67,6 +70,11 @@ class Metrics(NullMetrics):
                              registry=r)
         self.failed_now = Gauge("driftline_notifications_given_up",
                                 "Notifications in the outbox given up and not retried since", registry=r)
+        self.threshold = Gauge("driftline_drift_threshold", "Drift threshold the last window was tested against",
+                               ["model", "version", "feature", "method"], registry=r)
+        self.lag = Gauge("driftline_consumer_lag", "High watermark minus the offset the store has committed",
+                         ["topic", "partition"], registry=r)
+        self._lag_labels: set[tuple[str, str]] = set()
         self._server = None
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
@@ -94,6 +102,8 @@ class Metrics(NullMetrics):
                 self.invalid.labels(model, version, name).inc(f["invalid"])
             for r in f.get("tests") or ([f["drift"]] if f.get("drift") else []):
                 self.drift.labels(model, version, name, r["method"]).set(r["statistic"])
+                if r.get("threshold") is not None:
+                    self.threshold.labels(model, version, name, r["method"]).set(r["threshold"])
 
     def observe_alert(self, state) -> None:
         self.firing.labels(state.model, state.version, state.rule).set(1 if state.status == "firing" else 0)
@@ -112,6 +122,19 @@ class Metrics(NullMetrics):
     def set_notifications(self, pending: int, failed: int) -> None:
         self.pending.set(pending)
         self.failed_now.set(failed)
+
+    def set_lag(self, lag: dict[tuple[str, int], int]) -> None:
+        labels = {(topic, str(partition)) for topic, partition in lag}
+        for gone in self._lag_labels - labels:  # a partition assigned elsewhere now
+            self.lag.remove(*gone)
+        self._lag_labels = labels
+        for (topic, partition), n in lag.items():
+            self.lag.labels(topic, str(partition)).set(n)
+
+    def lag_values(self) -> list[dict]:
+        """What the lag gauge holds now, for the API."""
+        return [{"topic": s.labels["topic"], "partition": int(s.labels["partition"]), "lag": int(s.value)}
+                for m in self.lag.collect() for s in m.samples]
 
     def close(self) -> None:
         if self._server is not None:

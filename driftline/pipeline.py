@@ -204,6 +204,10 @@ class Pipeline:
             return None
         return self._with_state(unit)
 
+    def unstored_for(self) -> float:
+        """Seconds since the last checkpoint while records read after it wait for one (else 0)."""
+        return self.clock() - self._last_checkpoint if self._dirty else 0.0
+
     def _with_state(self, unit: CommitUnit) -> CommitUnit:
         """The offsets, and the state of every key changed since the last checkpoint (only those)."""
         unit.offsets = dict(self.offsets)

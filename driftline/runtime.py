@@ -58,6 +58,7 @@ class Service:
         self._stopped_in_outage = False
         self._started = time.monotonic()
         self._first_batch = False
+        self.last_poll = time.monotonic()  # read by /readyz
 
     def run(self, duration: float | None = None, until: Callable[[], bool] | None = None) -> None:
         deadline = None if duration is None else time.monotonic() + duration
@@ -74,6 +75,7 @@ class Service:
     def step(self) -> None:
         self.dispatcher.start()
         batch = self.source.poll()
+        self.last_poll = time.monotonic()
         if batch.values and not self._first_batch:
             self._first_batch = True
             log.info("first batch: %d record(s), %.2f s after start", len(batch.values),

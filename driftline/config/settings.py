@@ -340,11 +340,33 @@ class MetricsSpec(_Frozen):
     host: str = "0.0.0.0"
 
 
+class HttpSpec(_Frozen):
+    """The read-only HTTP API, dashboard, ``/healthz``, ``/readyz`` and ``/metrics``
+    (``driftline ui`` always; ``run`` when ``port`` is set). Bound to localhost unless
+    ``host`` says otherwise; any other host without ``auth_token`` is logged as open."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=0, le=65535)
+    auth_token: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
+
+    @field_validator("auth_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")  # never echo it
+        return value
+
+    @property
+    def local(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+
 class Settings(_Frozen):
     kafka: KafkaSpec = KafkaSpec()
     store: StoreSpec = StoreSpec()
     alerts: AlertsSpec = AlertsSpec()
     metrics: MetricsSpec = MetricsSpec()
+    http: HttpSpec = HttpSpec()
     models: list[ModelSpec] = Field(min_length=1)
 
     @field_validator("models")

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from driftline.store import migrate
+from driftline.store.browse import Browse
 from driftline.store.engine import in_memory, open_engine, store_error
 from driftline.store.outbox import Outbox
 from driftline.store.reads import Reads
@@ -36,6 +37,7 @@ class SqlStore:
         self.results = Results(self.engine)
         self.outbox = Outbox(self.engine)
         self.reads = Reads(self.engine)
+        self.browse = Browse(self.engine)  # the HTTP API's paged reads
 
     def schema_version(self) -> str | None:
         return migrate.current(self.engine)

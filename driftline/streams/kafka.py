@@ -111,13 +111,22 @@ class KafkaSource:
     """Batches from a consumer group; resumes from the store's offsets on assignment.
 
     ``instance_id`` makes the consumer a static group member, so a restarted process
-    takes its partitions back without waiting for the dead one's session to expire."""
+    takes its partitions back without waiting for the dead one's session to expire.
+
+    Consumer lag (:attr:`lag`, and ``on_lag(lag)`` when it changes) is measured at most
+    every ``lag_every`` seconds, from a poll: per assigned partition, the broker's high
+    watermark minus the offset the store has committed (what is read but not yet
+    checkpointed counts as lag). The embedded broker can under-report the watermark
+    after batched produces, so there lag can read low."""
 
     def __init__(self, conf: dict, group: str, topics: list[str], start_offsets: dict,
                  batch_size: int = 10000, poll_timeout: float = 0.5, instance_id: str | None = None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, on_lag=None, lag_every: float = 5.0):
         self.batch_size, self.poll_timeout, self.clock = batch_size, poll_timeout, clock
         self.start_offsets = dict(start_offsets)
+        self.on_lag, self.lag_every = on_lag, lag_every
+        self.lag: dict[tuple[str, int], int] = {}
+        self._lag_at = -lag_every
         self.first_seen: dict[tuple[str, int], int] = {}
         self.down_since: float | None = None
         self._last_probe = 0.0
@@ -163,6 +172,8 @@ class KafkaSource:
             self._reachable()
         elif self.down_since is not None:
             self._probe()
+        if self.down_since is None and self.clock() - self._lag_at >= self.lag_every:
+            self.measure_lag()
         values = [m.value() for m in good]
 
         def position(i: int) -> SourcePosition:
@@ -170,6 +181,24 @@ class KafkaSource:
             return SourcePosition(m.topic(), m.partition(), m.offset())
 
         return Batch(values, position, ends)
+
+    def measure_lag(self, timeout: float = 1.0) -> dict[tuple[str, int], int]:
+        """High watermark minus the stored offset, per assigned partition (a partition with
+        nothing stored counts from its low watermark); one metadata request per partition."""
+        self._lag_at = self.clock()
+        lag = {}
+        for tp in self.consumer.assignment():
+            try:
+                low, high = self.consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+            except KafkaException as exc:
+                log.debug("no watermark for %s[%d]: %s", tp.topic, tp.partition, exc)
+                continue
+            done = self.start_offsets.get((tp.topic, tp.partition), low)
+            lag[(tp.topic, tp.partition)] = max(high - max(done, low), 0)
+        self.lag = lag
+        if self.on_lag is not None:
+            self.on_lag(lag)
+        return lag
 
     def _probe(self, every: float = 5.0) -> None:
         if self.clock() - self._last_probe < every:

@@ -34,3 +34,11 @@ def test_metrics_count_events_windows_bad_records_and_alerts():
     assert 'driftline_alert_firing{model="m",rule="feature_drift",version="v1"} 1.0' in text
     assert 'driftline_drift_statistic{feature="x",method="ks",model="m",version="v1"}' in text
     assert "driftline_commit_seconds_count" in text
+
+
+def test_lag_of_a_partition_assigned_elsewhere_is_removed():
+    from driftline.metrics import Metrics
+    m = Metrics()
+    m.set_lag({("t", 0): 5, ("t", 1): 7})
+    m.set_lag({("t", 1): 2})
+    assert m.lag_values() == [{"topic": "t", "partition": 1, "lag": 2}]

@@ -1,0 +1,30 @@
+"use strict";
+api("/models").then((data) => {
+  const body = document.querySelector("#fleet tbody");
+  for (const m of data.items) {
+    const spark = el("div", {class: "spark"});
+    const link = m.version == null ? m.model
+      : el("a", {href: "/models/" + encodeURIComponent(m.model) + "/" + encodeURIComponent(m.version)}, m.model);
+    body.append(el("tr", {"data-model": m.model},
+      el("td", {}, link), el("td", {}, m.version ?? "–"), el("td", {}, statusBadge(m.status)),
+      el("td", {}, m.last_window_end ?? "–"), el("td", {}, spark),
+      el("td", {}, m.invalid_rate == null ? "–" : (100 * m.invalid_rate).toFixed(2) + " %"),
+      el("td", {}, (m.firing || []).join(", ") || "–"), el("td", {}, (m.drifted || []).join(", ") || "none")));
+    if (m.recent && m.recent.length) {
+      Plotly.newPlot(spark, [{x: m.recent.map((r) => r.end), y: m.recent.map((r) => r.count), type: "scatter",
+        mode: "lines", line: {width: 1}, hoverinfo: "x+y"}],
+        {margin: {l: 0, r: 0, t: 0, b: 0}, xaxis: {visible: false}, yaxis: {visible: false, rangemode: "tozero"},
+         height: 40, width: 220}, {staticPlot: true});
+    }
+  }
+  return api("/lag").then(showLag);
+}).then(() => { document.body.dataset.loaded = "1"; }).catch((e) => showError(document.body, e));
+
+function showLag(lag) {
+  const note = document.querySelector("#lag-note"), body = document.querySelector("#lag tbody");
+  note.dataset.available = lag.available ? "1" : "0";
+  if (!lag.available) { note.textContent = "lag: not available — " + lag.reason; return; }
+  note.textContent = lag.items.length ? "total: " + lag.total + " record(s) not yet checkpointed"
+    + " (the embedded broker can under-report the high watermark, so lag there can read low)" : "lag: " + lag.reason;
+  for (const r of lag.items) body.append(el("tr", {}, el("td", {}, r.topic), el("td", {}, r.partition), el("td", {}, r.lag)));
+}

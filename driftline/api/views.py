@@ -1,0 +1,140 @@
+"""What each endpoint answers, from the store's paged reads: plain data, no HTTP here."""
+
+from __future__ import annotations
+
+import time
+
+from driftline import summary as layout
+from driftline.api import histograms
+from driftline.api import params as p
+from driftline.types import iso
+
+SPARK = 48  # windows in the fleet page's sparklines
+
+
+class NotFound(LookupError):
+    """An unknown model, version, feature or window (answered with 404)."""
+
+
+def _page(items: list[dict], limit: int, cursor: str = "id") -> dict:
+    nxt = items[-1][cursor] if len(items) == limit else None
+    return {"items": items, "next": nxt}
+
+
+def _status(last: dict | None, firing: list[str]) -> str:
+    if last is None:
+        return "no data"
+    if firing:
+        return "firing"
+    levels = {r.get("level") for r in layout.drift_results(last).values()}
+    return "warning" if levels & {"warning", "drift"} else "ok"
+
+
+class Views:
+    def __init__(self, browse, models: list[str] | None = None, clock=time.time, lag=None):
+        """``lag()`` → the consumer's lag per partition (``driftline run``); None: no consumer here."""
+        self.browse, self.configured, self.clock, self.lag_of = browse, models or [], clock, lag
+
+    def lag(self) -> dict:
+        if self.lag_of is None:
+            return {"available": False, "reason": "no consumer in this process (driftline ui reads the store "
+                    "only); see driftline_consumer_lag on the service's /metrics", "items": []}
+        items = sorted(self.lag_of(), key=lambda r: (r["topic"], r["partition"]))
+        return {"available": True, "reason": None if items else "not measured yet (every 5 s, once "
+                "partitions are assigned)", "items": items, "total": sum(r["lag"] for r in items)}
+
+    def models(self) -> dict:
+        alerts = self.browse.alert_states()
+        versions = self.browse.versions()
+        items = [self._version(v, alerts) for v in versions]
+        seen = {v["model"] for v in versions}
+        items += [{"model": m, "version": None, "status": "no data", "windows": 0} for m in self.configured
+                  if m not in seen]
+        return {"items": items}
+
+    def _version(self, v: dict, alerts: list[dict]) -> dict:
+        last = self.browse.window(v["last_id"])["summary"]
+        firing = [a["rule"] for a in alerts if a["model"] == v["model"] and a["version"] == v["version"]
+                  and a["status"] == "firing"]
+        recent = self.browse.recent(v["model"], v["version"], SPARK)
+        events = sum(r["count"] for r in recent)
+        invalid = sum(r["invalid"] for r in recent)
+        return {"model": v["model"], "version": v["version"], "status": _status(last, firing),
+                "windows": v["windows"], "last_window_end": v["last_end"], "firing": firing,
+                "drifted": last.get("drifted", []), "recent": recent,
+                "invalid_rate": invalid / (events + invalid) if events + invalid else 0.0,
+                "subjects": list(layout.drift_results(last)), "trends": list(_trends(last))}
+
+    def _known(self, model: str, version: str) -> dict:
+        for v in self.browse.versions():
+            if v["model"] == model and v["version"] == version:
+                return v
+        raise NotFound(f"no windows stored for model {model!r} version {version!r}")
+
+    def windows(self, model: str, version: str, q) -> dict:
+        p.only(q, {"from", "to", "limit", "after"})
+        start, end = p.time_range(q)
+        limit = p.limit(q)
+        self._known(model, version)
+        return _page(self.browse.windows(model, version, start, end, limit, p.after(q)), limit)
+
+    def series(self, model: str, version: str, subject: str, q) -> dict:
+        p.only(q, {"from", "to", "points", "test"})
+        start, end = p.time_range(q)
+        points = p.points(q)
+        v = self._known(model, version)
+        last = self.browse.window(v["last_id"])["summary"]
+        if subject not in layout.drift_results(last):
+            raise NotFound(f"model {model!r} version {version!r} has no tested subject {subject!r}")
+        test = None
+        if q.get("test") is not None:
+            if q["test"] != "trend":
+                raise p.BadRequest(f"test must be trend (or absent: the most severe result), got {q['test']!r}")
+            if subject not in _trends(last):
+                raise NotFound(f"{subject!r} of model {model!r} version {version!r} has no trend test")
+            test = (_trends(last)[subject], "trend")
+        return {"model": model, "version": version, "subject": subject, "test": q.get("test"),
+                **self.browse.series(model, version, subject, start, end, points, test)}
+
+    def window(self, window_id: int) -> dict:
+        row = self.browse.window(window_id)
+        if row is None:
+            raise NotFound(f"no window {window_id}")
+        s = row["summary"]
+        return {"id": window_id, "summary": s,
+                "histograms": histograms.for_window(s, self.browse.reference(s["model"]))}
+
+    def alerts(self, q) -> dict:
+        p.only(q, {"model", "from", "to", "limit", "after"})
+        start, end = p.time_range(q)
+        limit = p.limit(q)
+        rows = self.browse.alert_events(q.get("model"), start, end, limit, p.after(q))
+        keys = [f"{r['payload']['fingerprint']}:{r['payload']['status']}:{r['payload']['window_end']}:" for r in rows]
+        sent = self.browse.deliveries(keys)
+        items = [{"id": r["id"], **r["payload"], "deliveries": _of(sent, k)} for r, k in zip(rows, keys)]
+        return {**_page(items, limit), "states": self.browse.alert_states(q.get("model"))}
+
+    def triggers(self, q) -> dict:
+        p.only(q, {"model", "limit", "after"})
+        limit = p.limit(q)
+        rows = self.browse.triggers(q.get("model"), limit, p.after(q))
+        keys = [f"trigger:{r['event']['data']['alert']}:{r['event']['time']}:" for r in rows]
+        sent = self.browse.deliveries(keys)
+        items = [{"window_end_ms": r["window_end_ms"], "window_end": iso(r["window_end_ms"]),
+                  "event": r["event"], "deliveries": _of(sent, k)} for r, k in zip(rows, keys)]
+        return _page(items, limit, "window_end_ms")
+
+    def silences(self, q) -> dict:
+        p.only(q, {"model"})
+        return {"items": [{**s, "until_iso": iso(int(s["until"] * 1000))}
+                          for s in self.browse.silences(self.clock(), q.get("model"))]}
+
+
+def _trends(summary: dict) -> dict[str, int]:
+    """Features with a trend (slow drift) test in this window → where it sits in their ``tests``."""
+    return {name: i for name, f in summary["features"].items() for i, t in enumerate(f.get("tests") or [])
+            if t.get("method") == "trend"}
+
+
+def _of(deliveries: list[dict], prefix: str) -> list[dict]:
+    return [{k: v for k, v in d.items() if k != "key"} for d in deliveries if d["key"].startswith(prefix)]

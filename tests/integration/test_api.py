@@ -1,0 +1,133 @@
+"""The HTTP API over a store filled by a real pipeline run (SQLite and PostgreSQL), through
+a real uvicorn server on a free port: every endpoint, paging, bad parameters, auth."""
+
+import httpx
+import pytest
+
+from driftline.app import build_http
+from driftline.config import parse_settings
+from tests.dashboard_data import HOSTILE, WINDOWS, fill
+
+
+@pytest.fixture
+def served(store_url, tmp_path):
+    cfg = fill(store_url, tmp_path)
+    server = build_http(parse_settings(cfg, {}), port=0)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+    server.stop()
+
+
+BASE = "/api/v1/models/fraud/versions/v3"
+
+
+def test_models_show_the_version_and_its_windows(served):
+    [m] = served.get("/api/v1/models").json()["items"]
+    assert (m["model"], m["version"], m["windows"], m["status"]) == ("fraud", "v3", WINDOWS, "ok")
+    assert len(m["recent"]) == WINDOWS and "multivariate" in m["subjects"]
+
+
+def test_lag_is_not_available_without_a_consumer(served):
+    lag = served.get("/api/v1/lag").json()
+    assert lag["available"] is False and lag["items"] == [] and "driftline ui" in lag["reason"]
+
+
+def test_windows_page_through_a_time_range(served):
+    first = served.get(f"{BASE}/windows", params={"limit": 5}).json()
+    assert len(first["items"]) == 5 and first["next"] == first["items"][-1]["id"]
+    rest = served.get(f"{BASE}/windows", params={"limit": 1000, "after": first["next"]}).json()
+    assert len(rest["items"]) == WINDOWS - 5 and rest["next"] is None
+    mid = first["items"][2]
+    ranged = served.get(f"{BASE}/windows", params={"from": mid["start"], "to": mid["end"]}).json()["items"]
+    assert [w["id"] for w in ranged] == [mid["id"]]
+
+
+def test_series_crosses_the_threshold_while_drifted_and_is_downsampled(served):
+    s = served.get(f"{BASE}/subjects/amount/series").json()
+    assert s["windows"] == WINDOWS and s["per_point"] == 1
+    over = [p["ratio"] > 1 for p in s["points"]]
+    assert over == [False] * 5 + [True] * 3 + [False] * 4
+    small = served.get(f"{BASE}/subjects/amount/series", params={"points": 3}).json()
+    assert small["per_point"] == 4 and len(small["points"]) == 3
+    assert max(p["ratio"] for p in small["points"]) == max(p["ratio"] for p in s["points"])
+
+
+def test_a_features_trend_test_has_its_own_series(served):
+    [m] = served.get("/api/v1/models").json()["items"]
+    assert "amount" in m["trends"] and "country" not in m["trends"]  # numeric features only
+    s = served.get(f"{BASE}/subjects/amount/series", params={"test": "trend"}).json()
+    assert s["test"] == "trend" and s["windows"] == len(s["points"]) > 0
+    for point in s["points"]:
+        tests = served.get(f"/api/v1/windows/{point['id']}").json()["summary"]["features"]["amount"]["tests"]
+        [trend] = [t for t in tests if t["method"] == "trend"]
+        assert point["method"] == "trend" and point["statistic"] == pytest.approx(trend["statistic"])
+        assert point["threshold"] == pytest.approx(trend["threshold"])
+    assert served.get(f"{BASE}/subjects/country/series", params={"test": "trend"}).status_code == 404
+    bad = served.get(f"{BASE}/subjects/amount/series", params={"test": "ks"})
+    assert bad.status_code == 400 and "trend" in bad.json()["error"]
+
+
+def test_one_window_with_histograms_and_hostile_values_as_data(served):
+    drifted = served.get(f"{BASE}/windows", params={"limit": 1000}).json()["items"][6]
+    w = served.get(f"/api/v1/windows/{drifted['id']}").json()
+    assert w["summary"]["seq"] == drifted["seq"]
+    h = w["histograms"]
+    assert abs(sum(h["amount"]["reference"]) - 1) < 1e-9 and abs(sum(h["amount"]["window"]) - 1) < 1e-9
+    assert set(HOSTILE) <= set(h["country"]["other_top"])
+    assert served.get("/api/v1/windows/999999").status_code == 404
+
+
+def test_alerts_triggers_silences_incidents(served):
+    alerts = served.get("/api/v1/alerts").json()
+    assert [a["status"] for a in alerts["items"]] == ["firing", "resolved"]
+    assert alerts["items"][0]["deliveries"][0]["sink"] == "console"
+    assert alerts["states"][0]["status"] == "ok"  # the state after a resolve
+    [t] = served.get("/api/v1/triggers", params={"model": "fraud"}).json()["items"]
+    assert t["event"]["type"] == "dev.driftline.retrain.requested" and t["deliveries"][0]["status"] == "sent"
+    assert served.get("/api/v1/silences").json() == {"items": []}
+    assert served.get("/api/v1/incidents").status_code == 501
+
+
+@pytest.mark.parametrize("path,params,says", [
+    (f"{BASE}/windows", {"limit": "0"}, "limit"), (f"{BASE}/windows", {"limit": "10000000"}, "limit"),
+    (f"{BASE}/windows", {"limit": "x"}, "limit"), (f"{BASE}/windows", {"from": "yesterday"}, "from"),
+    (f"{BASE}/windows", {"from": "2026-11-20T00:00:00Z", "to": "2026-11-19T00:00:00Z"}, "before"),
+    (f"{BASE}/windows", {"to": "99999999999999999999"}, "to"), (f"{BASE}/windows", {"colour": "red"}, "unknown"),
+    (f"{BASE}/subjects/amount/series", {"points": "1"}, "points"),
+    (f"{BASE}/subjects/amount/series", {"points": "9" * 30}, "points"),
+])
+def test_bad_parameters_answer_400_saying_what(served, path, params, says):
+    r = served.get(path, params=params)
+    assert r.status_code == 400 and says in r.json()["error"]
+
+
+def test_unknown_things_404_and_writes_405(served):
+    assert served.get("/api/v1/models/nope/versions/v1/windows").status_code == 404
+    assert served.get(f"{BASE}/subjects/nope/series").status_code == 404
+    assert served.post("/api/v1/models").status_code == 405
+
+
+def test_health_metrics_openapi_and_pages(served):
+    assert served.get("/healthz").json() == {"status": "alive"}
+    assert served.get("/readyz").json()["ready"] is True
+    assert "driftline_events_total" in served.get("/metrics").text
+    paths = served.get("/api/v1/openapi.json").json()["paths"]
+    assert {"/api/v1/models", "/api/v1/alerts", "/api/v1/windows/{id}"} <= set(paths)
+    page = served.get("/")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert served.get("/static/plotly.min.js").text.startswith("/**")
+
+
+def test_a_token_is_required_when_set(tmp_path):
+    cfg = fill(f"sqlite:///{tmp_path / 'd.db'}", tmp_path)
+    cfg["http"] = {"auth_token": "s3cret-token-of-16+"}
+    server = build_http(parse_settings(cfg, {}), port=0)
+    try:
+        with httpx.Client(base_url=server.url) as c:
+            assert c.get("/api/v1/models").status_code == 401
+            assert c.get("/api/v1/models", headers={"Authorization": "Bearer wrong-token-xxxxxxx"}).status_code == 401
+            assert c.get("/api/v1/models", headers={"Authorization": "Bearer s3cret-token-of-16+"}).status_code == 200
+            assert c.get("/api/v1/models", auth=("any", "s3cret-token-of-16+")).status_code == 200
+            assert c.get("/healthz").status_code == 200
+    finally:
+        server.stop()

@@ -1,0 +1,112 @@
+"""The pages in a real headless Chromium (Debian's ``chromium`` and ``chromium-driver``,
+driven by Selenium with the system binaries: no browser download) against a server over a
+real pipeline run with drift. Screenshots go to ``$DRIFTLINE_ARTEFACTS`` (default
+``test-artefacts/``)."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from driftline.app import build_http
+from driftline.config import parse_settings
+from tests.dashboard_data import HOSTILE, WINDOWS, fill
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("CI"),
+                                reason="needs Chromium and its driver: apt-get install chromium chromium-driver")
+ARTEFACTS = Path(os.environ.get("DRIFTLINE_ARTEFACTS", "test-artefacts"))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dash")
+    cfg = fill(f"sqlite:///{tmp / 'd.db'}", tmp)
+    server = build_http(parse_settings(cfg, {}), port=0)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2400"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+def load(browser, url, timeout=30):
+    browser.get(url)
+    deadline = time.monotonic() + timeout
+    while browser.execute_script("return document.body.dataset.loaded") != "1":
+        assert time.monotonic() < deadline, browser.find_element("tag name", "body").text[:500]
+        time.sleep(0.2)
+
+
+def shot(browser, name):
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTEFACTS / f"{name}.png"))
+
+
+def traces(browser, selector):
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(d => (d.data || []).map(t => t.x.length))",
+        selector)
+
+
+def test_fleet_page(browser, site):
+    load(browser, site + "/")
+    row = browser.find_element("css selector", "tr[data-model=fraud]")
+    assert "fraud" in row.text and row.find_element("css selector", "[data-status]").text == "ok"
+    assert traces(browser, ".spark") == [[WINDOWS]]
+    assert browser.find_element("css selector", "#lag-note").text.startswith("lag: not available")  # ui: no Kafka
+    shot(browser, "fleet")
+
+
+def test_model_page_charts_and_a_windows_histograms(browser, site):
+    load(browser, site + "/models/fraud/v3")
+    rows = browser.find_elements("css selector", ".feature")
+    worst = browser.execute_script("return Array.from(document.querySelectorAll('.feature .chart'))"
+                                   ".map(d => Math.max(...d.data[0].y))")
+    assert worst == sorted(worst, reverse=True) and worst[0] > 1  # sorted by how far over threshold
+    charts = traces(browser, ".feature .chart")
+    assert len(charts) == len(rows) >= 11
+    for ratio, threshold, warning, alerts, triggers in charts:
+        assert ratio == threshold == warning == WINDOWS and (alerts, triggers) == (2, 1)
+    assert traces(browser, "#counts") == [[WINDOWS] * 3]  # events, invalid, late
+    trend_rows = browser.find_elements("css selector", "#trends .trend")
+    assert {r.get_attribute("data-subject") for r in trend_rows} >= {"amount", "age"}
+    trend_worst = browser.execute_script("return Array.from(document.querySelectorAll('#trends .chart'))"
+                                         ".map(d => Math.max(...d.data[0].y))")
+    assert trend_worst == sorted(trend_worst, reverse=True)
+    assert all(len(t) == 5 and t[0] > 0 for t in traces(browser, "#trends .chart"))
+    browser.find_elements("css selector", "button[data-window]")[6].click()
+    deadline = time.monotonic() + 20
+    while len(traces(browser, "#histograms .hist")) < 11:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    hists = traces(browser, "#histograms .hist")
+    assert all(len(h) == 2 for h in hists)  # reference and window
+    cats = [c.text for c in browser.find_elements("css selector", "#categories .category")]
+    assert set(HOSTILE) <= set(cats)  # shown as text
+    assert browser.execute_script("return window.__pwned") is None
+    assert not browser.find_elements("css selector", "#window img, #window script")
+    shot(browser, "model")
+
+
+def test_incidents_page(browser, site):
+    load(browser, site + "/incidents")
+    alerts = browser.find_elements("css selector", "#alerts tbody tr")
+    assert len(alerts) == 2 and "console: sent" in alerts[0].text
+    assert len(browser.find_elements("css selector", "#triggers tbody tr")) == 1
+    assert "dev.driftline.retrain.requested" in browser.find_element("css selector", "#triggers pre").text
+    assert traces(browser, "#timeline") == [[2, 1]]  # one alert (fired, resolved), one trigger
+    shot(browser, "incidents")
