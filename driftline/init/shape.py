@@ -129,7 +129,14 @@ def _prediction_path(kinds: dict[str, Counter], n: int, taken: set[str]) -> str 
     if path is not None:
         return path
     holder = _pick(kinds, PREDICTION, {"dict"}, n, exclude=taken)
-    return None if holder is None else _pick(kinds, INSIDE_PREDICTION, scalar, n, inside=holder)
+    if holder is None:
+        return None
+    named = _pick(kinds, INSIDE_PREDICTION, scalar, n, inside=holder)
+    if named is not None:
+        return named
+    # an output object with one scalar in it (``{"output": {"p_click": 0.3}}``): that scalar, whatever its name
+    only = [q for q, seen in kinds.items() if q.rsplit(".", 1)[0] == holder and sum(seen[k] for k in scalar) >= 0.5 * n]
+    return only[0] if len(only) == 1 else None
 
 
 def find(docs: list[dict]) -> Shape:

@@ -229,3 +229,11 @@ def test_init_is_total_over_any_records(lines, copies):
     except InputError:
         return
     load.checked_yaml(proposal)
+
+
+def test_an_output_object_with_one_scalar_is_the_prediction_whatever_its_name():
+    from driftline.init import shape
+    docs = [{"modelName": "ctr", "requestId": f"r{i}", "eventTime": 1_795_000_000_000 + i,
+             "inputs": {"dwell": float(i % 7), "device": "ios"}, "output": {"p_click": i / 100}} for i in range(50)]
+    found = shape.find(docs)
+    assert (found.features, found.prediction) == ("inputs", "output.p_click")
