@@ -77,6 +77,21 @@ def build_store(settings: Settings, url: str | None = None) -> SqlStore:
     return SqlStore(url or settings.store.url)
 
 
+def existing_store(settings: Settings, url: str | None = None) -> SqlStore:
+    """The store a read-only command looks at: a SQLite file that does not exist (a mistyped
+    path) is an error naming it, not a new empty store."""
+    from pathlib import Path
+
+    from driftline.errors import InputError
+    url = url or settings.store.url
+    if url.startswith("sqlite:///") and url != "sqlite://":
+        path = Path(url.removeprefix("sqlite:///").split("?")[0])
+        if not path.is_file() or path.stat().st_size == 0:
+            raise InputError(f"no store at {path}: nothing has been written there yet (check store.url, or "
+                             "$DRIFTLINE_DATABASE_URL; `driftline run` or `replay --database` fills one)")
+    return SqlStore(url)
+
+
 def open_store(settings: Settings, url: str | None = None) -> SqlStore:
     """The store for a service: waited for up to ``store.max_outage``, with the consumer
     group's lock (a second process for the group is refused)."""

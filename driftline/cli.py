@@ -109,8 +109,9 @@ def cmd_ui(args) -> int:
     """The API and dashboard from the store alone (no Kafka), until SIGTERM/SIGINT."""
     import threading
 
-    from driftline.app import build_http
+    from driftline.app import build_http, existing_store
     settings = _settings(args.config)
+    existing_store(settings, args.database).close()  # a mistyped path is an error, not a new empty store
     port = args.port if args.port is not None else settings.http.port if settings.http.port is not None else 8321
     http = build_http(settings, port=port, store_url=args.database)
     stop = threading.Event()
@@ -183,9 +184,9 @@ def cmd_reference(args) -> int:
 
 
 def cmd_alerts(args) -> int:
-    from driftline.app import build_store
+    from driftline.app import existing_store
     settings = _settings(args.config)
-    store = build_store(settings)
+    store = existing_store(settings)
     if args.retry_failed:
         now = time.time()
         n = store.outbox.retry_failed(now, now + settings.alerts.delivery_deadline)
@@ -487,10 +488,10 @@ def _add_init(sub) -> None:
 
 
 def cmd_status(args) -> int:
-    from driftline.app import build_store
+    from driftline.app import existing_store
     from driftline.status import STATUS_COLUMNS, status_cells, status_rows, table
     settings = _settings(args.config)
-    rows = status_rows(build_store(settings).reads, time.time())
+    rows = status_rows(existing_store(settings).reads, time.time())
     if args.json:
         print(orjson.dumps(rows).decode())
     elif not rows:
@@ -502,7 +503,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_windows(args) -> int:
-    from driftline.app import build_store
+    from driftline.app import existing_store
     from driftline.status import WINDOW_COLUMNS, table, window_rows
     settings = _settings(args.config)
     spec = settings.model(args.model)
@@ -512,7 +513,7 @@ def cmd_windows(args) -> int:
     if args.feature is not None and args.feature not in known:
         raise InputError(f"model {args.model}: unknown feature {args.feature!r} (monitored: "
                          f"{', '.join(spec.all_features())}, multivariate)")
-    summaries = build_store(settings).reads.recent_windows(args.model, args.last, args.version)
+    summaries = existing_store(settings).reads.recent_windows(args.model, args.last, args.version)
     rows = window_rows(summaries, args.feature)
     if args.json:
         for r in rows:
@@ -524,8 +525,8 @@ def cmd_windows(args) -> int:
 
 def _last(text: str) -> int:
     n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError("expected a positive number of windows")
+    if not 1 <= n <= 100_000:
+        raise argparse.ArgumentTypeError("expected a number of windows from 1 to 100000")
     return n
 
 

@@ -14,6 +14,7 @@ import hmac
 import importlib.util
 import logging
 from pathlib import Path
+from urllib.parse import unquote, unquote_to_bytes
 
 import orjson
 from starlette.applications import Starlette
@@ -84,10 +85,29 @@ class Guard(BaseHTTPMiddleware):
         return response
 
 
+class RawSegments:
+    """Route on the raw path, so a name with ``/`` in it (a version ``2026/11``, sent as ``%2F``)
+    stays one path segment: each segment is decoded, then only ``%`` and ``/`` are escaped
+    again for the router, and :func:`_handler` unescapes the path parameters once."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw:
+            segments = raw.split(b"?", 1)[0].split(b"/")
+            path = "/".join(unquote_to_bytes(seg).decode("utf-8", "replace").replace("%", "%25").replace("/", "%2F")
+                            for seg in segments)
+            scope = dict(scope, path=path)
+        await self.app(scope, receive, send)
+
+
 def _handler(fn):
     def endpoint(request: Request):  # sync: Starlette runs it in its thread pool
+        params = {k: unquote(v) if isinstance(v, str) else v for k, v in request.path_params.items()}
         try:
-            return Json(fn(request, request.path_params, request.query_params))
+            return Json(fn(request, params, request.query_params))
         except BadRequest as exc:
             return _error(400, str(exc))
         except NotFound as exc:
@@ -186,7 +206,7 @@ def _page(name: str):
     return page
 
 
-def build_app(views: Views, ready, metrics_text, token: str | None = None) -> Starlette:
+def build_app(views: Views, ready, metrics_text, token: str | None = None) -> RawSegments:
     """``ready()`` → (bool, reason); ``metrics_text()`` → Prometheus text."""
     schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "driftline", "version": "1"}})
 
@@ -215,4 +235,4 @@ def build_app(views: Views, ready, metrics_text, token: str | None = None) -> St
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(Guard, token=token)])
-    return app
+    return RawSegments(app)

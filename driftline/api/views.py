@@ -97,6 +97,8 @@ class Views:
                 **self.browse.series(model, version, subject, start, end, points, test)}
 
     def window(self, window_id: int) -> dict:
+        if not 0 <= window_id < 2 ** 63:  # past a 64-bit key no window can exist (and SQLite refuses the bind)
+            raise NotFound(f"no window {window_id}")
         row = self.browse.window(window_id)
         if row is None:
             raise NotFound(f"no window {window_id}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from driftline.errors import ReferenceError_, SourceError
+from driftline.errors import InputError, ReferenceError_
 from driftline.types import Batch, SourcePosition
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ class FileSource:
         try:
             self._fh = self.path.open("rb")
         except OSError as exc:
-            raise SourceError(f"cannot read {self.path}: {exc.strerror}") from exc
+            raise InputError(f"cannot read {self.path}: {exc.strerror} (an events file in JSON lines; "
+                             "standard input is not read)") from exc
         self.topic = f"file:{self.path.name}@{self._head()}"
         self.line = 0
         self.done = False

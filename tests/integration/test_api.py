@@ -75,6 +75,8 @@ def test_one_window_with_histograms_and_hostile_values_as_data(served):
     assert abs(sum(h["amount"]["reference"]) - 1) < 1e-9 and abs(sum(h["amount"]["window"]) - 1) < 1e-9
     assert set(HOSTILE) <= set(h["country"]["other_top"])
     assert served.get("/api/v1/windows/999999").status_code == 404
+    for huge in (2 ** 63, 10 ** 21):  # past a 64-bit key: no such window, not a 500
+        assert served.get(f"/api/v1/windows/{huge}").status_code == 404
 
 
 def test_alerts_triggers_silences_incidents(served):
@@ -129,5 +131,31 @@ def test_a_token_is_required_when_set(tmp_path):
             assert c.get("/api/v1/models", headers={"Authorization": "Bearer s3cret-token-of-16+"}).status_code == 200
             assert c.get("/api/v1/models", auth=("any", "s3cret-token-of-16+")).status_code == 200
             assert c.get("/healthz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_version_with_a_slash_or_a_percent_in_its_name_is_one_path_segment(tmp_path):
+    """Versions come from the events (``2026/11``): sent as ``%2F`` they must not split the route."""
+    from urllib.parse import quote
+
+    from driftline.store import SqlStore
+    from tests.helpers import config, events, make_pipeline
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    version = "2026/11 100%"
+    settings = parse_settings(config(store={"url": url}), {})
+    from driftline.types import Batch, SourcePosition
+    values = events(3200, version=version)
+    make_pipeline(settings, SqlStore(url, upgrade=True), lambda s: None).process(
+        Batch(values, lambda i: SourcePosition("t", 0, i), {("t", 0): len(values)}), force=True)
+    server = build_http(settings, port=0)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            v = quote(version, safe="")
+            got = client.get(f"/api/v1/models/m/versions/{v}/windows")
+            assert got.status_code == 200 and [w["seq"] for w in got.json()["items"]] == [0]
+            assert client.get(f"/api/v1/models/m/versions/{v}/subjects/x/series").status_code == 200
+            assert client.get(f"/models/m/{v}").status_code == 200
+            assert client.get("/static/..%2F..%2Fapi%2Fhttp.py").status_code == 404
     finally:
         server.stop()

@@ -64,8 +64,13 @@ def test_status_and_windows_on_a_replayed_store(tmp_path, store_url, capsys):
     assert "unknown feature 'nope'" in capsys.readouterr().err
 
 
-def test_status_on_an_empty_store(tmp_path, capsys):
+def test_status_on_an_empty_store_and_on_a_mistyped_path(tmp_path, capsys):
+    from driftline.store import SqlStore
     cfg = tmp_path / "driftline.yaml"
+    cfg.write_text(yaml.safe_dump(config(store={"url": f"sqlite:///{tmp_path / 'nosuch' / 'x.db'}"})))
+    assert main(["status", "-c", str(cfg)]) == 2  # a read-only command creates nothing
+    assert "no store at" in capsys.readouterr().err and not (tmp_path / "nosuch").exists()
+    SqlStore(f"sqlite:///{tmp_path / 'x.db'}", upgrade=True).close()  # what a first start leaves
     cfg.write_text(yaml.safe_dump(config(store={"url": f"sqlite:///{tmp_path / 'x.db'}"})))
     assert main(["status", "-c", str(cfg)]) == 0
     assert "no windows stored yet" in capsys.readouterr().out
