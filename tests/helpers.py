@@ -177,3 +177,11 @@ def make_pipeline(settings, store, output, group: str = "driftline", routes=None
     from driftline.ports import NoDeadLetters
     return Pipeline(settings, store, Router(settings, routes or {}, store, group), NoDeadLetters(), output,
                     group=group, **kw)
+
+
+def terminate(proc: subprocess.Popen, timeout: float = 30) -> tuple[str, str]:
+    """Stop a ``driftline run`` as an operator does (SIGTERM) and return its output; the
+    caller's ``finally`` kills it if it does not exit."""
+    import signal
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=timeout)

@@ -11,10 +11,9 @@ window summaries are read with the database's own JSON functions (SQLite's
 from __future__ import annotations
 
 from sqlalchemy import Integer, and_, case, func, or_, select, text
-from sqlalchemy.engine import Engine
 
 from driftline.store import schema as t
-from driftline.store.engine import mapped
+from driftline.store.engine import Queries, mapped
 
 W = t.windows
 
@@ -37,13 +36,7 @@ def _in_range(q, model: str, version: str, start: str | None, end: str | None):
     return q
 
 
-class Browse:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def _rows(self, q) -> list[dict]:
-        with self.engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(q)]
+class Browse(Queries):
 
     @mapped("the store did not answer")
     def ping(self) -> None:

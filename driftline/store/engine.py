@@ -106,3 +106,14 @@ def upsert(c: Connection, table, key: dict, values: dict) -> None:
     """Insert the row ``key`` with ``values``, or set ``values`` on the one that exists."""
     stmt = _insert(c, table).values(**key, **values)
     c.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
+
+
+class Queries:
+    """A read-only part of the store: its engine and a query's rows as dicts."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def _rows(self, q) -> list[dict]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 
 from driftline.store import schema as t
-from driftline.store.engine import mapped
+from driftline.store.engine import Queries, mapped
 
 
-class Reads:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def _rows(self, q) -> list[dict]:
-        with self.engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(q)]
+class Reads(Queries):
 
     def _values(self, q) -> list:
         with self.engine.connect() as c:

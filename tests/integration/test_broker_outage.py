@@ -11,7 +11,7 @@ from driftline.config import parse_settings
 from driftline.errors import BrokerUnavailable
 from driftline.streams.broker import EmbeddedBroker
 from driftline.streams.kafka import KafkaProducer, ensure_topics
-from tests.helpers import config, events
+from tests.helpers import config, events, terminate
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,6 @@ def test_an_unreachable_broker_is_waited_out_then_named(uid, tmp_path, caplog):
 
 def test_sigterm_while_start_up_waits_for_the_broker_stops_cleanly(tmp_path):
     import os
-    import signal
     import subprocess
     import sys
 
@@ -71,8 +70,7 @@ def test_sigterm_while_start_up_waits_for_the_broker_stops_cleanly(tmp_path):
             if "does not answer yet" in line:
                 break
         time.sleep(3)
-        proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=30)
+        _, rest = terminate(proc, 30)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -5,7 +5,6 @@ that is only wrong, counted as invalid in its feature), and the windows around i
 are complete."""
 
 import re
-import signal
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ import yaml
 
 from driftline.store import SqlStore
 from driftline.streams.kafka import KafkaProducer, ensure_topics, read_topic
-from tests.helpers import config, events, start_run, wait_for_windows
+from tests.helpers import config, events, start_run, terminate, wait_for_windows
 
 pytestmark = pytest.mark.slow
 
@@ -84,8 +83,7 @@ def test_driftline_run_stays_up_and_dead_letters_each_hostile_record(broker, uid
         wait_for_windows(proc, db, 3, timeout=90)
         expected = [(i, want) for i, (_, want) in enumerate(HOSTILE) if want]
         dead = read_topic(conf, f"dlq-{uid}", len(expected))
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, err = terminate(proc, 30)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -30,7 +30,7 @@ import yaml
 from driftline.store import SqlStore
 from driftline.streams.kafka import KafkaProducer, ensure_topics
 from tests.conftest import empty_postgres
-from tests.helpers import FakeSlack, config, events, start_run
+from tests.helpers import FakeSlack, config, events, start_run, terminate
 
 pytestmark = pytest.mark.slow
 
@@ -178,8 +178,7 @@ def test_killed_and_restarted_the_service_loses_and_doubles_nothing(broker, uid,
         proc = start_run(path)
         try:
             until(proc, lambda: windows() >= N and not store.undelivered(), "the last window, all delivered")
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=30)
+            _, err = terminate(proc, 30)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -1,6 +1,5 @@
 """`driftline run` as a real process: it consumes, stores, and stops cleanly on SIGTERM."""
 
-import signal
 
 import pytest
 import yaml
@@ -8,7 +7,7 @@ import yaml
 from driftline.state import decode
 from driftline.store import SqlStore
 from driftline.streams.kafka import KafkaProducer, ensure_topics
-from tests.helpers import config, events, start_run, wait_for_windows
+from tests.helpers import config, events, start_run, terminate, wait_for_windows
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +30,7 @@ def test_run_stores_windows_and_checkpoints_on_sigterm(broker, uid, tmp_path):
     proc = start_run(path)
     try:
         wait_for_windows(proc, db, 2, timeout=60)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        out, err = terminate(proc, 20)
     finally:
         if proc.poll() is None:
             proc.kill()

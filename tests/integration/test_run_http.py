@@ -1,7 +1,6 @@
 """`driftline run` with ``http.port`` set, as a real process over the embedded broker: it
 serves /healthz, /readyz, the API and the consumer lag while it consumes."""
 
-import signal
 import socket
 import time
 
@@ -10,7 +9,7 @@ import pytest
 import yaml
 
 from driftline.streams.kafka import KafkaProducer, ensure_topics
-from tests.helpers import config, events, start_run, wait_for_windows
+from tests.helpers import config, events, start_run, terminate, wait_for_windows
 
 pytestmark = pytest.mark.slow
 
@@ -66,8 +65,7 @@ def test_run_serves_health_api_and_lag_while_it_consumes(broker, uid, tmp_path):
             assert f'driftline_consumer_lag{{partition="0",topic="{topic}"}}' in c.get("/metrics").text
             assert c.get("/readyz").status_code == 200
             _until("a third window", lambda: c.get("/api/v1/models").json()["items"][0]["windows"] >= 3, 60, proc)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
+        _, err = terminate(proc, 20)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,7 +4,6 @@ stored, and when the database is back it goes on with nothing lost or doubled.
 The outage lasts 2 minutes in CI, 15 s otherwise."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import yaml
 from driftline.errors import StoreError
 from driftline.store import SqlStore
 from driftline.streams.kafka import KafkaProducer, committed_offsets, ensure_topics
-from tests.helpers import config, events
+from tests.helpers import config, events, terminate
 from tests.proxy import TcpProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -85,8 +84,7 @@ def test_a_database_outage_is_waited_out_with_nothing_lost_and_no_offset_ahead(b
         assert committed_offsets(conf, group, topic)[0] <= store.state.load_offsets(group)[(topic, 0)]
         with pytest.raises(StoreError, match="another driftline process"):
             SqlStore(postgres_url).state.lock_group(group)  # the lock, lost with its session, was taken again
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, err = terminate(proc, 30)
     finally:
         if proc.poll() is None:
             proc.kill()
