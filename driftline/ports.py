@@ -78,7 +78,7 @@ class Sink(Protocol):
 
     accepts: frozenset[str]
 
-    def send(self, kind: str, payload: dict, key: str) -> Receipt: ...
+    def send(self, kind: str, payload: dict, key: str, ctx=None) -> Receipt: ...
 
 
 class MemoryDeadLetters:

@@ -92,8 +92,10 @@ class Notification:
 
     key: str  # idempotency key: the same alert state change never pages twice
     sink: str  # "console", "slack", "alerts_topic", "retrain_topic", "jsonl"
-    kind: str  # "alert" or "trigger"
+    kind: str  # "alert", "incident" or "trigger"
     payload: dict
+    #: not delivered before this wall-clock time (epoch seconds; group_wait, group_interval)
+    not_before: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,20 @@ class Receipt:
 
     status: str = "sent"
     detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """What the dispatcher tells a sink about one delivery (see docs/alerting.md).
+
+    ``attempted``: an earlier attempt may have reached the sink (the process died, or the
+    request timed out, after sending), so a sink that can look for its own key first does.
+    ``thread``: the receipt detail of the incident's ``opened`` notification to the same
+    sink, once delivered (Slack: ``channel`` and ``ts``); ``None`` otherwise.
+    """
+
+    attempted: bool = False
+    thread: dict | None = None
 
 
 ALERT_STATUSES = ("ok", "pending", "firing")

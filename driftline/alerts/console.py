@@ -18,7 +18,7 @@ class ConsoleSink:
         self.fmt = fmt
         self.stream = stream or sys.stdout
 
-    def send(self, kind: str, payload: dict, key: str) -> Receipt:
+    def send(self, kind: str, payload: dict, key: str, ctx=None) -> Receipt:
         if self.fmt == "jsonl":
             line = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
         else:
@@ -34,6 +34,6 @@ class RecordingSink:
         self.accepts = accepts
         self.sent: list[tuple[str, dict, str]] = []
 
-    def send(self, kind: str, payload: dict, key: str) -> Receipt:
+    def send(self, kind: str, payload: dict, key: str, ctx=None) -> Receipt:
         self.sent.append((kind, payload, key))
         return Receipt()

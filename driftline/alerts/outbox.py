@@ -32,7 +32,7 @@ import time
 
 from driftline.errors import DeliveryError
 from driftline.metrics import NullMetrics
-from driftline.types import Receipt
+from driftline.types import DeliveryContext, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class Dispatcher:
         sink = self.sinks.get(item.sink)
         if sink is None:
             raise DeliveryError(f"no sink {item.sink!r} configured")
-        return sink.send(item.kind, item.payload, item.key) or Receipt()  # a sink may say nothing
+        return sink.send(item.kind, item.payload, item.key, DeliveryContext(attempted=item.attempts > 0)) or Receipt()
 
     def delay(self, attempts: int, exc: DeliveryError) -> float:
         """Seconds before the next attempt, after ``attempts`` failed ones."""

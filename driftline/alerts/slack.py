@@ -56,7 +56,7 @@ class SlackSink:
             raise ValueError("SlackSink needs a bot token and channel, or a webhook URL")
         self.channel = channel
 
-    def send(self, kind: str, payload: dict, key: str) -> Receipt:
+    def send(self, kind: str, payload: dict, key: str, ctx=None) -> Receipt:
         text = alert_text(payload) if kind == "alert" else trigger_text(payload)
         blocks = alert_blocks(payload) if kind == "alert" else trigger_blocks(payload)
         if self._web is not None:

@@ -105,7 +105,7 @@ class WebhookSink:
         self.event_type, self.timeout = event_type, timeout
         self.legacy_signature, self.clock = legacy_signature, clock
 
-    def send(self, kind: str, payload: dict, key: str) -> Receipt:
+    def send(self, kind: str, payload: dict, key: str, ctx=None) -> Receipt:
         """POST the trigger; the receipt holds the endpoint's HTTP ``status``."""
         event = payload["event"]
         body_obj, headers = render(self.preset, event, self.event_type)

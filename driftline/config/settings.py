@@ -135,12 +135,27 @@ class ReferenceSpec(_Frozen):
         return self
 
 
-class RuleSpec(_Frozen):
-    """Fires when enough features drift in a window.
+class VolumeSpec(_Frozen):
+    """Events per window against the reference's rate: fires below ``below`` × or above ``above`` ×."""
 
-    Exactly one of ``share`` (fraction of monitored features), ``count``,
-    ``feature`` (a single named feature, ``prediction``, ``multivariate`` or ``domain_classifier``) or
-    ``quality: true`` (any data-quality finding).
+    below: float | None = Field(default=None, gt=0, le=1)
+    above: float | None = Field(default=None, gt=1)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> VolumeSpec:
+        if self.below is None and self.above is None:
+            raise ValueError("set 'below' (e.g. 0.5) or 'above' (e.g. 2.0), or both")
+        return self
+
+
+class RuleSpec(_Frozen):
+    """Turns windows into an alert (see docs/alerting.md).
+
+    Exactly one condition: ``share`` (fraction of monitored subjects drifted), ``count``,
+    ``feature`` (one named feature, ``prediction``, ``multivariate`` or ``domain_classifier``),
+    ``quality: true`` (any data-quality finding), ``no_data`` (no event for that long, by
+    event time and by wall clock), ``volume`` (events per window against the reference's
+    rate) or ``dead_letters`` (share of the window's records that were bad).
     """
 
     name: str = "feature_drift"
@@ -148,22 +163,40 @@ class RuleSpec(_Frozen):
     count: int | None = Field(default=None, ge=1)
     feature: str | None = None
     quality: bool = False
+    no_data: Duration | None = Field(default=None, gt=0)
+    volume: VolumeSpec | None = None
+    dead_letters: float | None = Field(default=None, gt=0, le=1)
     retrain: bool = True  # whether firing requests retraining (data-quality problems are fixed, not retrained)
     severity: Literal["info", "warning", "critical"] = "warning"
     for_windows: int = Field(default=1, ge=1)
+    #: windows it stays firing after the condition stops, before ``resolve_after`` starts counting
+    keep_firing_for: int = Field(default=0, ge=0)
     resolve_after: int = Field(default=2, ge=1)
 
     @model_validator(mode="after")
     def _one_condition(self) -> RuleSpec:
-        given = [x for x in (self.share, self.count, self.feature) if x is not None] + [1] * self.quality
+        given = [x for x in (self.share, self.count, self.feature, self.no_data, self.volume,
+                             self.dead_letters) if x is not None] + [1] * self.quality
         if len(given) != 1:
-            raise ValueError("set exactly one of 'share', 'count', 'feature' or 'quality: true'")
+            raise ValueError("set exactly one of 'share', 'count', 'feature', 'quality: true', "
+                             "'no_data', 'volume' or 'dead_letters'")
         return self
+
+    @property
+    def level(self) -> str:
+        """``feature`` for a rule on one feature; ``model`` for the rest (they inhibit feature alerts)."""
+        return "feature" if self.feature is not None else "model"
 
 
 class RetrainSpec(_Frozen):
+    """Which alerts request retraining: ``rules`` (default: every rule with ``retrain: true``)
+    once one has breached ``min_windows`` windows of an incident; one trigger per incident,
+    at most one per ``cooldown`` of event time per model version."""
+
     enabled: bool = True
     cooldown: Duration = 3600.0
+    rules: list[str] | None = None
+    min_windows: int = Field(default=1, ge=1)
 
 
 class DomainClassifierSpec(_Frozen):
@@ -331,6 +364,21 @@ class AlertsSpec(_Frozen):
     slack: SlackSpec = SlackSpec()
     retrain_webhooks: list[WebhookSpec] = Field(default_factory=list)
     delivery_deadline: Duration = Field(default=86400.0, gt=0)
+    #: incidents (docs/alerting.md): alerts grouped by these labels; timing as in Alertmanager
+    group_by: list[Literal["model", "version", "rule", "subject"]] = Field(
+        default_factory=lambda: ["model", "version"])
+    group_wait: Duration = Field(default=30.0, ge=0)
+    group_interval: Duration = Field(default=300.0, ge=0)
+    repeat_interval: Duration = Field(default=14400.0, gt=0)
+    #: the dashboard's address as on-call staff reach it; incident messages link to its model page
+    dashboard_url: str | None = None
+
+    @field_validator("group_by")
+    @classmethod
+    def _by_model(cls, value: list[str]) -> list[str]:
+        if "model" not in value:
+            raise ValueError("must include 'model'")
+        return value
 
 
 class MetricsSpec(_Frozen):

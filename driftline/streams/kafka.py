@@ -387,7 +387,7 @@ class TopicSink:
         self.producer, self.topic = producer, topic
         self.accepts = frozenset({kind})
 
-    def send(self, kind: str, payload: dict, key: str) -> Receipt:
+    def send(self, kind: str, payload: dict, key: str, ctx=None) -> Receipt:
         """Produce and flush; the receipt has the topic, and the partition and offset the
         broker's delivery report gave (it has come when ``flush`` returns)."""
         if kind == "trigger":

@@ -111,7 +111,7 @@ class ThreadNoting:
         self.sink, self.threads = sink, []
         self.accepts = sink.accepts
 
-    def send(self, kind, payload, key):
+    def send(self, kind, payload, key, ctx=None):
         self.threads.append(threading.current_thread().name)
         return self.sink.send(kind, payload, key)
 

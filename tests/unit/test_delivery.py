@@ -193,7 +193,7 @@ def test_a_sink_that_raises_something_unexpected_is_retried_and_stops_no_other_n
     class Broken:
         accepts = frozenset({"alert"})
 
-        def send(self, kind, payload, key):
+        def send(self, kind, payload, key, ctx=None):
             raise BufferError("Local: Queue full")  # what confluent-kafka's produce raises
 
     store = SqlStore(f"sqlite:///{tmp_path}/o.db", upgrade=True)
