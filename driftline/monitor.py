@@ -53,6 +53,8 @@ class ModelMonitor:
         self.versions: dict[str, CountWindows | TimeWindows] = {}
         self.sequence: dict[str, dict] = {}  # version → its sequence tests (registry.SEQUENCE)
         self.dirty: set[str] = set()  # keys changed since the last clean(): MODEL_KEY or a version
+        self.last_event: dict[str, int] = {}  # version → its newest event time (epoch ms): no-data rules
+        self.gaps: dict[str, tuple[int, int]] = {}  # version → the longest event-time gap since silence()
 
     @property
     def plans(self) -> dict[str, list[Plan]]:
@@ -85,6 +87,14 @@ class ModelMonitor:
                 return [], None
         windows = self._windows(version)
         windows.last_arrival = now
+        if cols.n:
+            before = self.last_event.get(version)
+            after = cols.ts[cols.ts > before] if before is not None else cols.ts[:0]
+            if after.size:  # a gap in event time, seen once events return
+                gap = int(after.min()) - before
+                if gap > self.gaps.get(version, (0, 0))[0]:
+                    self.gaps[version] = (gap, before)
+            self.last_event[version] = max(before or 0, int(cols.ts.max()))
         for test in self._sequence(version).values():
             test.update(cols)
         return windows.add(cols), built
@@ -120,6 +130,21 @@ class ModelMonitor:
                 out += closed
         return out
 
+    def silence(self, now: float, since: float, newest: int) -> dict[str, list[tuple[float, str]]]:
+        """Per version, what the no-data rules observe, in order: a gap in its event times seen
+        since the last call (seconds, and the last event before it), then how long it has sent
+        nothing now (the longer of the wall clock since its last arrival, counted from ``since``
+        at the earliest, and the event time from its newest event to ``newest``, the newest
+        event of any model) with its newest event's time."""
+        out = {}
+        for version, last in self.last_event.items():
+            ws = self.versions.get(version)
+            arrived = max(ws.last_arrival or since, since) if ws is not None else since
+            seen = [(gap / 1000, iso(before)) for gap, before in [self.gaps.pop(version)]] \
+                if version in self.gaps else []
+            out[version] = seen + [(max(now - arrived, (newest - last) / 1000), iso(last))]
+        return out
+
     def add_invalid(self, version: str, n: int) -> None:
         """Count bad records in the open window (while the reference is being
         collected there is none: they are only in the dead-letter topic)."""
@@ -135,6 +160,8 @@ class ModelMonitor:
         self.pending = []
         self.profile = reference_for(self.spec, _raw(whole), f"first {whole.n} events")
         self.profile.fields_seen = {k: float(m.mean()) for k, m in whole.extra.items() if m.any()}
+        span = float(whole.ts.max() - whole.ts.min()) / 1000 if whole.n else 0.0
+        self.profile.rate = whole.n / span if span > 0 else None
         return cols.take(slice(need, None)), self.profile
 
     def summarise(self, w: Window) -> dict:
@@ -144,6 +171,8 @@ class ModelMonitor:
         out = {"type": "window", "model": w.model, "version": w.version, "seq": w.seq,
                "start": iso(start), "end": iso(end), "closed_by": w.closed_by, "count": w.count,
                "invalid": w.invalid, "late": w.late, "tests_run": run}
+        if self.spec.window.duration and self.profile.rate:  # the volume rule's baseline
+            out["expected_count"] = round(self.profile.rate * self.spec.window.duration, 1)
         if not run:
             out["tests_skipped"] = f"count {w.count} < min_count {self.spec.window.min_count}"
         pred = features.pop("prediction", None) if self.spec.prediction is not None else None
@@ -173,7 +202,8 @@ class ModelMonitor:
             return {"format": st.FORMAT, "pending": [_columns_state(_concat(self.pending))]} if self.pending else None
         windows = self.versions.get(key)
         return {"format": st.FORMAT, "windows": windows.to_state() if windows is not None else None,
-                "sequence": {k: t.to_state() for k, t in self.sequence.get(key, {}).items()}}
+                "sequence": {k: t.to_state() for k, t in self.sequence.get(key, {}).items()},
+                "last_event": self.last_event.get(key)}
 
     def load(self, key: str, state: dict) -> None:
         """Restore ``key`` from its stored state (see :func:`driftline.state.check_format`)."""
@@ -181,6 +211,8 @@ class ModelMonitor:
         if key == MODEL_KEY:
             self.pending = [_columns_from(c) for c in state["pending"]]
             return
+        if state.get("last_event") is not None:
+            self.last_event[key] = int(state["last_event"])
         if state["windows"] is not None:
             new = WindowFactory(self.spec.name, key, self.profile, self.spec)
             kind = CountWindows if state["windows"]["kind"] == "count" else TimeWindows

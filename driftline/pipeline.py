@@ -86,6 +86,8 @@ class Pipeline:
         secret = settings.store.state_secret
         self._secret = secret.get_secret_value().encode() if secret else None
         self.unknown_invalid = 0
+        self.started = wall()  # wall-clock silence (no-data rules) is counted from here at the earliest
+        self._no_data = any(r.no_data is not None for m in settings.models for r in m.rules)
         self.pending: CommitUnit | None = None
         self._output_failed = False
         self._restore()
@@ -191,18 +193,25 @@ class Pipeline:
                         log.warning("model %s: the reference (%s) has no values for %s; they will not be "
                                     "tested", model, built.source, ", ".join(built.empty_features()))
                 for w in closed:
-                    self._close(self.monitors[model], w, unit)
+                    self._close(self.monitors[model], w, unit, now)
         for monitor in self.monitors.values():
             for w in monitor.close_idle(now):
-                self._close(monitor, w, unit)
+                self._close(monitor, w, unit, now)
+        unit.add(self.router.tick(self._silence(now) if self._no_data else {}, now))
         if decoded is not None:
             self.metrics.observe_batch(decoded, self.clock() - started)
         self.offsets.update(batch.next_offsets)
         self._dirty = self._dirty or bool(batch.next_offsets)
         due = self.clock() - self._last_checkpoint >= self.checkpoint_every
-        if not (unit.windows or unit.references or force or (due and self._dirty)):
+        if not (unit.windows or unit.references or unit.alert_states or unit.notifications or force
+                or (due and self._dirty)):
             return None
         return self._with_state(unit)
+
+    def _silence(self, now: float) -> dict[tuple[str, str], list[tuple[float, str]]]:
+        newest = max((t for m in self.monitors.values() for t in m.last_event.values()), default=0)
+        return {(name, v): x for name, m in self.monitors.items()
+                for v, x in m.silence(now, self.started, newest).items()}
 
     def unstored_for(self) -> float:
         """Seconds since the last checkpoint while records read after it wait for one (else 0)."""
@@ -266,7 +275,7 @@ class Pipeline:
         for (model, version), n in invalid.items():
             self.monitors[model].add_invalid(version, n)
 
-    def _close(self, monitor: ModelMonitor, w: Window, unit: CommitUnit) -> None:
+    def _close(self, monitor: ModelMonitor, w: Window, unit: CommitUnit, now: float | None = None) -> None:
         summary = monitor.summarise(w)
         unit.windows.append(summary)
-        unit.add(self.router.route(summary))
+        unit.add(self.router.route(summary, self.wall() if now is None else now))

@@ -202,6 +202,7 @@ class CommitUnit:
     notifications: list[Notification] = field(default_factory=list)
     references: list = field(default_factory=list)  # ReferenceProfile: ``.model`` and ``.to_dict()``
     triggers: list[dict] = field(default_factory=list)
+    incidents: list[dict] = field(default_factory=list)  # Incident.to_state(), newest last
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     #: the state keys changed since the last checkpoint → their encoded state (``None``: delete the key)
     states: dict[StateKey, bytes | None] = field(default_factory=dict)
@@ -213,6 +214,7 @@ class CommitUnit:
         self.alert_states.extend(routed.alert_states)
         self.notifications.extend(routed.notifications)
         self.triggers.extend(routed.triggers)
+        self.incidents.extend(routed.incidents)
 
 
 #: ``(model, key, source)``: ``key`` is a version, or ``""`` for the model's own state; ``source`` is
@@ -227,6 +229,7 @@ class Routed:
     alert_states: list[AlertState] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     triggers: list[dict] = field(default_factory=list)
+    incidents: list[dict] = field(default_factory=list)
 
 
 def iso(ms: int) -> str:

@@ -30,6 +30,7 @@ import logging
 import threading
 import time
 
+from driftline.alerts.incidents import Incident
 from driftline.errors import DeliveryError
 from driftline.metrics import NullMetrics
 from driftline.types import DeliveryContext, Receipt
@@ -37,6 +38,14 @@ from driftline.types import DeliveryContext, Receipt
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
+_WAIT, _SUPERSEDED = object(), object()
+
+
+def _incident_of(item) -> str | None:
+    """The incident a notification belongs to: an incident's own, or a trigger's."""
+    if item.kind == "incident":
+        return item.payload["incident"]["id"]
+    return item.payload.get("incident") if item.kind == "trigger" else None
 
 
 class Dispatcher:
@@ -53,6 +62,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._wake, self._stopping, self._abandon = threading.Event(), threading.Event(), threading.Event()
         self._failing = False
+        self._resumed = False
 
     # -- the delivery thread ------------------------------------------------------
 
@@ -133,6 +143,7 @@ class Dispatcher:
             sent += self._deliver(item, now)
         for item in self.outbox.overdue(now, self.deadline, limit):
             self._expire(item, now)  # past the deadline while its sink was held back
+        self._hooks(now)
         self._count()
         return sent
 
@@ -145,8 +156,15 @@ class Dispatcher:
             self.outbox.mark_sent(item.id, status="silenced")
             self.metrics.observe_notification(item.sink, "silenced")
             return 0
+        ctx = self._context(item)
+        if ctx is _WAIT:
+            return 0
+        if ctx is _SUPERSEDED:
+            self.outbox.mark_sent(item.id, status="superseded")
+            return 0
+        self.outbox.mark_attempt(item.id, item.attempts + 1)
         try:
-            receipt = self._send(item)
+            receipt = self._send(item, self._current(item), ctx)
         except DeliveryError as exc:
             self._failed(item, now, deadline, exc)
             return 0
@@ -166,11 +184,56 @@ class Dispatcher:
         return item.kind == "alert" and p.get("status") == "firing" and \
             self.outbox.silenced(p["model"], p["rule"], now)
 
-    def _send(self, item) -> Receipt:
+    def _send(self, item, payload: dict, ctx: DeliveryContext) -> Receipt:
         sink = self.sinks.get(item.sink)
         if sink is None:
             raise DeliveryError(f"no sink {item.sink!r} configured")
-        return sink.send(item.kind, item.payload, item.key, DeliveryContext(attempted=item.attempts > 0)) or Receipt()
+        return sink.send(item.kind, payload, item.key, ctx) or Receipt()  # a sink may say nothing
+
+    def _context(self, item):
+        """What the sink is told (:class:`DeliveryContext`); or wait, while the incident's
+        ``opened`` notification to this sink is still to be sent; or superseded, for an update
+        that a later notification of its incident replaces."""
+        attempted = item.attempts > 0 or item.last_error is not None
+        incident = _incident_of(item)
+        if incident is None:
+            return DeliveryContext(attempted)
+        event = item.payload.get("event") if item.kind == "incident" else "trigger"
+        if event in ("updated", "repeat") and self.outbox.superseded(incident, item.sink, item.id):
+            return _SUPERSEDED
+        thread = None
+        if event != "opened":
+            opened = self.outbox.opened(incident, item.sink)
+            if opened is not None and opened[0] == "pending":
+                return _WAIT
+            if opened is not None and opened[0] == "sent":
+                thread = opened[1]
+        return DeliveryContext(attempted, thread)
+
+    def _current(self, item) -> dict:
+        """An incident notification with the incident as stored now (what joined it since, e.g.
+        during ``group_wait``), except a ``resolved`` one, which is final."""
+        p = item.payload
+        if item.kind != "incident" or p.get("event") == "resolved":
+            return p
+        state = self.outbox.incident(p["incident"]["id"])
+        if state is None:
+            return p
+        new = None if p["event"] == "opened" else p["incident"].get("new_features", [])
+        return {**p, "incident": Incident.from_state(state).snapshot(new)}
+
+    def _hooks(self, now: float) -> None:
+        """``resume`` (once, with the open incidents) and ``refresh`` (every pass) of the sinks that have them."""
+        for name, sink in self.sinks.items():
+            try:
+                if not self._resumed and hasattr(sink, "resume"):
+                    sink.resume([Incident.from_state(s).snapshot() for s in self.outbox.open_incidents()])
+                if hasattr(sink, "refresh"):
+                    sink.refresh(now)
+            except Exception as exc:  # noqa: BLE001 - tried again on the next pass
+                log.warning("%s: re-sending open incidents failed (tried again on the next pass): %s",
+                            name, self.redact(f"{type(exc).__name__}: {exc}"))
+        self._resumed = True
 
     def delay(self, attempts: int, exc: DeliveryError) -> float:
         """Seconds before the next attempt, after ``attempts`` failed ones."""

@@ -27,11 +27,31 @@ from driftline.types import AlertState
 
 
 def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
-    cond = f"share={rule.share}" if rule.share is not None else (
-        f"count={rule.count}" if rule.count is not None else (
-            "quality" if rule.quality else f"feature={rule.feature}"))
+    if rule.share is not None:
+        cond = f"share={rule.share}"
+    elif rule.count is not None:
+        cond = f"count={rule.count}"
+    elif rule.quality:
+        cond = "quality"
+    elif rule.no_data is not None:
+        cond = f"no_data={rule.no_data}"
+    elif rule.volume is not None:
+        cond = f"volume={rule.volume.below}:{rule.volume.above}"
+    elif rule.dead_letters is not None:
+        cond = f"dead_letters={rule.dead_letters}"
+    else:
+        cond = f"feature={rule.feature}"
     text = "|".join((model, version, rule.name, cond))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def labels(state: AlertState, rule: RuleSpec) -> dict[str, str]:
+    """What identifies an alert to grouping and silences: model, version, rule, severity, and
+    for a rule on one feature its ``subject``."""
+    out = {"model": state.model, "version": state.version, "rule": rule.name, "severity": rule.severity}
+    if rule.feature is not None:
+        out["subject"] = rule.feature
+    return out
 
 
 def _quality(summary: dict):
@@ -40,7 +60,7 @@ def _quality(summary: dict):
     return bool(found), ", ".join(evidence) or "no data-quality findings", len(found), 1, evidence
 
 
-def _check(rule: RuleSpec, results: dict[str, dict], n_subjects: int):
+def _drift(rule: RuleSpec, results: dict[str, dict], n_subjects: int):
     drifted = {k: v for k, v in results.items() if v["drifted"]}
     if rule.feature is not None:
         r = results.get(rule.feature)
@@ -53,26 +73,86 @@ def _check(rule: RuleSpec, results: dict[str, dict], n_subjects: int):
     return len(drifted) >= rule.count, ", ".join(drifted) or "no drifted features", len(drifted), rule.count, drifted
 
 
+def _volume(rule: RuleSpec, summary: dict):
+    """Events in a whole window (closed by the watermark) against the reference's rate."""
+    expected = summary.get("expected_count")
+    if not expected or summary.get("closed_by") not in ("watermark", "empty"):
+        return None
+    ratio, v = summary["count"] / expected, rule.volume
+    low, high = v.below is not None and ratio < v.below, v.above is not None and ratio > v.above
+    bound = v.below if (low or v.above is None) else v.above
+    what = (f"{summary['count']} events, {ratio:.0%} of the {expected:.0f} the reference's rate gives"
+            + (" (too few)" if low else " (too many)" if high else ""))
+    return low or high, what, ratio, bound, {}
+
+
+def _dead_letters(rule: RuleSpec, summary: dict):
+    total = summary["count"] + summary["invalid"]
+    if total == 0:
+        return None
+    share = summary["invalid"] / total
+    return share >= rule.dead_letters, f"{summary['invalid']} of {total} records bad", share, rule.dead_letters, {}
+
+
+def condition(rule: RuleSpec, summary: dict):
+    """``(breach, subject, value, threshold, evidence)`` for one window, or ``None`` when the
+    window says nothing about the rule (tests not run, its feature absent, a partial window)."""
+    if rule.no_data is not None:
+        return None  # by the clock, not by windows: see no_data()
+    if rule.volume is not None:
+        return _volume(rule, summary)
+    if rule.dead_letters is not None:
+        return _dead_letters(rule, summary)
+    if not summary.get("tests_run"):
+        return None
+    if rule.quality:
+        return _quality(summary)
+    return _drift(rule, drift_results(summary), len(subjects(summary)))
+
+
+def _new(rule: RuleSpec, model: str, version: str) -> AlertState:
+    return AlertState(fingerprint(model, version, rule), model, version, rule.name, severity=rule.severity)
+
+
 def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
     """Advance ``state`` by one window; return ``(new_state, event_or_None)``."""
-    model, version = summary["model"], summary["version"]
-    if state is None:
-        state = AlertState(fingerprint(model, version, rule), model, version, rule.name,
-                           severity=rule.severity)
-    if not summary.get("tests_run"):
-        return state, None
-    results = drift_results(summary)
-    checked = (_quality(summary) if rule.quality else
-               _check(rule, results, len(subjects(summary))))
+    state = state or _new(rule, summary["model"], summary["version"])
+    checked = condition(rule, summary)
     if checked is None:
         return state, None
+    return step(rule, state, checked, summary["start"], summary["end"])
+
+
+def no_data(rule: RuleSpec, model: str, version: str, silent_for: float, last_event: str,
+            state: AlertState | None):
+    """The no-data rule for one model version that has sent nothing for ``silent_for``
+    seconds (the longer of wall-clock and event-time silence; ``last_event`` is the newest
+    event's time). Fires as soon as it passes ``rule.no_data``, resolves as soon as events return."""
+    state = state or _new(rule, model, version)
+    breach = silent_for >= rule.no_data
+    if breach == (state.status == "firing"):
+        return state, None
+    subject = (f"no events for {_span(silent_for)} (last at {last_event})" if breach
+               else f"events again (last at {last_event})")
+    immediate = rule.model_copy(update={"for_windows": 1, "resolve_after": 1, "keep_firing_for": 0})
+    return step(immediate, state, (breach, subject, silent_for, rule.no_data, {}), last_event, last_event)
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 3600:.1f}h" if seconds >= 7200 else f"{seconds / 60:.0f}m" if seconds >= 120 else \
+        f"{seconds:.0f}s"
+
+
+def step(rule: RuleSpec, state: AlertState, checked, start: str, end: str):
+    """One observation of the rule's condition: pending after a breach, firing after
+    ``for_windows`` of them in a row; once firing, it stays so for ``keep_firing_for`` clear
+    windows and resolves after ``resolve_after`` more."""
     breach, subject, value, threshold, evidence = checked
-    event = {"type": "alert", "fingerprint": state.fingerprint, "model": model, "version": version,
+    event = {"type": "alert", "fingerprint": state.fingerprint, "model": state.model, "version": state.version,
              "rule": rule.name, "subject": subject, "severity": rule.severity, "value": value,
-             "threshold": threshold, "window_start": summary["start"], "window_end": summary["end"],
-             "features": evidence}
+             "threshold": threshold, "window_start": start, "window_end": end, "features": evidence}
     if breach:
-        since = state.since if state.status != "ok" else summary["start"]
+        since = state.since if state.status != "ok" else start
         state = replace(state, breaches=state.breaches + 1, clears=0, since=since)
         if state.status != "firing" and state.breaches >= rule.for_windows:
             event |= {"status": "firing", "since": since}
@@ -84,7 +164,7 @@ def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
         return replace(state, status="ok", breaches=0, since=None), None
     if state.status == "firing":
         state = replace(state, clears=state.clears + 1)
-        if state.clears >= rule.resolve_after:
+        if state.clears >= rule.keep_firing_for + rule.resolve_after:
             event |= {"status": "resolved", "since": state.since}
             return replace(state, status="ok", breaches=0, clears=0, since=None,
                            last_event=event), event

@@ -51,9 +51,14 @@ class Cooldowns:
             raise ValueError(f"cooldown state: last_trigger is not a list of [model, version, ms]: {exc}") from exc
 
 
-def cloud_event(alert: dict, summary: dict, group: str) -> dict:
-    """A CloudEvents 1.0 structured-mode retraining request carrying its evidence."""
-    ident = uuid.uuid5(uuid.NAMESPACE_URL, f"driftline:{alert['fingerprint']}:{summary['end']}")
+def cloud_event(alert: dict, summary: dict, group: str, incident: dict | None = None) -> dict:
+    """A CloudEvents 1.0 structured-mode retraining request carrying its evidence: the
+    incident's (every feature that drifted while it was open) when there is one, else the
+    alert's. Its id is derived from the incident (else the alert and window), so a redelivery
+    or a replay carries the same one."""
+    name = f"incident:{incident['id']}" if incident else f"{alert['fingerprint']}:{summary['end']}"
+    ident = uuid.uuid5(uuid.NAMESPACE_URL, f"driftline:{name}")
+    drifted = incident["features"] if incident else alert["features"]
     return {
         "specversion": "1.0",
         "id": str(ident),
@@ -65,8 +70,9 @@ def cloud_event(alert: dict, summary: dict, group: str) -> dict:
         "data": {
             "model": alert["model"], "version": alert["version"],
             "reason": alert["rule"], "alert": alert["fingerprint"], "severity": alert["severity"],
+            "incident": incident["id"] if incident else None,
             "window": {"start": summary["start"], "end": summary["end"], "count": summary["count"]},
-            "drifted": {k: {x: v[x] for x in ("method", "statistic", "p_value", "threshold")}
-                        for k, v in alert["features"].items()},
+            "drifted": {k: {x: v.get(x) for x in ("method", "statistic", "p_value", "threshold")}
+                        for k, v in drifted.items()},
         },
     }

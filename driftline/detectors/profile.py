@@ -126,6 +126,9 @@ class ReferenceProfile:
     #: reference came from a file (which says nothing of the records' other fields)
     fields_seen: dict[str, float] | None = None
     domain: dict | None = None  # a DomainProfile as a dict (raw sample rows), see driftline.detectors.classifier
+    #: events per second while the reference was collected from the stream (the volume rule's
+    #: baseline); None for a reference from a file
+    rate: float | None = None
 
     def empty_features(self) -> list[str]:
         """Features the reference holds no values for (they are summarised, never tested)."""
@@ -134,14 +137,15 @@ class ReferenceProfile:
     def to_dict(self) -> dict:
         return {"model": self.model, "n": self.n, "source": self.source, "calibration": self.calibration,
                 "multivariate": self.multivariate, "fields_seen": self.fields_seen, "domain": self.domain,
-                "features": {k: v.to_dict() for k, v in self.features.items()}}
+                "features": {k: v.to_dict() for k, v in self.features.items()},
+                **({"rate": self.rate} if self.rate is not None else {})}  # absent: older digests hold
 
     @classmethod
     def from_dict(cls, d: dict) -> ReferenceProfile:
         feats = {k: (NumericProfile.from_dict(v) if v["kind"] == "numeric"
                      else CategoricalProfile.from_dict(v)) for k, v in d["features"].items()}
         return cls(d["model"], feats, d["n"], d["source"], d.get("calibration"), d.get("multivariate"),
-                   d.get("fields_seen"), d.get("domain"))
+                   d.get("fields_seen"), d.get("domain"), d.get("rate"))
 
 
 def build_reference(model: str, specs: dict, columns: dict[str, list | np.ndarray],

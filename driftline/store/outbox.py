@@ -53,7 +53,8 @@ class Outbox:
         now = time.time()
         for n in notifications:
             insert_ignore(c, t.outbox, dict(key=n.key, sink=n.sink, kind=n.kind, payload=n.payload,
-                                            status="pending", attempts=0, next_attempt_at=0.0, created_at=now))
+                                            status="pending", attempts=0, next_attempt_at=n.not_before,
+                                            created_at=now))
 
     @mapped("could not read due notifications")
     def due(self, now: float, limit: int = 100, exclude_sinks: tuple = ()) -> list[OutboxItem]:
@@ -81,6 +82,47 @@ class Outbox:
             values["receipt"] = receipt.detail
         with self.engine.begin() as c:
             c.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(**values))
+
+    @mapped("could not record a delivery attempt")
+    def mark_attempt(self, item_id: int, attempts: int) -> None:
+        """Before sending: the attempt is recorded, so after a crash mid-send the next one knows
+        the sink may already have it (``DeliveryContext.attempted``)."""
+        with self.engine.begin() as c:
+            c.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(attempts=attempts))
+
+    # -- incidents (docs/alerting.md) -----------------------------------------------
+
+    @mapped("could not read an incident's first notification")
+    def opened(self, incident: str, sink: str) -> tuple[str, dict | None] | None:
+        """The status and receipt of incident ``incident``'s ``opened`` notification to ``sink``."""
+        q = (select(t.outbox.c.status, t.outbox.c.receipt)
+             .where(t.outbox.c.key.startswith(f"incident:{incident}:opened:", autoescape=True),
+                    t.outbox.c.sink == sink).order_by(t.outbox.c.id).limit(1))
+        with self.engine.connect() as c:
+            row = c.execute(q).first()
+        return None if row is None else (row.status, row.receipt)
+
+    @mapped("could not read an incident's notifications")
+    def superseded(self, incident: str, sink: str, item_id: int) -> bool:
+        """Whether a later notification of ``incident`` to ``sink`` is still to be sent."""
+        q = (select(t.outbox.c.id).where(t.outbox.c.key.startswith(f"incident:{incident}:", autoescape=True),
+                                         t.outbox.c.sink == sink, t.outbox.c.id > item_id,
+                                         t.outbox.c.status == "pending").limit(1))
+        with self.engine.connect() as c:
+            return c.execute(q).first() is not None
+
+    @mapped("could not read an incident")
+    def incident(self, incident: str) -> dict | None:
+        """The incident's stored state (``Incident.to_state()``), as the last checkpoint left it."""
+        with self.engine.connect() as c:
+            row = c.execute(select(t.incidents.c.state).where(t.incidents.c.id == incident)).first()
+        return None if row is None else row.state
+
+    @mapped("could not read open incidents")
+    def open_incidents(self) -> list[dict]:
+        q = select(t.incidents.c.state).where(t.incidents.c.status == "firing")
+        with self.engine.connect() as c:
+            return [r.state for r in c.execute(q)]
 
     @mapped("could not record a failed delivery")
     def mark_retry(self, item_id: int, attempts: int, next_at: float, error: str, give_up: bool) -> None:

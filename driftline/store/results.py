@@ -1,4 +1,4 @@
-"""Results: window summaries, their drift results, alert state and events, triggers.
+"""Results: window summaries, their drift results, alert state and events, incidents, triggers.
 
 Each is written by its key with ``INSERT … ON CONFLICT DO NOTHING`` (alert state, which
 changes, by upsert), so a replayed :class:`~driftline.types.CommitUnit` writes nothing
@@ -26,6 +26,13 @@ class Results:
         with self.engine.connect() as c:
             return {r.fingerprint: AlertState(**r.state) for r in c.execute(select(t.alerts))}
 
+    @mapped("could not load open incidents")
+    def load_open_incidents(self) -> list[dict]:
+        """The state of every incident still firing (``Incident.to_state()``)."""
+        q = select(t.incidents.c.state).where(t.incidents.c.status == "firing")
+        with self.engine.connect() as c:
+            return [r.state for r in c.execute(q)]
+
     @mapped("could not load triggers")
     def load_last_triggers(self) -> dict[tuple[str, str], int]:
         """The newest trigger's window end (epoch ms) per model and version."""
@@ -45,6 +52,16 @@ class Results:
             cls._alert(c, state)
         for trig in unit.triggers:
             cls._trigger(c, trig["event"])
+        latest = {inc["id"]: inc for inc in unit.incidents}  # the newest of each
+        for inc in latest.values():
+            cls._incident(c, inc)
+
+    @staticmethod
+    def _incident(c: Connection, inc: dict) -> None:
+        upsert(c, t.incidents, {"id": inc["id"]},
+               {"key": inc["key"], "model": inc["model"], "version": inc["version"], "status": inc["status"],
+                "severity": inc["severity"], "opened_at": inc["opened_at"], "updated_at": inc["updated_at"],
+                "resolved_at": inc["resolved_at"], "state": inc})
 
     @staticmethod
     def _window(c: Connection, s: dict) -> None:

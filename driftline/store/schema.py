@@ -104,6 +104,21 @@ triggers = Table(
     Column("event", JSON, nullable=False),
 )
 
+incidents = Table(
+    "incidents", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key", String(40), nullable=False),  # the group's labels' hash: one open incident per key
+    Column("model", String(200), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("status", String(20), nullable=False),  # firing | resolved
+    Column("severity", String(20), nullable=False),
+    Column("opened_at", String(40)),
+    Column("updated_at", String(40)),
+    Column("resolved_at", String(40)),
+    Column("state", JSON, nullable=False),  # Incident.to_state()
+    Index("ix_incidents_status", "status", "model"),
+)
+
 offsets = Table(
     "offsets", metadata,
     Column("group", String(200), primary_key=True),

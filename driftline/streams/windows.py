@@ -9,16 +9,24 @@ Every closed window says why it closed (``closed_by``): ``size`` (a count
 window is full), ``watermark`` (event time passed a time window's end),
 ``idle`` (no event for ``idle_close``) or ``end_of_input`` (``close_all``, at
 the end of a replayed file). Its bounds are ``[start, end)`` in epoch ms.
+A time window that passed without any event (the stream had a gap) is still
+summarised, with count 0, once events after it arrive.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
 
 from driftline.detectors.window import WindowStats
 from driftline.types import Columns
+
+log = logging.getLogger(__name__)
+
+#: a gap longer than this many windows is recorded as its last MAX_EMPTY empty windows
+MAX_EMPTY = 1000
 
 
 class Window:
@@ -174,7 +182,10 @@ class TimeWindows:
         if late.any():
             oldest = min(self.open) if self.open else int(starts[~late].min(initial=self.closed_until))
             self._window(oldest).late += int(late.sum())
-        for start in np.unique(starts[~late]):
+        present = np.unique(starts[~late])
+        if present.size:
+            self._fill_gap(int(present.max()))
+        for start in present:
             self._window(int(start)).update(cols.take(starts == start))
         self.watermark = max(self.watermark, int(cols.ts.max()) - self.lateness)
         closed = []
@@ -183,6 +194,25 @@ class TimeWindows:
                 closed.append(self.open.pop(start).close("watermark"))
                 self.closed_until = max(self.closed_until, start + self.duration)
         return closed
+
+    def _fill_gap(self, newest: int) -> None:
+        """Open an empty bucket for every window length that passed without an event before
+        ``newest`` (so a gap shows as windows of count 0); at most ``MAX_EMPTY`` of them."""
+        if self.open:
+            frontier = max(self.open) + self.duration
+        elif self.closed_until > np.iinfo(np.int64).min:
+            frontier = self.closed_until
+        else:
+            return  # the first events: nothing before them to fill
+        gap = (newest - frontier) // self.duration
+        if gap <= 0:
+            return
+        if gap > MAX_EMPTY:
+            log.warning("%s %s: no events for %d windows; recording the last %d of them as empty",
+                        getattr(self.new, "model", "?"), getattr(self.new, "version", "?"), gap, MAX_EMPTY)
+            frontier = newest - MAX_EMPTY * self.duration
+        for start in range(frontier, newest, self.duration):
+            self._window(start)
 
     def add_invalid(self, n: int) -> None:
         if self.open:

@@ -39,11 +39,12 @@ def test_a_firing_window_changes_state_pages_each_sink_that_takes_alerts_and_tri
     out = r.route(window(True))
     fp = fingerprint("m", "v1", rule())
     end = window(True)["end"]
+    inc = out.incidents[-1]["id"]  # one trigger per incident: its key is the incident's
     assert [(s.fingerprint, s.status) for s in out.alert_states] == [(fp, "firing")]
     assert [(n.key, n.sink, n.kind) for n in out.notifications] == [
         (f"{fp}:firing:{end}:console", "console", "alert"),
-        (f"trigger:{fp}:{end}:console", "console", "trigger"),
-        (f"trigger:{fp}:{end}:hook", "hook", "trigger")]
+        (f"trigger:{inc}:{end}:console", "console", "trigger"),
+        (f"trigger:{inc}:{end}:hook", "hook", "trigger")]
     (trigger,) = out.triggers
     assert out.notifications[1].payload is trigger and trigger["type"] == "trigger"
     assert r.alerts[fp].status == "firing"

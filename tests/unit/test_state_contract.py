@@ -65,9 +65,10 @@ def test_a_monitor_restored_from_its_state_summarises_like_the_original(window, 
         mon.out += [mon.summarise(w) for w in mon.close_all()]
     assert len(a.out) >= 4
     if domain:  # its row sample depends on the order in which keys were drawn: compare the verdicts
-        assert [s["domain_classifier"]["level"] for s in b.out] == [s["domain_classifier"]["level"] for s in a.out]
+        assert [s.get("domain_classifier", {}).get("level") for s in b.out] == \
+            [s.get("domain_classifier", {}).get("level") for s in a.out]  # an empty window (a gap) has none
         for s in a.out + b.out:
-            s.pop("domain_classifier")
+            s.pop("domain_classifier", None)
     assert [without_random(s) for s in b.out] == [without_random(s) for s in a.out]
 
 
