@@ -63,6 +63,7 @@ class Dispatcher:
         self._wake, self._stopping, self._abandon = threading.Event(), threading.Event(), threading.Event()
         self._failing = False
         self._resumed = False
+        self._handed: dict[int, list[str]] = {}  # outbox id → new features handed on by superseded updates
 
     # -- the delivery thread ------------------------------------------------------
 
@@ -159,8 +160,7 @@ class Dispatcher:
         ctx = self._context(item)
         if ctx is _WAIT:
             return 0
-        if ctx is _SUPERSEDED:
-            self.outbox.mark_sent(item.id, status="superseded")
+        if ctx is _SUPERSEDED:  # marked so by the outbox, its new features handed on
             return 0
         self.outbox.mark_attempt(item.id, item.attempts + 1)
         try:
@@ -199,8 +199,13 @@ class Dispatcher:
         if incident is None:
             return DeliveryContext(attempted)
         event = item.payload.get("event") if item.kind == "incident" else "trigger"
-        if event in ("updated", "repeat") and self.outbox.superseded(incident, item.sink, item.id):
-            return _SUPERSEDED
+        if event in ("updated", "repeat"):
+            new = self._handed.get(item.id) or item.payload["incident"].get("new_features", [])
+            later = self.outbox.supersede(incident, item.sink, item.id, new)
+            if later is not None:
+                self._handed.pop(item.id, None)
+                self._handed[later[0]] = later[1]
+                return _SUPERSEDED
         thread = None
         if event != "opened":
             opened = self.outbox.opened(incident, item.sink)
@@ -219,7 +224,8 @@ class Dispatcher:
         state = self.outbox.incident(p["incident"]["id"])
         if state is None:
             return p
-        new = None if p["event"] == "opened" else p["incident"].get("new_features", [])
+        new = None if p["event"] == "opened" else self._handed.pop(item.id, None) or p["incident"].get(
+            "new_features", [])
         return {**p, "incident": Incident.from_state(state).snapshot(new)}
 
     def _hooks(self, now: float) -> None:

@@ -102,14 +102,25 @@ class Outbox:
             row = c.execute(q).first()
         return None if row is None else (row.status, row.receipt)
 
-    @mapped("could not read an incident's notifications")
-    def superseded(self, incident: str, sink: str, item_id: int) -> bool:
-        """Whether a later notification of ``incident`` to ``sink`` is still to be sent."""
-        q = (select(t.outbox.c.id).where(t.outbox.c.key.startswith(f"incident:{incident}:", autoescape=True),
-                                         t.outbox.c.sink == sink, t.outbox.c.id > item_id,
-                                         t.outbox.c.status == "pending").limit(1))
-        with self.engine.connect() as c:
-            return c.execute(q).first() is not None
+    @mapped("could not supersede an incident's notification")
+    def supersede(self, incident: str, sink: str, item_id: int, new_features: list[str]) -> tuple[int, list] | None:
+        """If a later notification of ``incident`` to ``sink`` is still to be sent, mark
+        ``item_id`` superseded and give the later one its ``new_features`` too; return the
+        later one's id and new features."""
+        q = (select(t.outbox.c.id, t.outbox.c.payload)
+             .where(t.outbox.c.key.startswith(f"incident:{incident}:", autoescape=True), t.outbox.c.sink == sink,
+                    t.outbox.c.id > item_id, t.outbox.c.status == "pending").order_by(t.outbox.c.id).limit(1))
+        with self.engine.begin() as c:
+            later = c.execute(q).first()
+            if later is None:
+                return None
+            payload = dict(later.payload)
+            inc = dict(payload["incident"])
+            inc["new_features"] = list(dict.fromkeys([*new_features, *inc.get("new_features", [])]))
+            c.execute(update(t.outbox).where(t.outbox.c.id == later.id).values(payload={**payload, "incident": inc}))
+            c.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(status="superseded",
+                                                                               sent_at=time.time()))
+            return later.id, inc["new_features"]
 
     @mapped("could not read an incident")
     def incident(self, incident: str) -> dict | None:
