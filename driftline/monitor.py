@@ -55,6 +55,7 @@ class ModelMonitor:
         self.dirty: set[str] = set()  # keys changed since the last clean(): MODEL_KEY or a version
         self.last_event: dict[str, int] = {}  # version → its newest event time (epoch ms): no-data rules
         self.gaps: dict[str, tuple[int, int]] = {}  # version → the longest event-time gap since silence()
+        self._gaps = any(r.no_data is not None for r in spec.rules)
 
     @property
     def plans(self) -> dict[str, list[Plan]]:
@@ -89,11 +90,8 @@ class ModelMonitor:
         windows.last_arrival = now
         if cols.n:
             before = self.last_event.get(version)
-            after = cols.ts[cols.ts > before] if before is not None else cols.ts[:0]
-            if after.size:  # a gap in event time, seen once events return
-                gap = int(after.min()) - before
-                if gap > self.gaps.get(version, (0, 0))[0]:
-                    self.gaps[version] = (gap, before)
+            if self._gaps:
+                self._gap(version, cols.ts, before)
             self.last_event[version] = max(before or 0, int(cols.ts.max()))
         for test in self._sequence(version).values():
             test.update(cols)
@@ -129,6 +127,17 @@ class ModelMonitor:
                 self.dirty.add(version)
                 out += closed
         return out
+
+    def _gap(self, version: str, ts: np.ndarray, before: int | None) -> None:
+        """The longest stretch of event time without an event, up to this batch's newest
+        (only for models with a no-data rule: it sorts the batch's times)."""
+        times = np.sort(ts if before is None else np.append(ts[ts > before], before))
+        if times.size < 2:
+            return
+        steps = np.diff(times)
+        i = int(steps.argmax())
+        if steps[i] > self.gaps.get(version, (0, 0))[0]:
+            self.gaps[version] = (int(steps[i]), int(times[i]))
 
     def silence(self, now: float, since: float, newest: int) -> dict[str, list[tuple[float, str]]]:
         """Per version, what the no-data rules observe, in order: a gap in its event times seen

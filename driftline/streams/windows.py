@@ -184,7 +184,7 @@ class TimeWindows:
             self._window(oldest).late += int(late.sum())
         present = np.unique(starts[~late])
         if present.size:
-            self._fill_gap(int(present.max()))
+            self._fill_gap(int(present.min()), int(present.max()))
         for start in present:
             self._window(int(start)).update(cols.take(starts == start))
         self.watermark = max(self.watermark, int(cols.ts.max()) - self.lateness)
@@ -195,15 +195,16 @@ class TimeWindows:
                 self.closed_until = max(self.closed_until, start + self.duration)
         return closed
 
-    def _fill_gap(self, newest: int) -> None:
+    def _fill_gap(self, oldest: int, newest: int) -> None:
         """Open an empty bucket for every window length that passed without an event before
-        ``newest`` (so a gap shows as windows of count 0); at most ``MAX_EMPTY`` of them."""
+        ``newest`` (so a gap shows as windows of count 0), from the first open or closed
+        bucket, or from ``oldest`` for the first events; at most ``MAX_EMPTY`` of them."""
         if self.open:
-            frontier = max(self.open) + self.duration
+            frontier = min(self.open)
         elif self.closed_until > np.iinfo(np.int64).min:
             frontier = self.closed_until
         else:
-            return  # the first events: nothing before them to fill
+            frontier = oldest
         gap = (newest - frontier) // self.duration
         if gap <= 0:
             return
@@ -212,7 +213,8 @@ class TimeWindows:
                         getattr(self.new, "model", "?"), getattr(self.new, "version", "?"), gap, MAX_EMPTY)
             frontier = newest - MAX_EMPTY * self.duration
         for start in range(frontier, newest, self.duration):
-            self._window(start)
+            if start not in self.open:
+                self._window(start)
 
     def add_invalid(self, n: int) -> None:
         if self.open:
