@@ -323,9 +323,9 @@ def test_every_preset_is_configurable(preset, path):
 
 
 def test_ref_defaults_to_main_and_a_path_that_does_not_fit_the_preset_is_refused_without_showing_it():
-    from driftline.config.settings import WebhookSpec
-    assert WebhookSpec(url="https://api.github.com/repos/o/r/actions/workflows/w.yml/dispatches",
-                       preset="github_workflow").ref == "main"
+    url = "https://api.github.com/repos/o/r/actions/workflows/w.yml/dispatches"
+    assert hook_of({"url": url, "preset": "github_workflow"}).ref == "main"
+    assert hook_of({"url": url, "preset": "github_workflow", "ref": "v2.1"}).ref == "v2.1"
     bad = {"url": "https://airflow.example/api/v1/dags/Tok3nDag/dagRuns", "preset": "airflow3"}
     with pytest.raises(ConfigError) as info:
         hook_of(bad)
