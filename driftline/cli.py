@@ -581,7 +581,7 @@ def _trigger_row(h: dict, redact) -> dict:
     from driftline.types import iso
     deliveries = [{"sink": d["sink"], "status": d["status"], "attempts": d["attempts"],
                    "last_error": redact(d["last_error"]) if d["last_error"] else None,
-                   "receipt_status": (d["receipt"] or {}).get("status") if isinstance(d["receipt"], dict) else None,
+                   "receipt_status": d["receipt"].get("status") if isinstance(d["receipt"], dict) else None,
                    "receipt": d["receipt"], "created_at": d["created_at"], "sent_at": d["sent_at"]}
                   for d in h["deliveries"]]
     return {"model": h["model"], "version": h["version"], "window_end": iso(h["window_end_ms"]),
