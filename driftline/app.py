@@ -171,7 +171,7 @@ def _webhook(hook) -> dict:
     name = "webhook:" + hashlib.sha256(url.encode()).hexdigest()[:10]
     return {name: WebhookSink(url, hook.preset, hook.secret.get_secret_value() if hook.secret else None,
                               hook.token.get_secret_value() if hook.token else None, hook.event_type,
-                              legacy_signature=hook.legacy_signature)}
+                              legacy_signature=hook.legacy_signature, ref=hook.ref)}
 
 
 def build_router(settings: Settings, sinks: dict[str, Sink], store: SqlStore) -> Router:

@@ -394,6 +394,7 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_db_reset_state)
     _add_init(sub)
     _add_status(sub)
+    _add_triggers(sub)
     return p
 
 
@@ -551,6 +552,73 @@ def _add_status(sub) -> None:
                    help="the newest N windows, oldest first (default: 20), e.g. --last 5")
     s.add_argument("--json", action="store_true", help="one JSON object per window, for scripts (default: a table)")
     s.set_defaults(func=cmd_windows)
+
+
+TRIGGER_COLUMNS = ["window_end", "model", "version", "cloudevent_id", "incident", "sink", "status", "attempts",
+                   "receipt", "last_error"]
+
+
+def cmd_triggers(args) -> int:
+    from driftline.app import existing_store
+    from driftline.status import table
+    settings = _settings(args.config)
+    if args.model is not None and settings.model(args.model) is None:
+        raise InputError(f"unknown model {args.model!r} (configured: {', '.join(m.name for m in settings.models)})")
+    redact = redactor_for(settings)
+    history = [_trigger_row(h, redact) for h in existing_store(settings).reads.trigger_history(args.model, args.limit)]
+    if args.json:
+        for row in history:
+            print(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode())
+    elif not history:
+        print("no retraining triggers stored yet" + (f" for {args.model}" if args.model else ""))
+    else:
+        print(table([cells for row in history for cells in _trigger_cells(row)], TRIGGER_COLUMNS))
+    return 0
+
+
+def _trigger_row(h: dict, redact) -> dict:
+    """One trigger as ``triggers --json`` prints it: its CloudEvent, incident and each sink's delivery."""
+    from driftline.types import iso
+    deliveries = [{"sink": d["sink"], "status": d["status"], "attempts": d["attempts"],
+                   "last_error": redact(d["last_error"]) if d["last_error"] else None,
+                   "receipt_status": d["receipt"].get("status") if isinstance(d["receipt"], dict) else None,
+                   "receipt": d["receipt"], "created_at": d["created_at"], "sent_at": d["sent_at"]}
+                  for d in h["deliveries"]]
+    return {"model": h["model"], "version": h["version"], "window_end": iso(h["window_end_ms"]),
+            "cloudevent_id": h["id"], "incident": h["incident"], "deliveries": deliveries, "event": h["event"]}
+
+
+def _trigger_cells(row: dict) -> list[dict]:
+    """Table rows: one per delivery (a trigger no sink took has one, sink ``-``)."""
+    head = {k: row[k] for k in ("window_end", "model", "version", "cloudevent_id", "incident")}
+    if not row["deliveries"]:
+        return [head]
+    return [{**head, **d, "receipt": d["receipt_status"] if d["receipt_status"] is not None else d["receipt"],
+             "last_error": (d["last_error"] or "")[:80] or None} for d in row["deliveries"]]
+
+
+def _limit(text: str) -> int:
+    n = int(text)
+    if not 1 <= n <= 100_000:
+        raise argparse.ArgumentTypeError("expected a number of triggers from 1 to 100000")
+    return n
+
+
+def _add_triggers(sub) -> None:
+    s = _command(sub, "triggers", "retraining triggers from the store, newest first: model, version, window end, "
+                                  "CloudEvent id, incident, and each sink's delivery (status, attempts, last "
+                                  "error, receipt)",
+                 ["driftline triggers -c driftline.yaml", "driftline triggers -c driftline.yaml --model fraud --limit 5",
+                  "driftline triggers -c driftline.yaml --json | jq .deliveries"])
+    _config(s)
+    s.add_argument("--model", metavar="MODEL",
+                   help="only this configured model's triggers (default: every model), e.g. --model fraud")
+    s.add_argument("--limit", type=_limit, default=20, metavar="N",
+                   help="the newest N triggers (default: 20), e.g. --limit 5")
+    s.add_argument("--json", action="store_true",
+                   help="one JSON object per trigger, with its CloudEvent and deliveries, for scripts "
+                        "(default: a table, a row per delivery)")
+    s.set_defaults(func=cmd_triggers)
 
 
 if __name__ == "__main__":

@@ -120,7 +120,8 @@ class Views:
         p.only(q, {"model", "limit", "after"})
         limit = p.limit(q)
         rows = self.browse.triggers(q.get("model"), limit, p.after(q))
-        keys = [f"trigger:{r['event']['data']['alert']}:{r['event']['time']}:" for r in rows]
+        keys = [f"trigger:{r['event']['data'].get('incident') or r['event']['data']['alert']}:{r['event']['time']}:"
+                for r in rows]  # keyed by its incident since incidents exist, by its alert before
         sent = self.browse.deliveries(keys)
         items = [{"window_end_ms": r["window_end_ms"], "window_end": iso(r["window_end_ms"]),
                   "event": r["event"], "deliveries": _of(sent, k)} for r, k in zip(rows, keys)]

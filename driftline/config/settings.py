@@ -336,14 +336,29 @@ class SlackSpec(_Frozen):
         return self.token is not None or self.webhook_url is not None
 
 
+#: the path each preset's API posts to (the URL's path must end like this), and how to say it
+_PRESET_PATHS = {
+    "github": (r"/repos/[^/]+/[^/]+/dispatches", "/repos/OWNER/REPO/dispatches"),
+    "github_workflow": (r"/repos/[^/]+/[^/]+/actions/workflows/[^/]+/dispatches",
+                        "/repos/OWNER/REPO/actions/workflows/WORKFLOW/dispatches"),
+    "airflow": (r"/api/v1/dags/[^/]+/dagRuns", "/api/v1/dags/DAG_ID/dagRuns (Airflow 2)"),
+    "airflow3": (r"/api/v2/dags/[^/]+/dagRuns", "/api/v2/dags/DAG_ID/dagRuns (Airflow 3)"),
+}
+
+
 class WebhookSpec(_Frozen):
-    """An HTTP endpoint that receives retraining triggers (see ``alerts/webhook.py``)."""
+    """An HTTP endpoint that receives retraining triggers (see ``alerts/webhook.py``): the
+    CloudEvent (``cloudevents``), a GitHub ``repository_dispatch`` (``github``) or
+    ``workflow_dispatch`` on ``ref`` (``github_workflow``), an Airflow 2 or 3 DAG run
+    (``airflow``, ``airflow3``). ``token`` is sent as ``Authorization: Bearer``."""
 
     url: SecretStr
-    preset: Literal["cloudevents", "github", "airflow"] = "cloudevents"
+    preset: Literal["cloudevents", "github", "github_workflow", "airflow", "airflow3"] = "cloudevents"
     secret: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
     token: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
     event_type: str = "driftline-retrain"
+    #: the branch or tag a ``github_workflow`` dispatch runs the workflow on
+    ref: str = Field(default="main", min_length=1)
     legacy_signature: bool = False  # also send X-Driftline-Signature-Legacy: sha256=HMAC(secret, body)
 
     @field_validator("url")
@@ -352,6 +367,17 @@ class WebhookSpec(_Frozen):
         if not re.match(r"^https?://[^/?#\s]+", value.get_secret_value()):
             raise ValueError("expected an http:// or https:// URL")  # never echo it: it may hold a token
         return value
+
+    @model_validator(mode="after")
+    def _preset_path(self) -> WebhookSpec:
+        """A preset's URL ends with its API's path (an Airflow 2 URL with ``airflow3`` would 404)."""
+        if self.preset not in _PRESET_PATHS:
+            return self
+        pattern, shown = _PRESET_PATHS[self.preset]
+        path = re.sub(r"^https?://[^/?#]+", "", self.url.get_secret_value()).split("?")[0].split("#")[0]
+        if not re.search(pattern + r"/?$", path):  # never echo the URL: it may hold a token
+            raise ValueError(f"preset {self.preset!r} posts to {shown}: the url's path does not end like that")
+        return self
 
 
 class AlertsSpec(_Frozen):

@@ -35,6 +35,35 @@ class Reads(Queries):
     def triggers(self) -> list[dict]:
         return self._values(select(t.triggers.c.event))
 
+    @mapped("could not read triggers")
+    def trigger_history(self, model: str | None = None, limit: int = 20) -> list[dict]:
+        """The ``limit`` newest triggers (of ``model``), newest first: ``id`` (the CloudEvent's),
+        ``model``, ``version``, ``window_end_ms``, ``event`` (the CloudEvent), ``incident`` (or
+        ``None``) and ``deliveries``: its outbox rows of kind ``trigger``, one per sink, oldest
+        first (``sink``, ``status``, ``attempts``, ``last_error``, ``receipt``, ``created_at``,
+        ``sent_at``). Matched by the CloudEvent id in the outbox payload, so either payload
+        shape (with or without ``incident`` beside ``event``) is found."""
+        g = t.triggers.c
+        q = select(g.id, g.model, g.version, g.window_end_ms, g.event)
+        if model:
+            q = q.where(g.model == model)
+        rows = self._rows(q.order_by(g.window_end_ms.desc(), g.id.desc()).limit(limit))
+        sent = self._trigger_deliveries([r["id"] for r in rows])
+        return [_history(r, sent.get(r["id"], [])) for r in rows]
+
+    def _trigger_deliveries(self, ids: list[str]) -> dict[str, list[dict]]:
+        if not ids:
+            return {}
+        o = t.outbox.c
+        event_id = o.payload[("event", "id")].as_string()
+        q = (select(event_id.label("event_id"), o.sink, o.status, o.attempts, o.last_error, o.receipt,
+                    o.created_at, o.sent_at, o.payload)
+             .where(o.kind == "trigger", event_id.in_(ids)).order_by(o.id))
+        out: dict[str, list[dict]] = {}
+        for r in self._rows(q):
+            out.setdefault(r.pop("event_id"), []).append(r)
+        return out
+
     @mapped("could not read silences")
     def silences(self, now: float) -> list[dict]:
         """Silences still in force at ``now``."""
@@ -82,3 +111,21 @@ class Reads(Queries):
     def pending_payloads(self) -> list[dict]:
         """The payloads of notifications not delivered yet (on the ``ix_outbox_due`` index)."""
         return self._values(select(t.outbox.c.payload).where(t.outbox.c.status == "pending"))
+
+
+def _history(row: dict, deliveries: list[dict]) -> dict:
+    """A trigger row with its deliveries; the incident from whichever payload names one."""
+    event = row["event"]
+    payloads = [d.pop("payload") for d in deliveries]
+    if isinstance(event, dict) and event.get("type") == "trigger" and isinstance(event.get("event"), dict):
+        payloads.insert(0, event)  # a whole trigger payload stored, not its CloudEvent alone
+        event = event["event"]
+    incident = next((_incident_id(p.get("incident")) for p in payloads if isinstance(p, dict) and p.get("incident")),
+                    _incident_id((event.get("data") or {}).get("incident")) if isinstance(event, dict) else None)
+    return {**row, "event": event, "incident": incident, "deliveries": deliveries}
+
+
+def _incident_id(value) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return None if value is None else str(value)
