@@ -384,6 +384,34 @@ class PagerDutySpec(_Frozen):
         return self.routing_key is not None
 
 
+class AlertmanagerSpec(_Frozen):
+    """Incidents to a Prometheus Alertmanager's API v2 (see ``alerts/alertmanager.py``): firing
+    alerts are re-sent every ``resend_interval`` and end 4 × that later unless re-sent. Optional
+    ``token`` (bearer) or ``username`` and ``password`` (basic auth), never both."""
+
+    url: str
+    resend_interval: Duration = Field(default=60.0, gt=0)
+    token: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
+    username: str | None = None
+    password: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
+    timeout: Duration = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/?#\s]+", value):
+            raise ValueError("expected an http:// or https:// URL")  # not echoed: it may hold a password
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> AlertmanagerSpec:
+        if self.token is not None and (self.username or self.password is not None):
+            raise ValueError("set a bearer 'token' or 'username' and 'password', not both")
+        if bool(self.username) != (self.password is not None):
+            raise ValueError("basic auth needs both 'username' and 'password'")
+        return self
+
+
 class AlertsSpec(_Frozen):
     """Where alerts and triggers go. A notification is retried (backoff, ``Retry-After``)
     until ``delivery_deadline`` after it was created, then given up."""
@@ -403,6 +431,7 @@ class AlertsSpec(_Frozen):
     #: the dashboard's address as on-call staff reach it; incident messages link to its model page
     dashboard_url: str | None = None
     pagerduty: PagerDutySpec | None = None
+    alertmanager: AlertmanagerSpec | None = None
 
     @field_validator("group_by")
     @classmethod

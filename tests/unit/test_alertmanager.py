@@ -1,0 +1,265 @@
+"""The Alertmanager sink over real HTTP to a stand-in for its API v2 (tests/standins.py)."""
+
+import ast
+import base64
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+import driftline.alerts.alertmanager as alertmanager_module
+from driftline.alerts.alertmanager import AlertmanagerSink
+from driftline.app import build_sinks
+from driftline.config import masked, parse_settings
+from driftline.errors import ConfigError, DeliveryError, ThrottledError
+from driftline.types import iso, to_ms
+from tests.helpers import config
+from tests.standins import (
+    RFC3339,
+    FakeAlertmanager,
+    alertmanager_problems,
+    closed_port,
+    feature_alert,
+    incident_payload,
+    model_alert,
+)
+
+T0 = to_ms("2026-11-18T11:10:00.000Z") / 1000  # after the example's `since` (11:07:00)
+ID = "9f1c0a7e5b2d4c3a1e0f"
+TOKEN = "am-bearer-T0ken-9d8c7b6a5f4e"
+
+
+class Clock:
+    def __init__(self, t: float = T0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def at(seconds: float) -> str:
+    return iso(int(seconds * 1000))
+
+
+def sink(server, clock=None, **kw) -> AlertmanagerSink:
+    return AlertmanagerSink(server.url if hasattr(server, "url") else server, clock=clock or Clock(), **kw)
+
+
+def opened(**kw) -> dict:
+    return incident_payload("opened", alerts=[model_alert(), feature_alert(status="inhibited")], **kw)
+
+
+def test_each_firing_alert_is_a_postable_alert():
+    with FakeAlertmanager() as am:
+        receipt = sink(am).send("incident", opened(), "k")
+        (request,) = am.requests
+    assert request["path"] == "/api/v2/alerts" and request["headers"]["content-type"] == "application/json"
+    assert alertmanager_problems(request["body"]) == [] and receipt.detail == {"status": 200, "alerts": 1}
+    (alert,) = request["body"]  # the inhibited feature alert is not sent
+    assert alert["labels"] == {"alertname": "feature_drift", "model": "fraud", "version": "v3", "severity": "warning",
+                               "service": "driftline", "incident": ID}
+    assert alert["startsAt"] == "2026-11-18T11:07:00.000Z" and alert["endsAt"] == at(T0 + 4 * 60)
+    assert RFC3339.match(alert["startsAt"]) and RFC3339.match(alert["endsAt"])
+    assert alert["generatorURL"] == alert["annotations"]["dashboard"] == "http://127.0.0.1:8765/models/fraud/v3"
+    assert alert["annotations"]["summary"] == "fraud v3: feature_drift on amount, country, … is 0.72 (threshold 0.25)"
+    lines = alert["annotations"]["description"].splitlines()
+    assert lines[0] == "fraud v3: 1 of 11 subjects drifted" and lines[1].startswith("worst: amount meanvar statistic 32.8")
+    assert "drifted features (1): amount (7.37×)" in lines and lines[-1].startswith("windows: 1, ")
+
+
+def test_a_feature_level_alert_has_its_subject_and_no_dashboard_without_a_url():
+    payload = incident_payload(alerts=[feature_alert()], url=None, n_features=30)
+    with FakeAlertmanager() as am:
+        sink(am).send("incident", payload, "k")
+        (alert,) = am.posted()
+    assert alert["labels"]["subject"] == "amount" and alert["labels"]["severity"] == "critical"
+    assert "generatorURL" not in alert and set(alert["annotations"]) == {"summary", "description"}
+    assert "and 20 more" in alert["annotations"]["description"]
+
+
+def test_a_since_ahead_of_the_clock_starts_now_so_alertmanager_takes_it():
+    clock = Clock(to_ms("2026-11-18T11:06:00.000Z") / 1000)  # a minute before `since`
+    with FakeAlertmanager() as am:
+        sink(am, clock).send("incident", incident_payload("resolved"), "k")
+        (alert,) = am.posted()
+    assert alert["startsAt"] == alert["endsAt"] == at(clock.t)
+
+
+def test_resolved_ends_every_alert_now_and_forgets_the_incident():
+    clock = Clock()
+    with FakeAlertmanager() as am:
+        s = sink(am, clock)
+        s.send("incident", opened(), "k1")
+        clock.t += 30
+        receipt = s.send("incident", incident_payload("resolved", alerts=[model_alert(status="ok"),
+                                                                          feature_alert(status="ok")]), "k2")
+        resolved = am.bodies()[1]
+        clock.t += 3600
+        s.refresh(clock.t)
+        assert len(am.requests) == 2  # nothing left to re-send
+    assert receipt.detail == {"status": 200, "alerts": 2} and s.open_incidents == []
+    assert alertmanager_problems(resolved) == []
+    assert all(a["endsAt"] <= at(T0 + 30) and a["endsAt"] >= a["startsAt"] for a in resolved)
+
+
+def test_refresh_resends_after_resend_interval_and_not_before():
+    clock = Clock()
+    with FakeAlertmanager() as am:
+        s = sink(am, clock, resend_interval=60)
+        s.send("incident", opened(), "k")
+        s.refresh(T0 + 59)
+        assert len(am.requests) == 1
+        s.refresh(T0 + 60)
+        assert len(am.requests) == 2
+        s.refresh(T0 + 119)
+        assert len(am.requests) == 2
+        s.refresh(T0 + 120)
+        bodies = am.bodies()
+    assert len(bodies) == 3 and [b[0]["endsAt"] for b in bodies] == [at(T0 + 240), at(T0 + 300), at(T0 + 360)]
+    assert all(b[0]["startsAt"] == "2026-11-18T11:07:00.000Z" and len(b) == 1 for b in bodies)
+
+
+def test_an_alert_sent_firing_then_inhibited_is_ended_once():
+    clock = Clock()
+    with FakeAlertmanager() as am:
+        s = sink(am, clock)
+        s.send("incident", incident_payload("opened", alerts=[feature_alert()]), "k1")
+        clock.t += 10
+        s.send("incident", incident_payload("updated", alerts=[model_alert(), feature_alert(status="inhibited")]), "k2")
+        s.refresh(clock.t + 60)
+        first, second, third = am.bodies()
+    assert first[0]["labels"]["subject"] == "amount" and first[0]["endsAt"] == at(T0 + 240)
+    ends = {a["labels"]["alertname"]: a["endsAt"] for a in second}
+    assert ends == {"feature_drift": at(T0 + 10 + 240), "amount_drift": at(T0 + 10)}
+    assert [a["labels"]["alertname"] for a in third] == ["feature_drift"]
+
+
+def test_resume_reseeds_the_open_incidents_after_a_restart():
+    clock = Clock()
+    with FakeAlertmanager() as am:
+        sink(am, clock).send("incident", opened(), "k")
+        clock.t += 20
+        restarted = sink(am, clock)
+        gone = incident_payload("resolved", id="0" * 20)["incident"]
+        restarted.resume([opened()["incident"], gone])
+        assert restarted.open_incidents == [ID]
+        restarted.refresh(clock.t)  # at once: Alertmanager may have missed a re-send while we were down
+        restarted.refresh(clock.t + 59)
+        bodies = am.bodies()
+    assert len(bodies) == 2 and bodies[1][0]["labels"] == bodies[0][0]["labels"]
+    assert bodies[1][0]["endsAt"] == at(T0 + 20 + 240)
+
+
+def test_a_failed_refresh_is_raised_and_tried_again_on_a_later_pass():
+    clock = Clock()
+    with FakeAlertmanager(answers=[(200, b"", {}), (500, b"boom", {})]) as am:
+        s = sink(am, clock)
+        s.send("incident", opened(), "k")
+        with pytest.raises(DeliveryError, match="HTTP 500: boom"):
+            s.refresh(T0 + 60)
+        s.refresh(T0 + 65)
+        assert len(am.requests) == 2  # not again at once
+        s.refresh(T0 + 70)
+        assert len(am.requests) == 3
+    with pytest.raises(DeliveryError, match="unreachable"):
+        s.refresh(T0 + 200)  # the stand-in is gone
+
+
+def test_a_resolve_that_failed_is_not_re_sent_as_firing_meanwhile():
+    clock = Clock()
+    with FakeAlertmanager(answers=[(200, b"", {}), (500, b"boom", {})]) as am:
+        s = sink(am, clock)
+        s.send("incident", opened(), "k1")
+        with pytest.raises(DeliveryError):
+            s.send("incident", incident_payload("resolved"), "k2")
+        s.refresh(T0 + 600)
+        assert len(am.requests) == 2
+        s.send("incident", incident_payload("resolved"), "k2")
+    assert s.open_incidents == [] and am.bodies()[2][0]["endsAt"] == at(T0)
+
+
+@pytest.mark.parametrize("answer, error, retry_after", [
+    ((429, b"slow down", {"Retry-After": "7"}), ThrottledError, 7.0),
+    ((503, b"", {}), ThrottledError, None),
+    ((400, b"start time must be before end time", {}), DeliveryError, None),
+    ((500, b"", {}), DeliveryError, None),
+])
+def test_answers_become_our_errors(answer, error, retry_after):
+    with FakeAlertmanager(answers=[answer]) as am:
+        with pytest.raises(error) as info:
+            sink(am).send("incident", opened(), "k")
+    assert type(info.value) is error and info.value.retry_after == retry_after
+    if answer[0] == 400:
+        assert "HTTP 400: start time must be before end time" in str(info.value)
+
+
+def test_unreachable_and_timeout_are_delivery_errors():
+    with pytest.raises(DeliveryError, match="unreachable"):
+        sink(f"http://127.0.0.1:{closed_port()}").send("incident", opened(), "k")
+    with FakeAlertmanager(hang=5) as am:
+        with pytest.raises(DeliveryError, match="timed out"):
+            sink(am, timeout=0.3).send("incident", opened(), "k")
+
+
+@pytest.mark.parametrize("auth, header", [
+    ({"token": TOKEN}, f"Bearer {TOKEN}"),
+    ({"username": "driftline", "password": "pa55-W0rd-basic"},
+     "Basic " + base64.b64encode(b"driftline:pa55-W0rd-basic").decode()),
+])
+def test_auth_is_sent_and_never_logged(caplog, auth, header):
+    caplog.set_level(logging.DEBUG)
+    clock = Clock()
+    with FakeAlertmanager(auth=header) as am:
+        s = sink(am, clock, **auth)
+        s.send("incident", opened(), "k")
+        s.refresh(T0 + 60)
+        assert [r["headers"]["authorization"] for r in am.requests] == [header, header]
+        wrong = sink(am, clock, token="not-the-right-one")
+        with pytest.raises(DeliveryError) as info:
+            wrong.send("incident", opened(), "k")
+    secret = auth.get("token") or auth["password"]
+    assert "HTTP 401" in str(info.value) and "not-the-right-one" not in str(info.value)
+    assert caplog.records and secret not in caplog.text and header not in caplog.text
+    assert secret not in repr(s) and header.split()[1] not in repr(s)
+
+
+def test_the_sink_imports_no_other_edge():
+    tree = ast.parse(Path(alertmanager_module.__file__).read_text())
+    ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module.startswith("driftline")}
+    assert ours <= {"driftline.errors", "driftline.redact", "driftline.types"}
+
+
+# -- configuration ------------------------------------------------------------------
+
+
+def errors_of(raw) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(raw, {})
+    return [f"{p}: {m}" for p, m in info.value.problems]
+
+
+def test_a_bad_or_missing_url_fails_at_start_up_naming_its_path():
+    assert errors_of(config(alerts={"alertmanager": {"url": "alertmanager:9093"}})) == [
+        "alerts.alertmanager.url: expected an http:// or https:// URL"]
+    assert errors_of(config(alerts={"alertmanager": {}})) == ["alerts.alertmanager.url: required key is missing"]
+    assert errors_of(config(alerts={"alertmanager": {"url": "http://am:9093", "resend_interval": "0s"}})) == [
+        "alerts.alertmanager.resend_interval: Input should be greater than 0 (got 0.0)"]
+
+
+def test_auth_is_a_token_or_a_username_and_password():
+    both = {"url": "http://am:9093", "token": TOKEN, "username": "u", "password": "p4ssw0rd"}
+    assert errors_of(config(alerts={"alertmanager": both})) == [
+        "alerts.alertmanager: set a bearer 'token' or 'username' and 'password', not both"]
+    assert errors_of(config(alerts={"alertmanager": {"url": "http://am:9093", "username": "u"}})) == [
+        "alerts.alertmanager: basic auth needs both 'username' and 'password'"]
+
+
+def test_configured_alertmanager_is_a_sink_and_its_secrets_are_masked():
+    raw = config(alerts={"alertmanager": {"url": "https://am.example.com:9093/", "resend_interval": "2m",
+                                          "token": "${AM_TOKEN}"}})
+    settings = parse_settings(raw, {"AM_TOKEN": TOKEN})
+    s = build_sinks(settings)["alertmanager"]
+    assert s.accepts == frozenset({"incident"}) and s.resend_interval == 120 and s.url == "https://am.example.com:9093"
+    assert TOKEN not in json.dumps(masked(settings), default=str) and TOKEN not in repr(settings)
+    assert "alertmanager" not in build_sinks(parse_settings(config(), {}))
