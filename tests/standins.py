@@ -14,6 +14,8 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from hypothesis import strategies as st
+
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 PD_SEVERITIES = {"critical", "error", "warning", "info"}
@@ -203,3 +205,19 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- any incident: for the property tests (a payload of another release, odd values) --------------
+
+JSON = st.recursive(st.none() | st.booleans() | st.floats() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=12),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                    max_leaves=8)
+ALERT = st.dictionaries(st.sampled_from(["fingerprint", "rule", "level", "subject", "severity", "status", "value",
+                                         "threshold", "since"]), JSON | st.sampled_from(["firing", "feature", "x"]))
+INCIDENT = st.fixed_dictionaries(
+    {"id": st.text("0123456789abcdef", min_size=20, max_size=20), "model": st.text(min_size=1, max_size=8),
+     "version": st.text(min_size=1, max_size=8)},
+    optional={"title": JSON, "severity": JSON | st.sampled_from(["critical", "info"]), "status": JSON,
+              "alerts": st.lists(ALERT | JSON, max_size=4) | JSON, "features": st.dictionaries(st.text(max_size=6), JSON),
+              "worst": JSON, "windows": JSON, "new_features": JSON, "updated_at": JSON, "opened_at": JSON,
+              "url": st.none() | st.just("http://127.0.0.1:8765/models/m/v")})

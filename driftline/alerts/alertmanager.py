@@ -64,8 +64,19 @@ MAX_FEATURE_LINES = 10
 RETRY_FAILED_REFRESH = 10.0  # seconds before a refresh that failed is tried again (at most resend_interval)
 
 
+def mapping(inc: dict, key: str) -> dict:
+    """``inc[key]`` when it is a mapping, else empty: a payload of another release renders too."""
+    value = inc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def alerts_of(inc: dict) -> list[dict]:
+    value = inc.get("alerts")
+    return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
+
+
 def firing(inc: dict) -> list[dict]:
-    return [a for a in inc.get("alerts") or [] if a.get("status") == "firing"]
+    return [a for a in alerts_of(inc) if a.get("status") == "firing"]
 
 
 def labels(inc: dict, alert: dict) -> dict[str, str]:
@@ -90,17 +101,17 @@ def annotations(inc: dict, alert: dict) -> dict[str, str]:
 def evidence(inc: dict) -> list[str]:
     """The incident's evidence as lines: title, worst result, features (the worst few), windows."""
     lines = [str(inc["title"])] if inc.get("title") else []
-    worst = inc.get("worst") or {}
+    worst = mapping(inc, "worst")
     if worst.get("feature") is not None:
         lines.append(f"worst: {worst['feature']} {worst.get('method')} statistic {_num(worst.get('statistic'))} "
                      f"against threshold {_num(worst.get('threshold'))} ({_num(worst.get('ratio'))}×)")
-    features = inc.get("features") or {}
+    features = mapping(inc, "features")
     if features:
         ranked = sorted(features, key=lambda k: -_ratio(features[k]))
-        shown = ", ".join(f"{k} ({_num(features[k].get('ratio'))}×)" for k in ranked[:MAX_FEATURE_LINES])
+        shown = ", ".join(f"{k} ({_num(mapping(features, k).get('ratio'))}×)" for k in ranked[:MAX_FEATURE_LINES])
         more = f" and {len(ranked) - MAX_FEATURE_LINES} more" if len(ranked) > MAX_FEATURE_LINES else ""
         lines.append(f"drifted features ({len(ranked)}): {shown}{more}")
-    windows = inc.get("windows") or {}
+    windows = mapping(inc, "windows")
     if windows.get("count"):
         lines.append(f"windows: {windows['count']}, {windows.get('first')} to {windows.get('last')}")
     return lines
@@ -152,9 +163,11 @@ class AlertmanagerSink:
     def resume(self, incidents: list[dict]) -> None:
         """Remember the open incidents as stored (at start): the next :meth:`refresh` re-sends them."""
         with self._lock:
-            for inc in incidents:
-                inc = inc.get("incident", inc) if inc.get("type") == "incident" else inc
-                if inc.get("status") != "resolved":
+            for item in incidents:
+                inc = item.get("incident") if isinstance(item, dict) and item.get("type") == "incident" else item
+                if not isinstance(inc, dict) or not all(inc.get(k) for k in ("id", "model", "version")):
+                    log.warning("Alertmanager: an open incident without id, model or version is not re-sent")
+                elif inc.get("status") != "resolved":
                     self._open[inc["id"]] = _Open(inc, fingerprints={_fp(a) for a in firing(inc)})
 
     def send(self, kind: str, payload: dict, key: str, ctx=None) -> Receipt:
@@ -175,7 +188,7 @@ class AlertmanagerSink:
     def _resolve(self, inc: dict, known: _Open | None, now: float) -> Receipt:
         if known is not None:
             known.retry_at = math.inf  # never re-sent as firing while the resolve is retried
-        every = {_fp(a): a for a in self._ended(inc, known)} | {_fp(a): a for a in inc.get("alerts") or []}
+        every = {_fp(a): a for a in self._ended(inc, known)} | {_fp(a): a for a in alerts_of(inc)}
         alerts = postable(inc, now, now, list(every.values()))
         status = self._post(alerts, inc["id"])
         self._open.pop(inc["id"], None)
@@ -187,7 +200,7 @@ class AlertmanagerSink:
         if known is None:
             return []
         now_firing = {_fp(a) for a in firing(inc)}
-        listed = {_fp(a): a for a in inc.get("alerts") or []}
+        listed = {_fp(a): a for a in alerts_of(inc)}
         return [listed.get(_fp(a), a) for a in firing(known.incident)
                 if _fp(a) in known.fingerprints and _fp(a) not in now_firing]
 
@@ -260,8 +273,8 @@ def _fp(alert: dict) -> str:
 
 def _seconds(text: str | None, default: float) -> float:
     try:
-        return to_ms(text) / 1000 if text else default
-    except (TypeError, ValueError):
+        return max(to_ms(text) / 1000, 0.0) if text else default
+    except (TypeError, ValueError, OverflowError, OSError):
         return default
 
 

@@ -70,10 +70,10 @@ def event(payload: dict, routing_key: str, source: str | None = None) -> dict:
     body |= {"event_action": "trigger", "client": "driftline", "payload": {
         "summary": summary(inc),
         "source": source or f"driftline/{inc['model']}/{inc['version']}",
-        "severity": SEVERITY.get(inc.get("severity"), "error"),
-        "timestamp": inc.get("updated_at") or inc.get("opened_at"),
+        "severity": SEVERITY.get(str(inc.get("severity")), "error"),
+        "timestamp": _text(inc.get("updated_at")) or _text(inc.get("opened_at")),
         "component": str(inc["model"]), "group": str(inc["version"]),
-        "class": ", ".join(sorted({str(a.get("rule")) for a in inc.get("alerts") or []})) or "drift",
+        "class": ", ".join(sorted({str(a.get("rule")) for a in alerts_of(inc)})) or "drift",
         "custom_details": details(inc)}}
     if inc.get("url"):
         body |= {"links": [{"href": inc["url"], "text": "dashboard"}], "client_url": inc["url"]}
@@ -83,7 +83,7 @@ def event(payload: dict, routing_key: str, source: str | None = None) -> dict:
 def summary(inc: dict) -> str:
     """The incident's title and its worst result, cut to :data:`MAX_SUMMARY` characters."""
     text = str(inc.get("title") or f"{inc['model']} {inc['version']}: drift incident")
-    worst = inc.get("worst") or {}
+    worst = mapping(inc, "worst")
     if worst.get("feature") is not None:
         text += f"; worst {worst['feature']} ({worst.get('method')}, {_num(worst.get('ratio'))}× its threshold)"
     return text if len(text) <= MAX_SUMMARY else text[:MAX_SUMMARY - 1] + "…"
@@ -91,18 +91,34 @@ def summary(inc: dict) -> str:
 
 def details(inc: dict, max_features: int = MAX_FEATURES) -> dict:
     """The evidence: bounded, the worst features first."""
-    features = inc.get("features") or {}
+    features = mapping(inc, "features")
     ranked = sorted(features, key=lambda name: -_ratio(features[name]))
-    alerts = sorted(inc.get("alerts") or [], key=lambda a: a.get("status") != "firing")
+    alerts = sorted(alerts_of(inc), key=lambda a: a.get("status") != "firing")
+    new = inc.get("new_features")
     out = {"incident": inc["id"], "status": inc.get("status"), "title": inc.get("title"),
            "opened_at": inc.get("opened_at"), "worst": inc.get("worst"), "windows": inc.get("windows"),
            "alerts": alerts[:MAX_ALERTS], "features": {name: features[name] for name in ranked[:max_features]},
-           "features_total": len(features), "new_features": list(inc.get("new_features") or [])[:max_features]}
+           "features_total": len(features), "new_features": list(new)[:max_features] if isinstance(new, list) else []}
     if len(features) > max_features:
         out["features_not_shown"] = len(features) - max_features
     if len(alerts) > MAX_ALERTS:
         out["alerts_not_shown"] = len(alerts) - MAX_ALERTS
     return out
+
+
+def mapping(inc: dict, key: str) -> dict:
+    """``inc[key]`` when it is a mapping, else empty: a payload of another release renders too."""
+    value = inc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def alerts_of(inc: dict) -> list[dict]:
+    value = inc.get("alerts")
+    return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _ratio(feature) -> float:

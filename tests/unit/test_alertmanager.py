@@ -6,16 +6,21 @@ import json
 import logging
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import driftline.alerts.alertmanager as alertmanager_module
-from driftline.alerts.alertmanager import AlertmanagerSink
+from driftline.alerts.alertmanager import AlertmanagerSink, alerts_of, postable
 from driftline.app import build_sinks
 from driftline.config import masked, parse_settings
 from driftline.errors import ConfigError, DeliveryError, ThrottledError
 from driftline.types import iso, to_ms
 from tests.helpers import config
 from tests.standins import (
+    INCIDENT,
+    JSON,
     RFC3339,
     FakeAlertmanager,
     alertmanager_problems,
@@ -39,7 +44,7 @@ class Clock:
 
 
 def at(seconds: float) -> str:
-    return iso(int(seconds * 1000))
+    return iso(int(round(seconds * 1000)))
 
 
 def sink(server, clock=None, **kw) -> AlertmanagerSink:
@@ -263,3 +268,25 @@ def test_configured_alertmanager_is_a_sink_and_its_secrets_are_masked():
     assert s.accepts == frozenset({"incident"}) and s.resend_interval == 120 and s.url == "https://am.example.com:9093"
     assert TOKEN not in json.dumps(masked(settings), default=str) and TOKEN not in repr(settings)
     assert "alertmanager" not in build_sinks(parse_settings(config(), {}))
+
+
+# -- any payload renders --------------------------------------------------------------
+
+@given(INCIDENT, st.floats(0, 4e9))
+def test_any_incident_renders_alerts_alertmanager_accepts(inc, now):
+    firing_alerts = postable(inc, now, now + 240)
+    ended = postable(inc, now, now, alerts_of(inc))
+    assert alertmanager_problems(firing_alerts + ended) == []
+    assert all(a["labels"]["incident"] == inc["id"] and a["endsAt"] <= at(now + 240) for a in firing_alerts)
+    assert all(a["endsAt"] <= at(now) for a in ended)
+    orjson.dumps(firing_alerts + ended)
+
+
+@given(st.lists(INCIDENT | JSON | st.builds(lambda inc: {"type": "incident", "event": "opened", "incident": inc}, INCIDENT),
+                max_size=5))
+def test_resume_takes_whatever_the_store_holds(items):
+    s = AlertmanagerSink("http://127.0.0.1:1")
+    s.resume(items)
+    incidents = [i.get("incident") if isinstance(i, dict) and i.get("type") == "incident" else i for i in items]
+    ids = {i["id"] for i in incidents if isinstance(i, dict) and "id" in i}
+    assert set(s.open_incidents) <= ids

@@ -5,15 +5,26 @@ import json
 import logging
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import driftline.alerts.pagerduty as pagerduty_module
-from driftline.alerts.pagerduty import MAX_FEATURES, MAX_SUMMARY, PagerDutySink
+from driftline.alerts.pagerduty import MAX_FEATURES, MAX_SUMMARY, PagerDutySink, encode, event
 from driftline.app import build_sinks
 from driftline.config import masked, parse_settings
 from driftline.errors import ConfigError, DeliveryError, ThrottledError
 from tests.helpers import config
-from tests.standins import FakePagerDuty, closed_port, feature_alert, incident_payload, model_alert
+from tests.standins import (
+    INCIDENT,
+    FakePagerDuty,
+    closed_port,
+    feature_alert,
+    incident_payload,
+    model_alert,
+    pagerduty_problems,
+)
 
 KEY = "R0ut1ngK3ySecretR0ut1ngK3ySecret"  # 32 characters, like an integration key
 
@@ -172,3 +183,11 @@ def test_configured_pagerduty_is_a_sink_and_its_key_is_masked():
 def test_a_blank_routing_key_turns_pagerduty_off():
     settings = parse_settings(config(alerts={"pagerduty": {"routing_key": "${PD_KEY:-}"}}), {})
     assert settings.alerts.pagerduty.enabled is False and "pagerduty" not in build_sinks(settings)
+
+
+# -- any payload renders --------------------------------------------------------------
+
+@given(INCIDENT, st.sampled_from(["opened", "updated", "repeat", "resolved"]))
+def test_any_incident_renders_an_event_pagerduty_accepts(inc, kind):
+    body = orjson.loads(encode(event({"event": kind, "incident": inc}, KEY)))
+    assert pagerduty_problems(body) == [] and body["dedup_key"] == inc["id"]
