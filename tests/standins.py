@@ -108,11 +108,22 @@ def pagerduty_problems(event) -> list[str]:
                 out.append(f"'payload.{name}' is missing or blank")
         if p.get("severity") and p["severity"] not in PD_SEVERITIES:
             out.append("'payload.severity' is invalid")
+        if "timestamp" in p and not _iso(p["timestamp"]):
+            out.append("'payload.timestamp' is not an ISO 8601 time")
         if len(str(p.get("summary") or "")) > 1024:
             out.append("'payload.summary' is longer than 1024 characters")
     if len(json.dumps(event)) > 512 * 1024:
         out.append("Event is larger than 512 KB")
     return out
+
+
+def _iso(value) -> bool:
+    from datetime import datetime
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class FakeAlertmanager(StandIn):

@@ -38,6 +38,7 @@ import logging
 import math
 import urllib.error
 import urllib.request
+from datetime import datetime
 
 import orjson
 
@@ -67,14 +68,16 @@ def event(payload: dict, routing_key: str, source: str | None = None) -> dict:
     body = {"routing_key": routing_key, "dedup_key": inc["id"]}
     if resolving(payload):
         return body | {"event_action": "resolve"}
-    body |= {"event_action": "trigger", "client": "driftline", "payload": {
+    fields = {
         "summary": summary(inc),
         "source": source or f"driftline/{inc['model']}/{inc['version']}",
         "severity": SEVERITY.get(str(inc.get("severity")), "error"),
-        "timestamp": _text(inc.get("updated_at")) or _text(inc.get("opened_at")),
+        "timestamp": _timestamp(inc.get("updated_at")) or _timestamp(inc.get("opened_at")),
         "component": str(inc["model"]), "group": str(inc["version"]),
         "class": ", ".join(sorted({str(a.get("rule")) for a in alerts_of(inc)})) or "drift",
-        "custom_details": details(inc)}}
+        "custom_details": details(inc)}
+    body |= {"event_action": "trigger", "client": "driftline",
+             "payload": {k: v for k, v in fields.items() if v is not None}}  # no timestamp: PagerDuty's arrival time
     if inc.get("url"):
         body |= {"links": [{"href": inc["url"], "text": "dashboard"}], "client_url": inc["url"]}
     return body
@@ -117,8 +120,13 @@ def alerts_of(inc: dict) -> list[dict]:
     return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
 
 
-def _text(value) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _timestamp(value) -> str | None:
+    """``value`` when it is an ISO-8601 time (PagerDuty's ``timestamp``), else ``None``."""
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return value
 
 
 def _ratio(feature) -> float:
