@@ -4,6 +4,7 @@ import ast
 import base64
 import json
 import logging
+import time
 from pathlib import Path
 
 import orjson
@@ -290,3 +291,22 @@ def test_resume_takes_whatever_the_store_holds(items):
     incidents = [i.get("incident") if isinstance(i, dict) and i.get("type") == "incident" else i for i in items]
     ids = {i["id"] for i in incidents if isinstance(i, dict) and "id" in i}
     assert set(s.open_incidents) <= ids
+
+
+def test_through_the_outbox_the_receipt_is_stored_and_the_token_redacted_from_errors(tmp_path):
+    from driftline.alerts.outbox import Dispatcher
+    from driftline.redact import for_settings
+    from driftline.store import SqlStore
+    from driftline.types import CommitUnit, Notification
+
+    settings = parse_settings(config(alerts={"alertmanager": {"url": "http://127.0.0.1:1", "token": TOKEN}}), {})
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    store.commit("g", CommitUnit(notifications=[Notification("incident:x:opened:w:alertmanager", "alertmanager",
+                                                             "incident", opened())]))
+    with FakeAlertmanager(auth=f"Bearer {TOKEN}") as am:
+        d = Dispatcher(store, {"alertmanager": sink(am, token=TOKEN)}, clock=time.time, redact=for_settings(settings))
+        assert d.deliver_due() == 1
+    (row,) = store.reads.outbox()
+    store.close()
+    assert row["status"] == "sent" and row["receipt"] == {"status": 200, "alerts": 1}
+    assert for_settings(settings)(f"refused Bearer {TOKEN}") == "refused Bearer ***"

@@ -3,6 +3,7 @@
 import ast
 import json
 import logging
+import time
 from pathlib import Path
 
 import orjson
@@ -191,3 +192,28 @@ def test_a_blank_routing_key_turns_pagerduty_off():
 def test_any_incident_renders_an_event_pagerduty_accepts(inc, kind):
     body = orjson.loads(encode(event({"event": kind, "incident": inc}, KEY)))
     assert pagerduty_problems(body) == [] and body["dedup_key"] == inc["id"]
+
+
+# -- through the outbox -----------------------------------------------------------------
+
+
+def test_through_the_outbox_a_throttled_page_is_retried_and_its_receipt_stored(store_url):
+    from driftline.alerts.outbox import Dispatcher
+    from driftline.store import SqlStore
+    from driftline.types import CommitUnit, Notification
+
+    store = SqlStore(store_url)
+    key = "incident:9f1c0a7e5b2d4c3a1e0f:opened:2026-11-18T11:07:02.000Z:pagerduty"
+    store.commit("g", CommitUnit(notifications=[Notification(key, "pagerduty", "incident", incident_payload())]))
+    now = [time.time()]
+    with FakePagerDuty(answers=[(429, {"status": "throttle event"}, {})]) as pd:
+        d = Dispatcher(store, {"pagerduty": PagerDutySink(KEY, pd.url)}, clock=lambda: now[0])
+        assert d.deliver_due() == 0
+        now[0] += 29
+        assert d.deliver_due() == 0 and len(pd.requests) == 1  # held back for PagerDuty's 30 s
+        now[0] += 1
+        assert d.deliver_due() == 1
+    (row,) = store.reads.outbox()
+    store.close()
+    assert row["status"] == "sent" and row["receipt"] == {"status": 202, "dedup_key": "9f1c0a7e5b2d4c3a1e0f"}
+    assert KEY not in str(row)
