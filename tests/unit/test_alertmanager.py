@@ -4,7 +4,11 @@ import ast
 import base64
 import json
 import logging
+import shutil
+import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -310,3 +314,66 @@ def test_through_the_outbox_the_receipt_is_stored_and_the_token_redacted_from_er
     store.close()
     assert row["status"] == "sent" and row["receipt"] == {"status": 200, "alerts": 1}
     assert for_settings(settings)(f"refused Bearer {TOKEN}") == "refused Bearer ***"
+
+
+# -- against a real Alertmanager, where one is installed (Debian: apt-get install prometheus-alertmanager) -----
+
+AM_BINARY = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
+
+
+@pytest.fixture
+def real_alertmanager(tmp_path):
+    port = closed_port()
+    (tmp_path / "am.yml").write_text("route: {receiver: none, group_wait: 0s}\nreceivers: [{name: none}]\n")
+    proc = subprocess.Popen([AM_BINARY, f"--config.file={tmp_path / 'am.yml'}", f"--storage.path={tmp_path}",
+                             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/-/ready", timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def alerts_in(url: str) -> list[dict]:
+    with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.skipif(AM_BINARY is None, reason="no Alertmanager binary installed (apt-get install prometheus-alertmanager)")
+def test_a_real_alertmanager_takes_the_alerts_and_resolves_them(real_alertmanager):
+    clock = Clock(time.time())
+    s = AlertmanagerSink(real_alertmanager, clock=clock)
+    payload = incident_payload("opened", alerts=[model_alert(), feature_alert(fingerprint="b1"),
+                                                 feature_alert("country", fingerprint="b2", status="inhibited")])
+    assert s.send("incident", payload, "k").detail == {"status": 200, "alerts": 2}
+    shown = {a["labels"].get("subject", a["labels"]["alertname"]): a for a in alerts_in(real_alertmanager)}
+    assert set(shown) == {"feature_drift", "amount"}
+    assert shown["amount"]["labels"] == {"alertname": "amount_drift", "model": "fraud", "version": "v3",
+                                         "severity": "critical", "service": "driftline", "incident": ID,
+                                         "subject": "amount"}
+    assert shown["amount"]["status"]["state"] == "active" and shown["amount"]["startsAt"].startswith("2026-11-18T11:07:00")
+    assert shown["amount"]["annotations"]["dashboard"] == "http://127.0.0.1:8765/models/fraud/v3"
+    clock.t = time.time()
+    s.send("incident", incident_payload("resolved", alerts=[model_alert(status="ok"), feature_alert(status="ok")]), "k2")
+    assert alerts_in(real_alertmanager) == []
+
+
+@pytest.mark.skipif(AM_BINARY is None, reason="no Alertmanager binary installed (apt-get install prometheus-alertmanager)")
+def test_a_real_alertmanager_refuses_what_the_stand_in_refuses(real_alertmanager):
+    bad = [{"labels": {"alertname": "x"}, "startsAt": "2026-11-18T11:07:00.000Z", "endsAt": "2026-11-18T11:06:00.000Z"}]
+    assert alertmanager_problems(bad) == ["alert 0: start time must be before end time"]
+    request = urllib.request.Request(f"{real_alertmanager}/api/v2/alerts", data=json.dumps(bad).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    assert info.value.code == 400 and "start time must be before end time" in info.value.read().decode()
