@@ -153,6 +153,16 @@ def build_sinks(settings: Settings, producer=None, console_format: str = "text",
             sinks["retrain_topic"] = TopicSink(producer, a.retrain_topic, "trigger")
     for hook in a.retrain_webhooks:
         sinks.update(_webhook(hook))
+    if a.pagerduty is not None and a.pagerduty.enabled:
+        from driftline.alerts.pagerduty import PagerDutySink
+        pd = a.pagerduty
+        sinks["pagerduty"] = PagerDutySink(pd.routing_key.get_secret_value(), pd.url, pd.source, pd.timeout)
+    if a.alertmanager is not None:
+        from driftline.alerts.alertmanager import AlertmanagerSink
+        am = a.alertmanager
+        sinks["alertmanager"] = AlertmanagerSink(
+            am.url, am.resend_interval, am.token.get_secret_value() if am.token else None, am.username,
+            am.password.get_secret_value() if am.password else None, am.timeout)
     return sinks
 
 

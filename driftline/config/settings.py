@@ -380,6 +380,64 @@ class WebhookSpec(_Frozen):
         return self
 
 
+class PagerDutySpec(_Frozen):
+    """Incidents to PagerDuty's Events API v2 (see ``alerts/pagerduty.py``). ``routing_key`` (the
+    service integration's key) must be given; an empty value, e.g. an unset
+    ``${PAGERDUTY_ROUTING_KEY:-}``, turns PagerDuty off. ``url``: the EU service is
+    ``https://events.eu.pagerduty.com``. ``source``: default ``driftline/<model>/<version>``."""
+
+    routing_key: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]
+    url: str = "https://events.pagerduty.com"
+    source: str | None = None
+    timeout: Duration = Field(default=10.0, gt=0)
+
+    @field_validator("routing_key")
+    @classmethod
+    def _key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) != 32:
+            raise ValueError("expected the 32-character integration key of an Events API v2 integration")  # never echo it
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/?#\s]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.routing_key is not None
+
+
+class AlertmanagerSpec(_Frozen):
+    """Incidents to a Prometheus Alertmanager's API v2 (see ``alerts/alertmanager.py``): firing
+    alerts are re-sent every ``resend_interval`` and end 4 × that later unless re-sent. Optional
+    ``token`` (bearer) or ``username`` and ``password`` (basic auth), never both."""
+
+    url: str
+    resend_interval: Duration = Field(default=60.0, gt=0)
+    token: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
+    username: str | None = None
+    password: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
+    timeout: Duration = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/?#\s]+", value):
+            raise ValueError("expected an http:// or https:// URL")  # not echoed: it may hold a password
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> AlertmanagerSpec:
+        if self.token is not None and (self.username or self.password is not None):
+            raise ValueError("set a bearer 'token' or 'username' and 'password', not both")
+        if bool(self.username) != (self.password is not None):
+            raise ValueError("basic auth needs both 'username' and 'password'")
+        return self
+
+
 class AlertsSpec(_Frozen):
     """Where alerts and triggers go. A notification is retried (backoff, ``Retry-After``)
     until ``delivery_deadline`` after it was created, then given up."""
@@ -398,6 +456,8 @@ class AlertsSpec(_Frozen):
     repeat_interval: Duration = Field(default=14400.0, gt=0)
     #: the dashboard's address as on-call staff reach it; incident messages link to its model page
     dashboard_url: str | None = None
+    pagerduty: PagerDutySpec | None = None
+    alertmanager: AlertmanagerSpec | None = None
 
     @field_validator("group_by")
     @classmethod
