@@ -170,6 +170,11 @@ class AlertmanagerSink:
                 elif inc.get("status") != "resolved":
                     self._open[inc["id"]] = _Open(inc, fingerprints={_fp(a) for a in firing(inc)})
 
+    def forget(self, incident: str) -> None:
+        """Stop re-sending ``incident`` (its resolved notice was given up or silenced)."""
+        with self._lock:
+            self._open.pop(incident, None)
+
     def send(self, kind: str, payload: dict, key: str, ctx=None) -> Receipt:
         """Post the incident's alerts: firing ones until now + 4 × resend_interval, ended ones until now."""
         if kind != "incident":

@@ -154,6 +154,7 @@ class Dispatcher:
             self._expire(item, now)
             return 0
         if self._silenced(item, now):
+            self._forget(item)
             self.outbox.mark_sent(item.id, status="silenced")
             self.metrics.observe_notification(item.sink, "silenced")
             return 0
@@ -232,8 +233,9 @@ class Dispatcher:
         """``resume`` (once, with the open incidents) and ``refresh`` (every pass) of the sinks that have them."""
         for name, sink in self.sinks.items():
             try:
-                if not self._resumed and hasattr(sink, "resume"):
-                    sink.resume([Incident.from_state(s).snapshot() for s in self.outbox.open_incidents()])
+                if not self._resumed and hasattr(sink, "resume"):  # those this sink was sent, not silenced
+                    sink.resume([Incident.from_state(s).snapshot() for s in self.outbox.open_incidents()
+                                 if (self.outbox.opened(s["id"], name) or ("",))[0] == "sent"])
                 if hasattr(sink, "refresh"):
                     sink.refresh(now)
             except Exception as exc:  # noqa: BLE001 - tried again on the next pass
@@ -262,7 +264,14 @@ class Dispatcher:
     def _expire(self, item, now: float) -> None:
         self._give_up(item, now, f"not delivered within its deadline; last error: {item.last_error or '-'}")
 
+    def _forget(self, item) -> None:
+        """A resolved incident notice that will not be sent: a sink that re-sends open incidents stops."""
+        sink = self.sinks.get(item.sink)
+        if item.kind == "incident" and item.payload.get("event") == "resolved" and hasattr(sink, "forget"):
+            sink.forget(item.payload["incident"]["id"])
+
     def _give_up(self, item, now: float, error: str, attempts: int | None = None) -> None:
+        self._forget(item)
         attempts = item.attempts if attempts is None else attempts
         log.error("giving up on %s %s to %s after %d attempt(s) over %.0fs: %s "
                   "(`driftline alerts --pending` lists it, `--retry-failed` tries again)",

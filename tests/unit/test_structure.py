@@ -102,6 +102,8 @@ EDGES = {  # the parts that talk to the outside; each may import only value modu
     "store": ("driftline.store",),
     "slack": ("driftline.alerts.slack",),
     "webhook": ("driftline.alerts.webhook",),
+    "pagerduty": ("driftline.alerts.pagerduty",),
+    "alertmanager": ("driftline.alerts.alertmanager",),
     "metrics": ("driftline.metrics",),
 }
 
