@@ -252,6 +252,14 @@ class ModelSpec(_Frozen):
                     f"rule {rule.name!r}: unknown feature {rule.feature!r} "
                     f"(expected one of {', '.join(self.all_features())})"
                 )
+            if rule.volume is not None and self.window.duration is None:
+                raise ValueError(f"rule {rule.name!r}: 'volume' needs time windows ('window.duration'): "
+                                 "a count window always holds the same number of events")
+        names = [r.name for r in self.rules]
+        if dup := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"rules: the name {dup[0]!r} is used twice (an alert is named by its rule)")
+        if unknown := sorted(set(self.retrain.rules or ()) - set(names)):
+            raise ValueError(f"retrain.rules: unknown rule {unknown[0]!r} (the model's rules: {', '.join(names)})")
         return self
 
     def trend_features(self) -> list[str]:

@@ -101,3 +101,20 @@ def test_the_store_urls_password_is_masked_when_printed():
     shown = yaml.safe_dump(masked(s))
     assert "DBPASS-zq87" not in shown and "postgresql://drift:***@db:5432/d" in shown
     assert s.store.url.endswith("DBPASS-zq87@db:5432/d")  # the service still gets the real one
+
+
+def test_alerting_rules_and_grouping_are_checked_with_their_paths():
+    (err,) = errors_of(config(model={"rules": [{"name": "v", "volume": {"below": 0.5}}]}))  # count windows
+    assert err.startswith("models[0]: rule 'v': 'volume' needs time windows")
+    assert errors_of(config(model={"window": {"duration": "1m"}, "rules": [{"name": "v", "volume": {}}]})) == [
+        "models[0].rules[0].volume: set 'below' (e.g. 0.5) or 'above' (e.g. 2.0), or both"]
+    (err,) = errors_of(config(model={"rules": [{"name": "a", "count": 1}, {"name": "a", "share": 0.5}]}))
+    assert "the name 'a' is used twice" in err
+    (err,) = errors_of(config(model={"retrain": {"rules": ["nope"]}}))
+    assert "retrain.rules: unknown rule 'nope'" in err
+    (err,) = errors_of(config(model={"rules": [{"name": "n", "no_data": "10m", "count": 1}]}))
+    assert err.startswith("models[0].rules[0]: set exactly one of")
+    (err,) = errors_of(config(alerts={"group_by": ["version"]}))
+    assert err.startswith("alerts.group_by: must include")
+    s = parse_settings(config(model={"rules": [{"name": "n", "no_data": "10m", "keep_firing_for": 2}]}), {})
+    assert s.models[0].rules[0].no_data == 600 and s.alerts.group_wait == 30 and s.alerts.repeat_interval == 14400
