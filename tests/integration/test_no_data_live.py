@@ -5,7 +5,6 @@ import time
 
 import pytest
 import yaml
-
 from sqlalchemy import select
 
 from driftline.store import SqlStore, schema
