@@ -139,27 +139,39 @@ def fit(lines: list[str], limit: int, total: int | None = None) -> str:
 
 
 def _ratio(r: dict) -> float:
+    """statistic ÷ threshold, as the payload has it or computed; 0 when it cannot be."""
     value = r.get("ratio")
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return float(r["statistic"]) / float(r["threshold"])
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
-        return 0.0
+    if not isinstance(value, (int, float)):
+        try:
+            value = float(r["statistic"]) / float(r["threshold"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            value = 0.0
+    return 0.0 if value != value else float(value)  # NaN sorts nowhere
 
 
 def _stat(r: dict) -> str:
     """``meanvar 32.8 vs threshold 4.45 (×7.37)``: the statistic against its threshold."""
-    return (f"{esc(r.get('method', '?'))} {_fmt(r.get('statistic'))} vs threshold {_fmt(r.get('threshold'))}"
+    return (f"{esc(r.get('method', '?'))} {_num(r.get('statistic'))} vs threshold {_num(r.get('threshold'))}"
             f" (×{_ratio(r):.2f})")
 
 
+def _num(x) -> str:
+    """A number for mrkdwn: ``_fmt`` escaped (whatever the payload holds)."""
+    return esc(_fmt(x))
+
+
 def _effect_any(r: dict) -> str:
-    known = _effect(r) if isinstance(r.get("effect"), dict) else ""
-    if known or not r.get("effect"):
-        return known
-    pairs = list(r["effect"].items())[:3]
-    return " — " + ", ".join(f"{name(k)} {_fmt(v)}" for k, v in pairs)
+    """The effect size as the console says it, else its first three values."""
+    effect = r.get("effect")
+    if not isinstance(effect, dict) or not effect:
+        return ""
+    try:
+        known = _effect(r)
+    except (TypeError, ValueError, KeyError):
+        known = ""
+    if known:
+        return esc(known)
+    return " — " + ", ".join(f"{name(k)} {_num(v)}" for k, v in list(effect.items())[:3])
 
 
 def feature_lines(features: dict, only=None) -> list[str]:
@@ -229,7 +241,7 @@ def _link(inc: dict) -> list[dict]:
 
 def _alert_lines(inc: dict) -> str:
     lines = [f"• {esc(a.get('rule'))} ({esc(a.get('level', '?'))}) {esc(a.get('status'))}: "
-             f"{name(a.get('subject'))} {_fmt(a.get('value'))} vs {_fmt(a.get('threshold'))}"
+             f"{name(a.get('subject'))} {_num(a.get('value'))} vs {_num(a.get('threshold'))}"
              for a in inc.get("alerts") or [] if isinstance(a, dict)]
     return fit(lines[:10], 1500, len(lines)) or "-"
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from driftline.alerts import messages
 from driftline.alerts.slack import SlackSink
 from driftline.errors import DeliveryError, ThrottledError
 from driftline.types import DeliveryContext
@@ -433,3 +437,30 @@ def test_slack_sdk_debug_logging_never_shows_the_token_or_the_webhook_path(caplo
     everything = caplog.text + "\n".join(r.getMessage() for r in caplog.records) + str(info.value)
     for secret in (TOKEN, "SLACKHOOKSECRET99", "T0SECRET/B0SECRET"):
         assert secret not in everything
+
+
+# -- every payload renders, within the limits --------------------------------------------------
+
+numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(), st.none(), st.text(max_size=20))
+results = st.fixed_dictionaries({"method": st.text(max_size=30), "statistic": numbers, "threshold": numbers,
+                                 "ratio": numbers, "effect": st.dictionaries(st.text(max_size=20), numbers,
+                                                                              max_size=3)})
+
+
+@settings(max_examples=60, deadline=None)
+@given(features=st.dictionaries(st.text(max_size=200), results, max_size=60), title=st.text(max_size=400),
+       model=st.text(max_size=100), event=st.sampled_from(["opened", "updated", "repeat", "resolved"]),
+       threaded=st.booleans())
+def test_any_incident_renders_escaped_and_within_block_kit_limits(features, title, model, event, threaded):
+    inc = incident(event, {}, title=title, model=model, url=None)["incident"]
+    inc["features"], inc["new_features"] = features, list(features)[:30]
+    inc["worst"] = {"feature": next(iter(features), None), **(next(iter(features.values()), {}))}
+    outputs = [(messages.incident_text(inc), messages.incident_blocks(inc)),
+               (messages.update_text(event, inc, threaded, "warning"),
+                messages.update_blocks(event, inc, threaded, "warning"))]
+    for text, blocks in outputs:
+        check_block_kit(blocks)
+        assert len(text) <= 3000
+        for mrkdwn in [text, *mrkdwn_texts(blocks)]:
+            assert "<" not in mrkdwn and ">" not in mrkdwn, mrkdwn
+            assert not re.search(r"&(?!amp;|lt;|gt;)", mrkdwn), mrkdwn
