@@ -40,7 +40,8 @@ class EndlessSource(MemorySource):
 
 def slack_settings(slack, store_url):
     raw = config(store={"url": store_url},
-                 alerts={"console": False, "slack": {"token": "${SLACK_BOT_TOKEN}", "channel": "#ml-oncall",
+                 alerts={"console": False, "group_wait": "0s",
+                         "slack": {"token": "${SLACK_BOT_TOKEN}", "channel": "#ml-oncall",
                                                      "base_url": slack.url + "/api/"}})
     return parse_settings(raw, {"SLACK_BOT_TOKEN": "xoxb-test"})
 
@@ -66,7 +67,8 @@ def test_a_slack_that_hangs_30s_never_stops_consumption_and_is_posted_once(tmp_p
     """The first chat.postMessage hangs for 30 s and is never posted (see FakeSlack): the client
     gives up at 10 s, the notification is retried (1 s backoff) and posted. Meanwhile windows
     keep closing and are stored. "Once" here: one post of each message, two requests for the
-    alert (the hung one and the retry), both with the same driftline key."""
+    incident (the hung one and the retry, which first looks for its key in the channel), both
+    with the same driftline key."""
     with FakeSlack(hang=30) as slack:
         svc, store = slack_service(slack, f"sqlite:///{tmp_path / 'd.db'}")
         counts = []  # (monotonic time, windows stored) after every step
@@ -82,15 +84,18 @@ def test_a_slack_that_hangs_30s_never_stops_consumption_and_is_posted_once(tmp_p
         assert held[-1] - held[0] >= 10, held  # windows closed and stored while the request hung
         posted = slack.posted_keys()
         assert sorted(posted) == sorted(set(posted)) and hung_key in posted  # each posted once
-        asked = [r["body"]["metadata"]["event_payload"]["key"] for r in slack.requests]
-        assert asked.count(hung_key) == 2 and len(asked) == 3
+        methods = [r["method"] for r in slack.requests]
+        asked = [r["body"]["metadata"]["event_payload"]["key"] for r in slack.requests
+                 if r["method"] == "chat.postMessage"]
+        assert asked.count(hung_key) == 2 and len(asked) == 3  # the incident twice, its trigger once
+        assert methods.count("conversations.history") == 1  # the retry looked for it before posting
         rows = {r["key"]: r for r in store.reads.outbox()}
-        alert = rows[hung_key]
-        assert alert["status"] == "sent" and alert["attempts"] == 1
-        assert "Slack unreachable" in alert["last_error"]  # the timed-out attempt, redacted
-        assert alert["receipt"] == {"channel": "#ml-oncall", "ts": "1.000"}
+        opened = rows[hung_key]
+        assert opened["status"] == "sent" and opened["attempts"] == 2  # the hung one and the one posted
+        assert "Slack unreachable" in opened["last_error"]  # the timed-out attempt, redacted
+        assert opened["receipt"] == {"channel": "#ml-oncall", "ts": "1.000", "severity": "warning"}
         assert {r["status"] for r in rows.values()} == {"sent"}
-        assert len(slack.requests) == 3  # shut down: nothing more was asked
+        assert len(slack.requests) == 4  # shut down: nothing more was asked
 
 
 def test_shutdown_waits_a_bounded_time_for_a_hanging_slack_and_leaves_it_pending(tmp_path):

@@ -26,7 +26,7 @@ def settings_for(broker, uid, store_url, slack, model=None):
                         "batch_size": 500, "poll_timeout": "100ms"},
                  store={"url": store_url},
                  alerts={"console": True, "topic": f"alerts-{uid}", "retrain_topic": f"retrain-{uid}",
-                         "slack": {"token": "${SLACK_BOT_TOKEN}", "channel": "#ml-oncall",
+                         "group_wait": "0s", "slack": {"token": "${SLACK_BOT_TOKEN}", "channel": "#ml-oncall",
                                    "base_url": slack.url + "/api/"}})
     return parse_settings(raw, {"SLACK_BOT_TOKEN": "xoxb-test"})
 
@@ -62,20 +62,24 @@ def test_drift_to_store_slack_trigger_and_dead_letters(broker, uid, store_url):
         assert [w["seq"] for w in windows] == list(range(6))
         assert [bool(w["drifted"]) for w in windows] == [False] * 3 + [True] * 3
         assert windows[3]["invalid"] == 1  # the record without a timestamp, counted in its window
-        receipts = {r["sink"]: r["receipt"] for r in SqlStore(store_url).reads.outbox() if r["kind"] == "alert"}
-        assert receipts["slack"] == {"channel": "#ml-oncall", "ts": "1.000"}  # what thread replies need
+        rows = SqlStore(store_url).reads.outbox()
+        receipts = {r["sink"]: r["receipt"] for r in rows if r["kind"] == "alert"}
+        assert set(receipts) == {"console", "alerts_topic"}  # alert lines; Slack gets the incident
         assert receipts["console"] == {}
         topic = receipts["alerts_topic"]
         assert topic["topic"] == f"alerts-{uid}" and topic["partition"] == 0 and topic["offset"] >= 0
+        (opened,) = [r for r in rows if r["kind"] == "incident" and r["sink"] == "slack"]
+        assert opened["receipt"] == {"channel": "#ml-oncall", "ts": "1.000", "severity": "warning"}  # for replies
         lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
         assert [x["type"] for x in lines].count("window") == 6
         assert {"alert", "trigger"} <= {x["type"] for x in lines}
 
-        msg, retrain = slack.messages()  # the alert, then the retraining request
+        root, retrain = slack.messages()  # the incident, then the retraining request in its thread
+        assert root["channel"] == "#ml-oncall" and root["text"].startswith("[WARNING] m v1: feature_drift")
+        assert "thread_ts" not in root and retrain["thread_ts"] == "1.000"
         assert "[RETRAIN] m v1: retraining requested" in retrain["text"]
-        assert msg["channel"] == "#ml-oncall" and "m v1: feature_drift firing" in msg["text"]
-        assert msg["blocks"][0]["type"] == "header"
-        assert "x: meanvar" in msg["blocks"][2]["text"]["text"] and "mean +" in msg["blocks"][2]["text"]["text"]
+        assert root["blocks"][0]["type"] == "header"
+        assert "*x* meanvar" in root["blocks"][2]["text"]["text"] and "mean +" in root["blocks"][2]["text"]["text"]
 
     (trig,) = read_topic(conf, f"retrain-{uid}", 1)
     event = orjson.loads(trig["value"])
@@ -116,9 +120,13 @@ def test_restart_mid_stream_loses_nothing_and_pages_once(broker, uid, tmp_path):
         windows = store.reads.windows("m")
         assert [w["seq"] for w in windows] == list(range(9))
         assert all(w["count"] == 1000 for w in windows)
-        texts = [m["text"].split("\n")[0] for m in slack.messages()]
-        assert len(texts) == 3, texts  # firing, retrain trigger, resolved: each once
-        assert sum("firing" in t for t in texts) == 1 and sum("resolved" in t for t in texts) == 1
+        posted = slack.messages()
+        roots = [m for m in posted if "thread_ts" not in m]
+        assert len(roots) == 1 and len(posted) == 3, posted  # the incident, its trigger and resolution: each once
+        assert all(m["thread_ts"] == "1.000" for m in posted[1:])
+        assert "Resolved after" in posted[2]["text"]
+        (update,) = [r["body"] for r in slack.requests if r["method"] == "chat.update"]
+        assert update["ts"] == "1.000" and "RESOLVED" in update["blocks"][0]["text"]["text"]
 
 
 def test_a_stationary_stream_of_2000_windows_raises_at_most_a_handful_of_alerts(broker, uid, tmp_path):

@@ -28,8 +28,9 @@ def window(drifted=(), k: int = 0, version: str = "v1", count: int = 1000, **ext
             "features": {n: result(n) for n in ("x", "y", "colour")}, **extra}
 
 
-def router(rules, store=None, alerts=None, retrain=None, clock=lambda: 1000.0, routes=SINKS):
-    cfg = config(model={"rules": rules, **({"retrain": retrain} if retrain else {})},
+def router(rules, store=None, alerts=None, retrain=None, clock=lambda: 1000.0, routes=SINKS, window=None):
+    cfg = config(model={"rules": rules, **({"retrain": retrain} if retrain else {}),
+                        **({"window": window} if window else {})},
                  alerts={"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
                          "dashboard_url": "http://dash:8765/", **(alerts or {})})
     return Router(parse_settings(cfg, {}), routes, store or SqlStore("sqlite://"), "g", clock=clock)
@@ -138,7 +139,7 @@ def test_a_gap_in_event_time_fires_and_resolves_once_events_return():
 
 def test_volume_against_the_reference_rate_and_the_dead_letter_share():
     r = router([{"name": "volume", "volume": {"below": 0.5, "above": 2.0}, "resolve_after": 1},
-                {"name": "bad", "dead_letters": 0.1, "resolve_after": 1}])
+                {"name": "bad", "dead_letters": 0.1, "resolve_after": 1}], window={"duration": "10m"})
     ok = r.route(window(k=0, count=900, expected_count=1000.0))
     assert not [n for n in ok.notifications if n.kind == "alert"]
     gap = r.route(window(k=1, count=0, expected_count=1000.0, tests_run=False))

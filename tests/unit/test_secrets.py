@@ -34,6 +34,8 @@ SECRETS = {  # distinctive parts: none of them may show anywhere
     "kafka sasl password": "KAFKA-SASL-PW-4242",
     "kafka client password": "CLIENT-KEY-PW-777",
     "store password": "STORE-PW-9999",
+    "pagerduty routing key": "PDROUTINGKEYSECRET00000000000042",  # 32 characters, as PagerDuty's are
+    "alertmanager token": "AM-BEARER-SECRET-8888",
 }
 
 
@@ -55,7 +57,9 @@ def secret_config(server_url: str, slack_mode: str, db: str) -> dict:
         kafka={"sasl_username": "svc", "sasl_password": s["kafka sasl password"],
                "client": {"security.protocol": "SASL_SSL", "ssl.key.password": s["kafka client password"]}},
         store={"url": f"postgresql://driftline:{s['store password']}@127.0.0.1:{closed_port()}/driftline"},
-        alerts={"slack": slack, "retrain_webhooks": hooks, "topic": None, "retrain_topic": None})
+        alerts={"slack": slack, "retrain_webhooks": hooks, "topic": None, "retrain_topic": None, "group_wait": "0s",
+                "pagerduty": {"routing_key": s["pagerduty routing key"], "url": server_url},
+                "alertmanager": {"url": server_url, "token": s["alertmanager token"]}})
 
 
 def leaks(text: str) -> list[str]:
@@ -80,7 +84,9 @@ def test_debug_run_with_every_secret_and_every_sink_failing_leaks_nothing(tmp_pa
         listing = run("-vv", "alerts", "-c", str(cfg), "--pending")  # the store URL with its password
     assert replay.returncode == 0, replay.stderr[-3000:]
     # the secrets were really in play: sent to the stand-in, and the sinks failed
-    slack_requests = [r for r in server.requests if not r["path"].startswith("/hooks/")]
+    slack_requests = [r for r in server.requests if r["path"].startswith(("/api/chat", "/services/"))]
+    assert any(r["path"] == "/v2/enqueue" and SECRETS["pagerduty routing key"] in r["raw"].decode()
+               for r in server.requests)
     hook_requests = [r for r in server.requests if r["path"].startswith("/hooks/")]
     assert slack_requests and hook_requests
     if slack_mode == "token":
@@ -100,6 +106,7 @@ def test_debug_run_with_every_secret_and_every_sink_failing_leaks_nothing(tmp_pa
         levels = {(line.split()[2], line.split()[3].split(".")[0].rstrip(":")) for line in lines if line[:2] == "20"}
     assert ("DEBUG", "slack_sdk") in levels and ("WARNING", "driftline") in levels
     assert "answered HTTP 500" in err and "unreachable: Connection refused" in err
+    assert f"Alertmanager {server.url}/… " in err  # tried with its token (the stand-in drops a list body)
     assert f"{server.url}/…" in err  # endpoints named by host only
     assert leaks(replay.stdout) == [] and leaks(err) == []
     # the listing could not reach the store: a clean error, no password
@@ -111,7 +118,7 @@ def test_debug_run_with_every_secret_and_every_sink_failing_leaks_nothing(tmp_pa
         rows = [repr(row) for table in tables for row in c.execute(f'SELECT * FROM "{table}"')]
         errors = dict(c.execute("SELECT sink, last_error FROM outbox WHERE status = 'pending' "
                                 "AND last_error IS NOT NULL"))
-    assert len(errors) == 3  # Slack and each webhook failed and said why
+    assert len(errors) == 5  # Slack, PagerDuty, Alertmanager and each webhook failed and said why
     assert leaks("\n".join(rows)) == [] and leaks(db.read_bytes().decode("latin-1")) == []
 
 
