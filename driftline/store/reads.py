@@ -35,11 +35,6 @@ class Reads(Queries):
     def triggers(self) -> list[dict]:
         return self._values(select(t.triggers.c.event))
 
-    @mapped("could not read silences")
-    def silences(self, now: float) -> list[dict]:
-        """Silences still in force at ``now``."""
-        return self._rows(select(t.silences).where(t.silences.c.until > now))
-
     @mapped("could not read the model versions")
     def latest_windows(self) -> list[dict]:
         """Each model version's newest window: model, version, seq, end, count, invalid and its summary
