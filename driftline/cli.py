@@ -299,9 +299,14 @@ def _silence_add(args) -> int:
     try:
         check_new(matchers, starts, ends)
     except ValueError as exc:
-        raise InputError(f"MATCHER: {exc}") from None
+        arg = "MATCHER" if str(exc).startswith("matchers") else "--until" if args.until else "--for"
+        raise InputError(f"{arg}: {exc}") from None
+    author = _author(args)
+    for arg, value, most in (("--author", author, 200), ("--comment", args.comment, 1000)):
+        if len(value) > most:
+            raise InputError(f"{arg}: at most {most} characters, got {len(value)}")
     store = build_store(settings)
-    print(store.outbox.add_silence(matchers, starts, ends, _author(args), args.comment, now=now))
+    print(store.outbox.add_silence(matchers, starts, ends, author, args.comment, now=now))
     store.close()
     return 0
 
@@ -323,10 +328,10 @@ def _silence_list(args) -> int:
 
 
 def _silence_expire(args) -> int:
-    from driftline.app import build_store
+    from driftline.app import existing_store
     if not 0 < args.id < 2 ** 62:
         raise InputError(f"ID: no silence {args.id}")
-    store = build_store(_settings(args.config))
+    store = existing_store(_settings(args.config))
     done = store.outbox.expire_silence(args.id, time.time())
     store.close()
     if not done:
@@ -346,13 +351,20 @@ def _silence_legacy(args) -> int:
         until = now + parse_duration(args.duration)
     except ValueError as exc:
         raise InputError(f"--for: {exc}") from None
-    matchers = [f"model={args.model}"] + ([f"rule={args.rule}"] if args.rule else [])
+    from driftline.silencing import Matcher, check_new
+    matchers = [Matcher("model", "=", args.model)] + ([Matcher("rule", "=", args.rule)] if args.rule else [])
+    reason = args.reason or ""
+    try:
+        check_new(matchers, now, until)
+    except ValueError as exc:
+        raise InputError(f"--for: {exc}") from None
+    if len(reason) > 1000:
+        raise InputError(f"--reason: at most 1000 characters, got {len(reason)}")
     print(f"driftline: `silence MODEL --for D` is deprecated; use: driftline silence add -c {args.config} "
           + " ".join(f"'{m}'" for m in matchers) + f" --for {args.duration} --author NAME --comment TEXT",
           file=sys.stderr)
     store = build_store(settings)
-    store.outbox.add_silence(_matchers(settings, matchers), now, until, os.environ.get("USER") or "unknown",
-                             args.reason or "", now=now)
+    store.outbox.add_silence(matchers, now, until, (os.environ.get("USER") or "unknown")[:200], reason, now=now)
     store.close()
     print(f"silenced {args.model}{' ' + args.rule if args.rule else ''} for {args.duration}")
     return 0

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from driftline.types import iso
 
 OPS = ("=", "!=", "=~", "!~")
+LAST = 253402300800.0  # 10000-01-01: times are shown as ISO-8601
 LABELS = ("model", "version", "rule", "subject", "severity")  # what driftline's alerts carry
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MATCHER = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*", re.DOTALL)
@@ -159,6 +160,9 @@ def check_new(matchers, starts_at: float, ends_at: float) -> tuple[Matcher, ...]
     if all(m.matches("") for m in matchers):
         raise ValueError(f"matchers: {', '.join(map(str, matchers))} all match an empty label, so the silence would "
                          "mute every alert; add one that does not, e.g. model=fraud (or model=~\".+\" for all)")
+    for name, at in (("start", starts_at), ("end", ends_at)):
+        if not 0 <= at < LAST:  # NaN fails too
+            raise ValueError(f"{name}: must be between 1970 and 9999, got {at!r} (epoch seconds)")
     if ends_at <= starts_at:
         raise ValueError(f"end: must be after the start (start {starts_at:.0f}, end {ends_at:.0f}, epoch seconds)")
     return matchers

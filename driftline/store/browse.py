@@ -15,7 +15,7 @@ from sqlalchemy import Integer, case, func, or_, select, text
 from driftline.silencing import Silence
 from driftline.store import schema as t
 from driftline.store.engine import Queries, mapped
-from driftline.store.silences import silence_of
+from driftline.store.silences import silences_of
 
 W = t.windows
 
@@ -170,7 +170,7 @@ class Browse(Queries):
         s = t.silences
         q = select(s) if include_expired else select(s).where(s.c.ends_at > now)
         with self.engine.connect() as c:
-            return [silence_of(r) for r in c.execute(q.order_by(s.c.ends_at, s.c.id).limit(limit))]
+            return silences_of(c.execute(q.order_by(s.c.ends_at, s.c.id).limit(limit)))
 
     @mapped("could not read offsets")
     def offsets(self) -> list[dict]:

@@ -19,10 +19,19 @@ from driftline.store.engine import mapped
 S = t.silences
 
 
-def silence_of(row) -> Silence:
+def silence_of(row) -> Silence | None:
+    """The row as a :class:`Silence`; ``None`` for one that is not a valid silence (written by
+    hand, or a regex this Python no longer compiles): skipped, so delivery never stops on it."""
     r = row._mapping
-    return Silence(r["id"], tuple(tuple(m) for m in r["matchers"]), r["starts_at"], r["ends_at"], r["author"],
-                   r["comment"], r["created_at"], r["expired_at"])
+    try:
+        return Silence(r["id"], tuple(tuple(m) for m in r["matchers"]), r["starts_at"], r["ends_at"], r["author"],
+                       r["comment"], r["created_at"], r["expired_at"])
+    except (ValueError, TypeError):
+        return None
+
+
+def silences_of(rows) -> list[Silence]:
+    return [s for s in map(silence_of, rows) if s is not None]
 
 
 class Silences:
@@ -34,11 +43,14 @@ class Silences:
         """Store a silence (``matchers``: :class:`~driftline.silencing.Matcher` values or their
         text, e.g. ``"rule=~feature_.*"``) and return its id; ``ValueError`` for a bad one."""
         matchers = check_new(matchers, starts_at, ends_at)
+        for name, value, most in (("author", author, 200), ("comment", comment, 1000)):
+            if not isinstance(value, str) or len(value) > most:
+                raise ValueError(f"{name}: text of at most {most} characters, got {str(value)[:40]!r}…")
         now = time.time() if now is None else now
         with self.engine.begin() as c:
             return c.execute(insert(S).values(
                 matchers=[m.to_list() for m in matchers], starts_at=starts_at, ends_at=ends_at,
-                author=author, comment=comment[:1000], created_at=now).returning(S.c.id)).scalar_one()
+                author=author, comment=comment, created_at=now).returning(S.c.id)).scalar_one()
 
     @mapped("could not read silences")
     def silences(self, now: float, include_expired: bool = False) -> list[Silence]:
@@ -48,14 +60,14 @@ class Silences:
         if not include_expired:
             q = q.where(S.c.ends_at > now)
         with self.engine.connect() as c:
-            return [silence_of(r) for r in c.execute(q.order_by(S.c.ends_at, S.c.id))]
+            return silences_of(c.execute(q.order_by(S.c.ends_at, S.c.id)))
 
     @mapped("could not read silences")
     def active_silences(self, now: float) -> list[Silence]:
         """Silences in force at ``now`` (started, not ended): the dispatcher's, on every pass."""
         q = select(S).where(S.c.ends_at > now, S.c.starts_at <= now).order_by(S.c.id)
         with self.engine.connect() as c:
-            return [silence_of(r) for r in c.execute(q)]
+            return silences_of(c.execute(q))
 
     @mapped("could not expire a silence")
     def expire_silence(self, silence_id: int, now: float) -> bool:

@@ -288,6 +288,19 @@ def test_migration_0006_downgrades_what_the_old_columns_can_say(store_url):
     store.close()
 
 
+def test_a_stored_row_that_is_no_silence_is_skipped_not_fatal(store_url):
+    store = SqlStore(store_url)
+    with store.engine.begin() as c:
+        c.execute(text("INSERT INTO silences (matchers, starts_at, ends_at, author, comment, created_at) "
+                       "VALUES (:m, 0, 100, 'x', '', 0)"), {"m": '[["rule", "=~", "("]]'})
+    good = store.outbox.add_silence(["model=fraud"], 0.0, 100.0, "ana", "ok", now=0.0)
+    assert [s.id for s in store.outbox.active_silences(50.0)] == [good]
+    assert [s.id for s in store.browse.silences(50.0)] == [good]
+    with pytest.raises(ValueError, match="comment: text of at most 1000"):
+        store.outbox.add_silence(["model=fraud"], 0.0, 100.0, "ana", "x" * 1001)
+    store.close()
+
+
 # -- the dispatcher ------------------------------------------------------------------------
 
 class Recording:
@@ -392,6 +405,8 @@ def test_the_deprecated_form_adds_model_and_rule_matchers(cfg, capsys):
     (["model=m", "--for", "0s"], "--for: the end must be after the start"),
     (["model=m", "--starts", "2000-01-01T00:00:00Z", "--for", "1h"], "--for: the end is in the past"),
     (["model=m", "--for", "1h", "--author", " "], "--author: required"),
+    (["model=m", "--for", "100000000h"], "--for: end: must be between 1970 and 9999"),
+    (["model=m", "--for", "1h", "--author", "a" * 201], "--author: at most 200 characters"),
 ])
 def test_bad_arguments_are_exit_2_naming_the_argument(cfg, capsys, args, says):
     assert main(["silence", "add", "-c", cfg, *args, "--comment", "x"]) == 2
