@@ -299,7 +299,8 @@ def _silence_add(args) -> int:
     try:
         check_new(matchers, starts, ends)
     except ValueError as exc:
-        arg = "MATCHER" if str(exc).startswith("matchers") else "--until" if args.until else "--for"
+        arg = ("MATCHER" if str(exc).startswith("matchers") else "--starts" if str(exc).startswith("start")
+               else "--until" if args.until else "--for")
         raise InputError(f"{arg}: {exc}") from None
     author = _author(args)
     for arg, value, most in (("--author", author, 200), ("--comment", args.comment, 1000)):
@@ -343,6 +344,7 @@ def _silence_expire(args) -> int:
 def _silence_legacy(args) -> int:
     """``silence -c FILE MODEL --for D [--rule R] [--reason T]``: kept, as ``model=MODEL[, rule=R]``."""
     from driftline.app import build_store
+    from driftline.silencing import Matcher, check_new
     settings, now = _settings(args.config), time.time()
     if settings.model(args.model) is None:
         raise InputError(f"MODEL: unknown model {args.model!r} "
@@ -351,7 +353,6 @@ def _silence_legacy(args) -> int:
         until = now + parse_duration(args.duration)
     except ValueError as exc:
         raise InputError(f"--for: {exc}") from None
-    from driftline.silencing import Matcher, check_new
     matchers = [Matcher("model", "=", args.model)] + ([Matcher("rule", "=", args.rule)] if args.rule else [])
     reason = args.reason or ""
     try:
@@ -529,6 +530,9 @@ class _SilenceActions(argparse._SubParsersAction):
     def __call__(self, parser, namespace, values, option_string=None):
         if values[0] in self._name_parser_map:
             return super().__call__(parser, namespace, values, option_string)
+        if not any(v == "--for" or v.startswith("--for=") for v in values[1:]):
+            parser.error(f"argument ACTION: unknown action {values[0]!r} (choose from {', '.join(self._name_parser_map)}; "
+                         "the deprecated form is MODEL --for DURATION)")
         setattr(namespace, self.dest, None)
         sub, rest = self.legacy.parse_known_args(values, None)
         for key, value in vars(sub).items():

@@ -404,6 +404,7 @@ def test_the_deprecated_form_adds_model_and_rule_matchers(cfg, capsys):
     (["model=m", "--starts", "2999-01-02T00:00:00Z", "--until", "2999-01-01T00:00:00Z"], "--until: the end must be after"),
     (["model=m", "--for", "0s"], "--for: the end must be after the start"),
     (["model=m", "--starts", "2000-01-01T00:00:00Z", "--for", "1h"], "--for: the end is in the past"),
+    (["model=m", "--starts", "1960-01-01T00:00:00Z", "--until", "2999-01-01T00:00:00Z"], "--starts: start: must be"),
     (["model=m", "--for", "1h", "--author", " "], "--author: required"),
     (["model=m", "--for", "100000000h"], "--for: end: must be between 1970 and 9999"),
     (["model=m", "--for", "1h", "--author", "a" * 201], "--author: at most 200 characters"),
@@ -420,7 +421,8 @@ def test_bad_arguments_are_exit_2_naming_the_argument(cfg, capsys, args, says):
     (["silence", "add", "-c", "F", "model=m", "--for", "1h"], "the following arguments are required: --comment"),
     (["silence", "expire", "-c", "F", "three"], "invalid int value"),
     (["silence"], "the following arguments are required: ACTION"),
-    (["silence", "-c", "F", "m"], "the following arguments are required: --for"),
+    (["silence", "lsit", "-c", "F"], "unknown action 'lsit' (choose from add, list, expire"),
+    (["silence", "-c", "F", "m", "--for", "1h", "--colour", "red"], "unrecognized arguments: --colour red"),
 ])
 def test_missing_arguments_are_exit_2(capsys, args, says):
     try:
