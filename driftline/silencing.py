@@ -158,8 +158,9 @@ def check_new(matchers, starts_at: float, ends_at: float) -> tuple[Matcher, ...]
     if not matchers:
         raise ValueError("matchers: a silence needs at least one matcher, e.g. model=fraud")
     if all(m.matches("") for m in matchers):
-        raise ValueError(f"matchers: {', '.join(map(str, matchers))} all match an empty label, so the silence would "
-                         "mute every alert; add one that does not, e.g. model=fraud (or model=~\".+\" for all)")
+        raise ValueError(f"matchers: {', '.join(map(str, matchers))} all match an empty value, so the silence would "
+                         "also mute every alert without those labels; add one that does not, e.g. model=fraud "
+                         "(model=~\".+\" mutes every model, on purpose)")
     for name, at in (("start", starts_at), ("end", ends_at)):
         if not 0 <= at < LAST:  # NaN fails too
             raise ValueError(f"{name}: must be between 1970 and 9999, got {at!r} (epoch seconds)")
@@ -173,5 +174,13 @@ def view(silence: Silence, now: float) -> dict:
     (``rule=~"feature_.*"``), its state at ``now``, times in epoch seconds and ISO-8601."""
     at = {name: getattr(silence, name) for name in ("starts_at", "ends_at", "created_at", "expired_at")}
     return {"id": silence.id, "matchers": [str(m) for m in silence.matchers], "state": silence.state(now),
-            **at, **{f"{k}_iso": None if v is None else iso(int(v * 1000)) for k, v in at.items()},
+            **at, **{f"{k}_iso": _iso(v) for k, v in at.items()},
             "author": silence.author, "comment": silence.comment}
+
+
+def _iso(seconds: float | None) -> str | None:
+    """ISO-8601, or ``None`` for no time (or one no calendar shows: a hand-written row)."""
+    try:
+        return None if seconds is None else iso(int(seconds * 1000))
+    except (ValueError, OverflowError, OSError):
+        return None

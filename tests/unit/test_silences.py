@@ -119,7 +119,7 @@ def test_a_silence_needs_a_matcher_and_an_end_after_its_start():
         Silence(1, ("model=fraud",), HOUR, 0.0)
     with pytest.raises(ValueError, match="end: must be after the start"):
         check_new(["model=fraud"], HOUR, HOUR)
-    with pytest.raises(ValueError, match="mute every alert"):
+    with pytest.raises(ValueError, match="mute every alert without those labels"):
         check_new(["model!=churn", 'version=~".*"'], 0.0, HOUR)  # matches an alert with no labels at all
     assert [str(m) for m in check_new(['model=~".+"'], 0.0, HOUR)] == ['model=~".+"']
 
@@ -140,6 +140,7 @@ def test_active_pending_and_expired():
     v = view(s, 150.0)
     assert v["matchers"] == ['model="fraud"'] and v["state"] == "active"
     assert v["starts_at_iso"] == "1970-01-01T00:01:40.000Z" and v["expired_at_iso"] is None
+    assert view(Silence(2, ("model=x",), 0.0, 1e20), 0.0)["ends_at_iso"] is None  # a hand-written row: no crash
 
 
 # -- is_silenced: what the dispatcher mutes ------------------------------------------------
@@ -397,7 +398,7 @@ def test_the_deprecated_form_adds_model_and_rule_matchers(cfg, capsys):
     (["fraud", "--for", "1h"], "MATCHER: matcher 'fraud': expected NAME=VALUE"),
     (["modle=m", "--for", "1h"], "MATCHER 'modle=m': driftline's alerts have no label 'modle'"),
     (["model=nope", "--for", "1h"], "MATCHER 'model=nope': no configured model 'nope'"),
-    (['rule=~".*"', "--for", "1h"], "MATCHER: matchers: rule=~\".*\" all match an empty label"),
+    (['rule=~".*"', "--for", "1h"], "MATCHER: matchers: rule=~\".*\" all match an empty value"),
     (["model=m", "--for", "soon"], "--for: expected a duration"),
     (["model=m", "--until", "tomorrow"], "--until: expected an ISO-8601 time"),
     (["model=m", "--until", "2000-01-01T00:00:00Z"], "--until: the end must be after the start"),
