@@ -47,6 +47,7 @@ class Silences:
             if not isinstance(value, str) or len(value) > most:
                 raise ValueError(f"{name}: text of at most {most} characters, got {str(value)[:40]!r}…")
         now = time.time() if now is None else now
+        self._active = None
         with self.engine.begin() as c:
             return c.execute(insert(S).values(
                 matchers=[m.to_list() for m in matchers], starts_at=starts_at, ends_at=ends_at,
@@ -64,15 +65,23 @@ class Silences:
 
     @mapped("could not read silences")
     def active_silences(self, now: float) -> list[Silence]:
-        """Silences in force at ``now`` (started, not ended): the dispatcher's, on every pass."""
+        """Silences in force at ``now`` (started, not ended): the dispatcher's, for every
+        notification of a pass. A pass asks with one ``now``, so it is read once per pass
+        (kept until ``now`` changes, or this object adds or expires one)."""
+        cached = getattr(self, "_active", None)
+        if cached is not None and cached[0] == now:
+            return list(cached[1])
         q = select(S).where(S.c.ends_at > now, S.c.starts_at <= now).order_by(S.c.id)
         with self.engine.connect() as c:
-            return silences_of(c.execute(q))
+            found = silences_of(c.execute(q))
+        self._active = (now, found)
+        return list(found)
 
     @mapped("could not expire a silence")
     def expire_silence(self, silence_id: int, now: float) -> bool:
         """End silence ``silence_id`` at ``now`` (a pending one never starts: its start becomes
         ``now`` too, as Alertmanager does). ``False``: no such silence, or it had already ended."""
+        self._active = None
         with self.engine.begin() as c:
             row = c.execute(select(S.c.starts_at).where(S.c.id == silence_id, S.c.ends_at > now)).first()
             if row is None:

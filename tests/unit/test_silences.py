@@ -337,6 +337,20 @@ def test_the_dispatcher_mutes_by_matchers_from_start_to_end():
     assert sink.sent == ["early", "other", "trigger", "after"]
 
 
+def test_a_delivery_pass_reads_the_silences_once():
+    from sqlalchemy import event
+    store = SqlStore("sqlite://")
+    store.outbox.add_silence(["rule=volume"], 0.0, 900.0, "ana", "x", now=0.0)
+    store.commit("g", CommitUnit(notifications=[Notification(f"k{i}", "s", "alert", ALERT) for i in range(5)]))
+    reads = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *a: reads.append(statement) if "FROM silences" in statement else None)
+    assert Dispatcher(store, {"s": Recording()}, clock=lambda: 100.0).deliver_due() == 5
+    assert len(reads) == 1
+    store.outbox.add_silence(["rule=feature_drift"], 0.0, 900.0, "ana", "x", now=0.0)  # forgets what it read
+    assert [str(s.matchers[0]) for s in store.outbox.active_silences(100.0)] == ['rule="volume"', 'rule="feature_drift"']
+
+
 def test_an_expired_silence_no_longer_mutes():
     store, now = SqlStore("sqlite://"), [150.0]
     sid = store.outbox.add_silence(["model=fraud"], 100.0, 900.0, "ana", "x", now=100.0)
