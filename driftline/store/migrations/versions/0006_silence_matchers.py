@@ -7,7 +7,8 @@ silence ``(model, rule, until, reason)`` becomes ``[["model", "=", model]]`` (pl
 ``["rule", "=", rule]`` when it had a rule), ``ends_at = until``, ``comment = reason``,
 ``author = "unknown"``; the old rows kept no creation time, so ``created_at`` and
 ``starts_at`` are the time of the upgrade (an earlier ``until`` if the silence had already
-ended): one in force stays in force until its ``until``, one that ended stays ended.
+ended): one in force stays in force until its ``until``, one that ended stays ended. The
+table is made anew with the converted rows (their ids kept), not altered column by column.
 
 The downgrade keeps only the silences that the old columns can say (``model=M`` and at
 most ``rule=R``, nothing else); the others are deleted.
@@ -26,39 +27,56 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-silences = sa.table("silences", sa.column("id", sa.Integer), sa.column("model", sa.String),
-                    sa.column("rule", sa.String), sa.column("until", sa.Float), sa.column("reason", sa.String),
-                    sa.column("matchers", sa.JSON), sa.column("starts_at", sa.Float), sa.column("ends_at", sa.Float),
-                    sa.column("author", sa.String), sa.column("comment", sa.String),
-                    sa.column("created_at", sa.Float), sa.column("expired_at", sa.Float))
-
-NEW = ("matchers", "starts_at", "ends_at", "author", "comment", "created_at")
-OLD = ("model", "until")
+old_silences = sa.table("silences", sa.column("id", sa.Integer), sa.column("model", sa.String),
+                        sa.column("rule", sa.String), sa.column("until", sa.Float), sa.column("reason", sa.String))
 
 
-def _new_columns() -> list[sa.Column]:
-    return [sa.Column("matchers", sa.JSON), sa.Column("starts_at", sa.Float), sa.Column("ends_at", sa.Float),
-            sa.Column("author", sa.String(200)), sa.Column("comment", sa.String(1000)),
-            sa.Column("created_at", sa.Float), sa.Column("expired_at", sa.Float)]
+def _create_new() -> sa.Table:
+    return op.create_table(
+        "silences",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("matchers", sa.JSON, nullable=False),
+        sa.Column("starts_at", sa.Float, nullable=False),
+        sa.Column("ends_at", sa.Float, nullable=False),
+        sa.Column("author", sa.String(200), nullable=False),
+        sa.Column("comment", sa.String(1000), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("expired_at", sa.Float))
+
+
+def _create_old() -> sa.Table:
+    return op.create_table(
+        "silences",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("rule", sa.String(200)),
+        sa.Column("until", sa.Float, nullable=False),
+        sa.Column("reason", sa.String(500)))
+
+
+def _recreate(create, rows: list[dict]) -> None:
+    """Drop ``silences`` and make it again with ``create``, holding ``rows`` (ids kept). A silences
+    table is small; one new table is cheaper than altering every column (SQLite copies the table
+    for each batch of changes), and a new database pays nothing for it."""
+    op.drop_table("silences")
+    table = create()
+    if not rows:
+        return
+    op.bulk_insert(table, rows)
+    if op.get_bind().dialect.name == "postgresql":  # explicit ids do not move the id sequence
+        op.execute("SELECT setval(pg_get_serial_sequence('silences', 'id'), (SELECT max(id) FROM silences))")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("silences") as batch:
-        for column in _new_columns():
-            batch.add_column(column)
-    conn, now = op.get_bind(), time.time()
-    s = silences.c
-    for row in conn.execute(sa.select(s.id, s.model, s.rule, s.until, s.reason)).all():
-        matchers = [["model", "=", row.model]] + ([["rule", "=", row.rule]] if row.rule is not None else [])
+    conn, now, s = op.get_bind(), time.time(), old_silences.c
+    rows = []
+    for row in conn.execute(sa.select(s.id, s.model, s.rule, s.until, s.reason).order_by(s.id)).all():
         start = min(now, row.until)
-        conn.execute(silences.update().where(s.id == row.id).values(
-            matchers=matchers, starts_at=start, ends_at=row.until, author="unknown",
-            comment=row.reason or "", created_at=start))
-    with op.batch_alter_table("silences") as batch:
-        for name in NEW:
-            batch.alter_column(name, nullable=False)
-        for name in ("model", "rule", "until", "reason"):
-            batch.drop_column(name)
+        rows.append({"id": row.id, "matchers": [["model", "=", row.model]]
+                     + ([["rule", "=", row.rule]] if row.rule is not None else []),
+                     "starts_at": start, "ends_at": row.until, "author": "unknown",
+                     "comment": row.reason or "", "created_at": start, "expired_at": None})
+    _recreate(_create_new, rows)
     op.create_index("ix_silences_ends", "silences", ["ends_at"])
 
 
@@ -71,21 +89,14 @@ def _old(matchers) -> tuple[str, str | None] | None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_silences_ends", table_name="silences")
-    with op.batch_alter_table("silences") as batch:
-        for column in (sa.Column("model", sa.String(200)), sa.Column("rule", sa.String(200)),
-                       sa.Column("until", sa.Float), sa.Column("reason", sa.String(500))):
-            batch.add_column(column)
-    conn, s = op.get_bind(), silences.c
-    for row in conn.execute(sa.select(s.id, s.matchers, s.ends_at, s.comment)).all():
+    new = sa.table("silences", sa.column("id", sa.Integer), sa.column("matchers", sa.JSON),
+                   sa.column("ends_at", sa.Float), sa.column("comment", sa.String))
+    rows = []
+    for row in op.get_bind().execute(sa.select(new.c.id, new.c.matchers, new.c.ends_at, new.c.comment)
+                                     .order_by(new.c.id)).all():
         old = _old(row.matchers)
-        if old is None:
-            conn.execute(silences.delete().where(s.id == row.id))
-            continue
-        conn.execute(silences.update().where(s.id == row.id).values(
-            model=old[0], rule=old[1], until=row.ends_at, reason=row.comment[:500]))
-    with op.batch_alter_table("silences") as batch:
-        for name in OLD:
-            batch.alter_column(name, nullable=False)
-        for column in _new_columns():
-            batch.drop_column(column.name)
+        if old is not None:
+            rows.append({"id": row.id, "model": old[0], "rule": old[1], "until": row.ends_at,
+                         "reason": row.comment[:500]})
+    op.drop_index("ix_silences_ends", table_name="silences")
+    _recreate(_create_old, rows)
