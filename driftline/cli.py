@@ -232,12 +232,141 @@ def _print_pending(store, redact, deadline: float, as_json: bool) -> int:
 
 
 def cmd_silence(args) -> int:
+    """``silence add|list|expire``; no action word: the deprecated ``silence MODEL --for D``."""
+    if not getattr(args, "config", None):
+        raise InputError("-c/--config FILE: required, e.g. driftline silence list -c driftline.yaml")
+    actions = {"add": _silence_add, "list": _silence_list, "expire": _silence_expire}
+    return actions.get(args.silence_command, _silence_legacy)(args)
+
+
+def _when(text: str, arg: str) -> float:
+    """Epoch seconds from ISO-8601 (``2026-12-01T18:00``, ``…Z``, ``…+01:00``; no zone: UTC)."""
+    from datetime import UTC, datetime
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise InputError(f"{arg}: expected an ISO-8601 time like 2026-12-01T18:00:00Z, got {text!r}") from None
+
+
+def _matchers(settings, texts: list[str]) -> list:
+    from driftline.silencing import LABELS, parse_matcher
+    out = []
+    for text in texts:
+        try:
+            m = parse_matcher(text)
+        except ValueError as exc:
+            raise InputError(f"MATCHER: {exc}") from None
+        if m.name not in LABELS:
+            raise InputError(f"MATCHER {text!r}: driftline's alerts have no label {m.name!r} "
+                             f"(labels: {', '.join(LABELS)})")
+        if m.name == "model" and m.op == "=" and settings.model(m.value) is None:
+            raise InputError(f"MATCHER {text!r}: no configured model {m.value!r} "
+                             f"(configured: {', '.join(spec.name for spec in settings.models)})")
+        out.append(m)
+    return out
+
+
+def _silence_span(args, now: float) -> tuple[float, float]:
+    starts = now if args.starts is None else _when(args.starts, "--starts")
+    if args.until is not None:
+        ends, arg = _when(args.until, "--until"), "--until"
+    else:
+        try:
+            ends, arg = starts + parse_duration(args.duration), "--for"
+        except ValueError as exc:
+            raise InputError(f"--for: {exc}") from None
+    if ends <= starts:
+        raise InputError(f"{arg}: the end must be after the start ({args.starts or 'now'})")
+    if ends <= now:
+        raise InputError(f"{arg}: the end is in the past")
+    return starts, ends
+
+
+def _author(args) -> str:
+    author = args.author if args.author is not None else os.environ.get("USER", "")
+    if not author.strip():
+        raise InputError("--author: required when $USER is not set, e.g. --author ana")
+    return author.strip()
+
+
+def _silence_add(args) -> int:
     from driftline.app import build_store
-    settings = _settings(args.config)
+    from driftline.silencing import check_new
+    settings, now = _settings(args.config), time.time()
+    matchers = _matchers(settings, args.matchers)
+    starts, ends = _silence_span(args, now)
+    try:
+        check_new(matchers, starts, ends)
+    except ValueError as exc:
+        arg = ("MATCHER" if str(exc).startswith("matchers") else "--starts" if str(exc).startswith("start")
+               else "--until" if args.until else "--for")
+        raise InputError(f"{arg}: {exc}") from None
+    author = _author(args)
+    for arg, value, most in (("--author", author, 200), ("--comment", args.comment, 1000)):
+        if len(value) > most:
+            raise InputError(f"{arg}: at most {most} characters, got {len(value)}")
+    store = build_store(settings)
+    print(store.outbox.add_silence(matchers, starts, ends, author, args.comment, now=now))
+    store.close()
+    return 0
+
+
+def _silence_list(args) -> int:
+    from driftline.app import existing_store
+    from driftline.silencing import view
+    now = time.time()
+    store = existing_store(_settings(args.config))
+    rows = [view(s, now) for s in store.outbox.silences(now, include_expired=args.all)]
+    store.close()
+    for r in rows:
+        print(orjson.dumps(r).decode() if args.json else
+              f"{r['id']:>5}  {r['state']:8} {r['starts_at_iso']} → {r['ends_at_iso']}  {r['author']:12} "
+              f"{' '.join(r['matchers'])}  {r['comment']}")
+    if not args.json:
+        print(f"{len(rows)} silence(s)" + ("" if args.all else " active or pending (--all: ended ones too)"))
+    return 0
+
+
+def _silence_expire(args) -> int:
+    from driftline.app import existing_store
+    if not 0 < args.id < 2 ** 62:
+        raise InputError(f"ID: no silence {args.id}")
+    store = existing_store(_settings(args.config))
+    done = store.outbox.expire_silence(args.id, time.time())
+    store.close()
+    if not done:
+        raise InputError(f"ID: no active or pending silence {args.id} (`driftline silence list --all` lists them)")
+    print(f"expired silence {args.id}")
+    return 0
+
+
+def _silence_legacy(args) -> int:
+    """``silence -c FILE MODEL --for D [--rule R] [--reason T]``: kept, as ``model=MODEL[, rule=R]``."""
+    from driftline.app import build_store
+    from driftline.silencing import Matcher, check_new
+    settings, now = _settings(args.config), time.time()
     if settings.model(args.model) is None:
-        raise DriftlineError(f"unknown model {args.model!r}")
-    until = time.time() + parse_duration(args.duration)
-    build_store(settings).outbox.add_silence(args.model, args.rule, until, args.reason or "")
+        raise InputError(f"MODEL: unknown model {args.model!r} "
+                         f"(configured: {', '.join(spec.name for spec in settings.models)})")
+    try:
+        until = now + parse_duration(args.duration)
+    except ValueError as exc:
+        raise InputError(f"--for: {exc}") from None
+    matchers = [Matcher("model", "=", args.model)] + ([Matcher("rule", "=", args.rule)] if args.rule else [])
+    reason = args.reason or ""
+    try:
+        check_new(matchers, now, until)
+    except ValueError as exc:
+        raise InputError(f"--for: {exc}") from None
+    if len(reason) > 1000:
+        raise InputError(f"--reason: at most 1000 characters, got {len(reason)}")
+    print(f"driftline: `silence MODEL --for D` is deprecated; use: driftline silence add -c {args.config} "
+          + " ".join(f"'{m}'" for m in matchers) + f" --for {args.duration} --author NAME --comment TEXT",
+          file=sys.stderr)
+    store = build_store(settings)
+    store.outbox.add_silence(matchers, now, until, (os.environ.get("USER") or "unknown")[:200], reason, now=now)
+    store.close()
     print(f"silenced {args.model}{' ' + args.rule if args.rule else ''} for {args.duration}")
     return 0
 
@@ -371,16 +500,7 @@ def parser() -> argparse.ArgumentParser:
                       help="put given-up notifications back to pending with a fresh delivery deadline")
     s.set_defaults(func=cmd_alerts)
 
-    s = _command(sub, "silence", "mute a model's (or one rule's) alerts for a while",
-                 ['driftline silence -c driftline.yaml fraud --for 2h --reason "backfill"',
-                  "driftline silence -c driftline.yaml fraud --for 30m --rule data_quality"])
-    _config(s)
-    s.add_argument("model", metavar="MODEL", help="a configured model's name, e.g. fraud")
-    s.add_argument("--for", dest="duration", required=True, metavar="DURATION",
-                   help="how long (required), e.g. --for 2h or --for 30m")
-    s.add_argument("--rule", help="only this rule's alerts (default: every rule of the model), e.g. --rule feature_drift")
-    s.add_argument("--reason", help='why, stored with the silence (default: none), e.g. --reason "backfill"')
-    s.set_defaults(func=cmd_silence)
+    _add_silence(sub)
 
     s = _command(sub, "db", "database maintenance", ["driftline db upgrade -c driftline.yaml"])
     dsub = s.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -396,6 +516,93 @@ def parser() -> argparse.ArgumentParser:
     _add_status(sub)
     _add_triggers(sub)
     return p
+
+
+class _SilenceActions(argparse._SubParsersAction):
+    """``silence``'s actions (``add``, ``list``, ``expire``); any other first word is the
+    deprecated form's model, ``silence -c FILE MODEL --for D``, parsed by ``legacy``."""
+
+    legacy: argparse.ArgumentParser
+
+    class AnyWord(dict):
+        def __contains__(self, word) -> bool:  # argparse checks the first word against the choices
+            return True
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values[0] in self._name_parser_map:
+            return super().__call__(parser, namespace, values, option_string)
+        if not any(v == "--for" or v.startswith("--for=") for v in values[1:]):
+            parser.error(f"argument ACTION: unknown action {values[0]!r} (choose from {', '.join(self._name_parser_map)}; "
+                         "the deprecated form is MODEL --for DURATION)")
+        setattr(namespace, self.dest, None)
+        sub, rest = self.legacy.parse_known_args(values, None)
+        for key, value in vars(sub).items():
+            setattr(namespace, key, value)
+        if rest:
+            self.legacy.error(f"unrecognized arguments: {' '.join(rest)}")
+
+
+def _silence_config(s, where: str = "before or after the action") -> None:
+    s.add_argument("-c", "--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help=f"the YAML configuration (required, no default; {where}), e.g. -c driftline.yaml")
+
+
+def _add_silence(sub) -> None:
+    s = _command(sub, "silence", "mute alerts and incidents that match labels, for a while (Alertmanager-style)",
+                 ["driftline silence add -c driftline.yaml 'model=fraud' 'rule=~feature_.*' --for 2h "
+                  '--author ana --comment "backfill"',
+                  "driftline silence list -c driftline.yaml --all", "driftline silence expire -c driftline.yaml 3"],
+                 description="Mute alerts and incidents whose labels (model, version, rule, subject, severity) "
+                             "match, from a start to an end. The old form `driftline silence -c FILE MODEL --for D "
+                             "[--rule R] [--reason T]` still works (deprecated): it adds model=MODEL[ rule=R].")
+    _silence_config(s)
+    actions = s.add_subparsers(dest="silence_command", required=True, metavar="ACTION", action=_SilenceActions)
+    a = _command(actions, "add", "add a silence; prints its id",
+                 ["driftline silence add -c driftline.yaml 'model=fraud' 'rule=~feature_.*' --for 2h "
+                  '--author ana --comment "backfill"',
+                  "driftline silence add -c driftline.yaml model=fraud version=v3 --starts 2026-12-01T22:00:00Z "
+                  "--until 2026-12-02T02:00:00Z --comment \"maintenance\""])
+    _silence_config(a)
+    a.add_argument("matchers", nargs="+", metavar="MATCHER",
+                   help="label matchers, all must match: NAME=VALUE, NAME!=VALUE, NAME=~REGEX, NAME!~REGEX "
+                        "(regexes match the whole value; a value may be \"quoted\"); labels: model, version, "
+                        "rule, subject, severity; e.g. model=fraud 'rule=~feature_.*'")
+    end = a.add_mutually_exclusive_group(required=True)
+    end.add_argument("--for", dest="duration", metavar="DURATION",
+                     help="how long from the start (no default: this or --until is required), e.g. --for 2h or --for 30m")
+    end.add_argument("--until", metavar="ISO", help="when it ends, ISO-8601, UTC unless a zone is given "
+                                                     "(no default: this or --for is required), e.g. --until 2026-12-01T18:00:00Z")
+    a.add_argument("--starts", metavar="ISO", help="when it starts, ISO-8601 (default: now), "
+                                                   "e.g. --starts 2026-12-01T16:00:00Z")
+    a.add_argument("--author", metavar="NAME", help="who added it (default: $USER), e.g. --author ana")
+    a.add_argument("--comment", required=True, metavar="TEXT", help='why (required), e.g. --comment "backfill"')
+    li = _command(actions, "list", "list silences in force and those starting later",
+                  ["driftline silence list -c driftline.yaml", "driftline silence list -c driftline.yaml --all --json"])
+    _silence_config(li)
+    li.add_argument("--all", action="store_true", help="also the silences that ended (default: off)")
+    li.add_argument("--json", action="store_true", help="one JSON object per line, for scripts (default: text)")
+    e = _command(actions, "expire", "end a silence now (a pending one never starts)",
+                 ["driftline silence expire -c driftline.yaml 3"])
+    _silence_config(e)
+    e.add_argument("id", type=int, metavar="ID", help="the silence's id, as `silence add` printed it, e.g. 3")
+    actions.choices = _SilenceActions.AnyWord(actions.choices)
+    actions.legacy = _legacy_silence_parser()
+    for p in (s, a, li, e):
+        p.set_defaults(func=cmd_silence)
+
+
+def _legacy_silence_parser() -> argparse.ArgumentParser:
+    s = argparse.ArgumentParser(prog="driftline silence", description="Deprecated: use `driftline silence add`.",
+                                epilog="examples:\n  driftline silence -c driftline.yaml fraud --for 2h --reason backfill",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    _silence_config(s, "before or after MODEL")
+    s.add_argument("model", metavar="MODEL", help="a configured model's name, e.g. fraud")
+    s.add_argument("--for", dest="duration", required=True, metavar="DURATION",
+                   help="how long (required), e.g. --for 2h or --for 30m")
+    s.add_argument("--rule", help="only this rule's alerts (default: every rule of the model), e.g. --rule feature_drift")
+    s.add_argument("--reason", help='why, stored as the comment (default: none), e.g. --reason "backfill"')
+    s.set_defaults(func=cmd_silence)
+    return s
 
 
 def main(argv: list[str] | None = None) -> int:

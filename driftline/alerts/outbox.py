@@ -31,6 +31,7 @@ import threading
 import time
 
 from driftline.alerts.incidents import Incident
+from driftline.alerts.silences import SILENCEABLE, is_silenced
 from driftline.errors import DeliveryError
 from driftline.metrics import NullMetrics
 from driftline.types import DeliveryContext, Receipt
@@ -181,9 +182,10 @@ class Dispatcher:
         return item.deadline_at if item.deadline_at is not None else item.created_at + self.deadline
 
     def _silenced(self, item, now: float) -> bool:
-        p = item.payload
-        return item.kind == "alert" and p.get("status") == "firing" and \
-            self.outbox.silenced(p["model"], p["rule"], now)
+        """The silence stage: ``alerts/silences.py`` decides with the silences active at ``now``."""
+        if item.kind not in SILENCEABLE:
+            return False  # triggers are never muted: no need to read the silences
+        return is_silenced(item.kind, item.payload, self.outbox.active_silences(now), now)
 
     def _send(self, item, payload: dict, ctx: DeliveryContext) -> Receipt:
         sink = self.sinks.get(item.sink)

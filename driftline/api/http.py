@@ -170,8 +170,12 @@ def _api(views: Views) -> list[Route]:
 
     def silences(r, a, q):
         """
-        summary: Silences in force now.
-        responses: {200: {description: "{items}"}}
+        summary: "Silences in force now and those starting later (with all=1 also ended ones), the soonest to end
+          first: id, matchers as text (model=\\\"fraud\\\"), state (active, pending or expired), starts_at,
+          ends_at, created_at, expired_at (epoch seconds, and each as *_iso), author, comment. model: only the
+          silences whose model matchers accept that model."
+        parameters: [{name: model, in: query}, {name: all, in: query}]
+        responses: {200: {description: "{items: [{id, matchers, state, starts_at, ends_at, author, comment, …}]}"}}
         """
         return views.silences(q)
 

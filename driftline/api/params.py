@@ -45,6 +45,16 @@ def points(q, default: int = 500) -> int:
     return _integer(q, "points", default, 2, MAX_POINTS)
 
 
+def flag(q, name: str) -> bool:
+    """A yes/no parameter: ``1``/``true``/``yes`` or ``0``/``false``/``no`` (absent or empty: no)."""
+    raw = (q.get(name) or "").lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise BadRequest(f"{name}: must be 1 or 0 (true or false), got {raw[:40]!r}")
+
+
 def after(q) -> int | None:
     return _integer(q, "after", None, 0, 2**62)
 

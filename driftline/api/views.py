@@ -7,6 +7,7 @@ import time
 from driftline import summary as layout
 from driftline.api import histograms
 from driftline.api import params as p
+from driftline.silencing import view
 from driftline.types import iso
 
 SPARK = 48  # windows in the fleet page's sparklines
@@ -128,9 +129,15 @@ class Views:
         return _page(items, limit, "window_end_ms")
 
     def silences(self, q) -> dict:
-        p.only(q, {"model"})
-        return {"items": [{**s, "until_iso": iso(int(s["until"] * 1000))}
-                          for s in self.browse.silences(self.clock(), q.get("model"))]}
+        p.only(q, {"model", "all"})
+        now, model = self.clock(), q.get("model")
+        rows = self.browse.silences(now, include_expired=p.flag(q, "all"))
+        return {"items": [view(s, now) for s in rows if model is None or _may_mute(s, model)]}
+
+
+def _may_mute(s, model: str) -> bool:
+    """Whether silence ``s`` can mute alerts of ``model``: its ``model`` matchers (if any) accept it."""
+    return all(m.matches(model) for m in s.matchers if m.name == "model")
 
 
 def _trends(summary: dict) -> dict[str, int]:

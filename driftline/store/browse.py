@@ -10,10 +10,12 @@ window summaries are read with the database's own JSON functions (SQLite's
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, and_, case, func, or_, select, text
+from sqlalchemy import Integer, case, func, or_, select, text
 
+from driftline.silencing import Silence
 from driftline.store import schema as t
 from driftline.store.engine import Queries, mapped
+from driftline.store.silences import silences_of
 
 W = t.windows
 
@@ -162,12 +164,13 @@ class Browse(Queries):
         return self._rows(q.order_by(o.c.id).limit(50 * len(prefixes)))
 
     @mapped("could not read silences")
-    def silences(self, now: float, model: str | None = None) -> list[dict]:
+    def silences(self, now: float, include_expired: bool = False, limit: int = 1000) -> list[Silence]:
+        """Silences active at ``now`` or starting later (and ended ones with ``include_expired``),
+        the ones ending first first, at most ``limit``."""
         s = t.silences
-        q = select(s).where(s.c.until > now)
-        if model:
-            q = q.where(and_(s.c.model == model))
-        return self._rows(q.order_by(s.c.until))
+        q = select(s) if include_expired else select(s).where(s.c.ends_at > now)
+        with self.engine.connect() as c:
+            return silences_of(c.execute(q.order_by(s.c.ends_at, s.c.id).limit(limit)))
 
     @mapped("could not read offsets")
     def offsets(self) -> list[dict]:

@@ -4,7 +4,8 @@
 already stored is ignored, so a replayed checkpoint never queues a notification twice);
 everything else is for the dispatcher, which may hold an :class:`Outbox` on its own
 engine (:meth:`~driftline.store.SqlStore.outbox_for_thread`): what is due or overdue,
-what was sent (with the sink's receipt) or must be retried, counts, and silences.
+what was sent (with the sink's receipt) or must be retried, counts, and silences
+(``store/silences.py``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from driftline.store import schema as t
 from driftline.store.engine import insert_ignore, mapped
+from driftline.store.silences import Silences
 from driftline.types import Receipt
 
 
@@ -37,8 +39,10 @@ def _item(r) -> OutboxItem:
     return OutboxItem(r.id, r.key, r.sink, r.kind, r.payload, r.attempts, r.created_at, r.deadline_at, r.last_error)
 
 
-class Outbox:
-    """The outbox queries on ``engine``; ``owns_engine``: :meth:`close` disposes of it."""
+class Outbox(Silences):
+    """The outbox queries on ``engine``; ``owns_engine``: :meth:`close` disposes of it. The silence
+    queries (``add_silence``, ``silences``, ``active_silences``, ``expire_silence``) are
+    :class:`~driftline.store.silences.Silences`'."""
 
     def __init__(self, engine: Engine, owns_engine: bool = False):
         self.engine, self.owns_engine = engine, owns_engine
@@ -167,15 +171,3 @@ class Outbox:
         with self.engine.begin() as c:
             return c.execute(update(t.outbox).where(t.outbox.c.status == "failed").values(
                 status="pending", attempts=0, next_attempt_at=now, deadline_at=deadline_at)).rowcount
-
-    @mapped("could not add a silence")
-    def add_silence(self, model: str, rule: str | None, until: float, reason: str) -> None:
-        with self.engine.begin() as c:
-            c.execute(insert(t.silences).values(model=model, rule=rule, until=until, reason=reason))
-
-    @mapped("could not read silences")
-    def silenced(self, model: str, rule: str | None, now: float) -> bool:
-        """Whether a silence for ``model`` (all its rules, or ``rule``) lasts past ``now``."""
-        q = select(t.silences.c.rule).where(t.silences.c.model == model, t.silences.c.until > now)
-        with self.engine.connect() as c:
-            return any(r.rule in (None, rule) for r in c.execute(q))

@@ -64,11 +64,6 @@ class Reads(Queries):
             out.setdefault(r.pop("event_id"), []).append(r)
         return out
 
-    @mapped("could not read silences")
-    def silences(self, now: float) -> list[dict]:
-        """Silences still in force at ``now``."""
-        return self._rows(select(t.silences).where(t.silences.c.until > now))
-
     @mapped("could not read the model versions")
     def latest_windows(self) -> list[dict]:
         """Each model version's newest window: model, version, seq, end, count, invalid and its summary

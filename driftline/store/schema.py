@@ -144,11 +144,15 @@ checkpoints = Table(  # the pickled checkpoint of releases before 0003; converte
     Column("updated_at", Float, nullable=False),
 )
 
-silences = Table(
+silences = Table(  # migration 0006: label matchers (was model, rule, until, reason)
     "silences", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model", String(200), nullable=False),
-    Column("rule", String(200)),
-    Column("until", Float, nullable=False),
-    Column("reason", String(500)),
+    Column("matchers", JSON, nullable=False),  # [[name, op, value], …]: driftline/silencing.py
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),  # set to the time `silence expire` ended it
+    Column("author", String(200), nullable=False),
+    Column("comment", String(1000), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expired_at", Float),  # when it was expired early, else null
+    Index("ix_silences_ends", "ends_at"),  # the dispatcher's active silences, every pass
 )

@@ -186,7 +186,8 @@ def test_on_sqlite_a_delivery_write_during_the_consumers_transaction_waits_for_i
             errors.append(exc)
 
     with store.engine.begin() as c:  # a checkpoint in progress, holding SQLite's write lock
-        c.execute(t.silences.insert().values(model="m", rule=None, until=1.0, reason=""))
+        c.execute(t.silences.insert().values(matchers=[["model", "=", "m"]], starts_at=0.0, ends_at=1.0,
+                                             author="a", comment="", created_at=0.0))
         worker = threading.Thread(target=mark)
         worker.start()
         worker.join(0.3)

@@ -137,9 +137,9 @@ def test_reference_alerts_and_silence_commands(tmp_path, capsys):
     assert "firing" in out and "m v1 feature_drift" in out
     assert main(["silence", "-c", cfg, "m", "--for", "2h", "--reason", "backfill"]) == 0
     from driftline.store import SqlStore
-    (silence,) = SqlStore(f"sqlite:///{db}").reads.silences(now=0)
-    assert silence["model"] == "m" and silence["reason"] == "backfill"
-    assert np.isclose(silence["until"] - __import__("time").time(), 7200, atol=60)
+    (silence,) = SqlStore(f"sqlite:///{db}").outbox.silences(now=0)  # the deprecated form: model=m
+    assert [str(m) for m in silence.matchers] == ['model="m"'] and silence.comment == "backfill"
+    assert np.isclose(silence.ends_at - __import__("time").time(), 7200, atol=60)
     assert main(["silence", "-c", cfg, "nope", "--for", "1h"]) == 2
 
 

@@ -79,7 +79,7 @@ def test_outbox_honours_retry_after_and_never_pages_twice():
 
 def test_silenced_model_is_not_paged():
     store = SqlStore("sqlite://")
-    store.outbox.add_silence("fraud", None, until=2000.0, reason="maintenance")
+    store.outbox.add_silence(["model=fraud"], 1000.0, 2000.0, "ana", "maintenance", now=1000.0)
     store.commit("g", CommitUnit(notifications=[Notification("k", "slack", "alert", ALERT)]))
     with FakeSlack() as slack:
         sink = SlackSink(token="x", channel="#c", base_url=slack.url + "/api/")

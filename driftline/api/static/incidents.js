@@ -20,7 +20,8 @@ Promise.all([api("/alerts?limit=1000"), api("/triggers?limit=1000"), api("/silen
       el("td", {}, deliveries(t.deliveries)), el("td", {}, el("pre", {}, JSON.stringify(t.event, null, 1)))));
   }
   const sb = document.querySelector("#silences tbody");
-  for (const s of silences.items) sb.append(el("tr", {}, el("td", {}, s.model), el("td", {}, s.rule || "all"), el("td", {}, s.until_iso), el("td", {}, s.reason)));
+  for (const s of silences.items) sb.append(el("tr", {}, el("td", {}, s.matchers.join(" ")), el("td", {}, s.state), el("td", {}, s.starts_at_iso),
+    el("td", {}, s.ends_at_iso), el("td", {}, s.author), el("td", {}, s.comment)));
   const byKey = {};
   for (const a of alerts.items) (byKey[a.model + " " + a.version + " " + a.rule] ||= []).push(a);
   const traces = Object.entries(byKey).map(([k, list]) => ({x: list.map((a) => a.window_end), y: list.map(() => esc(k)), name: esc(k),
