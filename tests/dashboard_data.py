@@ -56,15 +56,16 @@ def demo_config(store_url: str, pagerduty_url: str) -> dict:
     return cfg
 
 
-def fill(store_url: str, tmp_path) -> dict:
+def fill(store_url: str, tmp_path, stop_at: int | None = None) -> dict:
     """Replay 24,000 events (the first 10,000 the reference, drifted from 20,000 to 26,000);
-    the incident's notifications go to the console (its alerts) and to PagerDuty."""
+    the incident's notifications go to the console (its alerts) and to PagerDuty. With
+    ``stop_at`` (e.g. 23,000) the input ends while it drifts: the incident is still firing."""
     rng = np.random.default_rng(7)
     start = 1_795_000_000_000
     events = fraud_events(20_000, 0, 20_000, rng, start, 10) + fraud_events(14_000, 20_000, 20_000, rng, start, 10, 26_000)
     drifted = _rename_device(events[:22_000] + hostile_events(60, start + 220_000) + events[22_060:])
     path = tmp_path / "events.jsonl"
-    path.write_bytes(b"\n".join(drifted) + b"\n")
+    path.write_bytes(b"\n".join(drifted[:stop_at]) + b"\n")
     with FakePagerDuty() as pagerduty:
         cfg = demo_config(store_url, pagerduty.url)
         settings = parse_settings(cfg, {})

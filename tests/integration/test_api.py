@@ -177,6 +177,22 @@ def test_health_metrics_openapi_and_pages(served):
     assert served.get("/static/plotly.min.js").text.startswith("/**")
 
 
+def test_a_firing_incident_makes_its_version_firing(tmp_path):
+    cfg = fill(f"sqlite:///{tmp_path / 'd.db'}", tmp_path, stop_at=23_000)  # the input ends while it drifts
+    server = build_http(parse_settings(cfg, {}), port=0)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            [m] = c.get("/api/v1/models").json()["items"]
+            assert (m["status"], m["firing_incidents"], m["firing"]) == ("firing", 1, ["feature_drift"])
+            [inc] = c.get("/api/v1/incidents", params={"status": "firing", "model": "fraud"}).json()["items"]
+            assert inc["resolved_at"] is None and inc["title"].startswith("fraud v3: feature_drift: ")
+            assert [(d["event"], d["status"]) for d in inc["deliveries"]] == [("opened", "sent")]
+            assert c.get("/api/v1/incidents", params={"status": "resolved"}).json()["items"] == []
+            assert c.get("/api/v1/incidents", params={"from": "2030-01-01T00:00:00Z"}).json()["items"] == [inc]
+    finally:
+        server.stop()
+
+
 def test_a_token_is_required_when_set(tmp_path):
     cfg = fill(f"sqlite:///{tmp_path / 'd.db'}", tmp_path)
     cfg["http"] = {"auth_token": "s3cret-token-of-16+"}

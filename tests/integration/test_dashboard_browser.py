@@ -31,6 +31,16 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def firing_site(tmp_path_factory):
+    """The same traffic, the input ending while it drifts: its incident still fires."""
+    tmp = tmp_path_factory.mktemp("firing")
+    cfg = fill(f"sqlite:///{tmp / 'd.db'}", tmp, stop_at=23_000)
+    server = build_http(parse_settings(cfg, {}), port=0)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -110,7 +120,7 @@ def test_incidents_page(browser, site):
     assert inc.find_element("css selector", "[data-status]").text == "resolved"
     assert "warning" in inc.find_element("css selector", "h2").text
     meta = inc.find_element("css selector", ".meta").text
-    assert "opened 2026-" in meta and "resolved 2026-" in meta and "window(s)" in meta
+    assert "opened 2026-" in meta and "resolved 2026-" in meta and " · 1m 40s · " in meta and "window(s)" in meta
     link = inc.find_element("css selector", "a.model-link")
     assert link.get_attribute("href").endswith("/models/fraud/v3") and link.text == "fraud v3"
     features = [c.text for c in inc.find_elements("css selector", ".features .feature-name")]
@@ -142,3 +152,26 @@ def test_incidents_page(browser, site):
     load(browser, site + "/incidents?status=firing")
     assert not browser.find_elements("css selector", "section.incident")
     assert "no incidents" in browser.find_element("css selector", "#incidents").text
+
+
+def test_a_firing_incident_on_the_fleet_and_incidents_pages(browser, firing_site):
+    load(browser, firing_site + "/")
+    row = browser.find_element("css selector", "tr[data-model=fraud]")
+    assert row.find_element("css selector", "[data-status]").text == "firing"
+    cell = row.find_element("css selector", ".firing-incidents")
+    assert cell.text == "1" and cell.find_element("css selector", "a").get_attribute("href").endswith(
+        "/incidents?status=firing&model=fraud")
+    shot(browser, "fleet-firing")
+    cell.find_element("css selector", "a").click()
+    deadline = time.monotonic() + 30
+    while browser.execute_script("return document.body.dataset.loaded") != "1":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    [inc] = browser.find_elements("css selector", "section.incident")
+    assert inc.get_attribute("data-status") == "firing" and "firing" in inc.find_element("css selector", "h2").text
+    meta = inc.find_element("css selector", ".meta").text
+    assert "still firing" in meta and "so far" in meta
+    assert "status firing" in browser.find_element("css selector", "#filter").text
+    assert HOSTILE_FEATURE in inc.find_element("css selector", ".features").text
+    assert browser.execute_script("return window.__pwned") is None
+    shot(browser, "incidents-firing")

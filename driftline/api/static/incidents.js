@@ -21,14 +21,17 @@ function deliveries(list) {
 function evidence(features) {
   return el("ul", {}, ...Object.entries(features || {}).map(([n, r]) => el("li", {}, `${n}: ${r.method} ${fmt(r.statistic)} (threshold ${fmt(r.threshold)})`)));
 }
-function duration(from, to) {
+// In event time: opened → resolved, or → its last window while it fires (a replay's incident
+// is not "13 days old" because its events are).
+function duration(from, to, last) {
   if (!from) return "–";
-  let s = Math.max(0, ((to ? Date.parse(to) : Date.now()) - Date.parse(from)) / 1000);
+  let s = Math.max(0, (Date.parse(to || last || from) - Date.parse(from)) / 1000);
   const out = [];
   for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]]) {
     if (s >= size) { out.push(Math.floor(s / size) + unit); s %= size; }
   }
-  return (out.join(" ") || Math.round(s) + "s") + (to ? "" : " so far");
+  if (out.length < 2 && (Math.round(s) || !out.length)) out.push(Math.round(s) + "s");
+  return out.join(" ") + (to ? "" : " so far (to its last window)");
 }
 function table(cls, headers, rows) {
   return el("table", {class: cls}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", {}, h)))), el("tbody", {}, ...rows));
@@ -81,7 +84,7 @@ function incidentSection(inc) {
   return el("section", {class: "incident", "data-incident": inc.id, "data-status": inc.status},
     el("h2", {}, badge, " ", el("span", {class: "severity severity-" + inc.severity}, inc.severity), " ", el("span", {class: "title"}, inc.title)),
     el("p", {class: "meta"}, modelLink(inc), ` · opened ${inc.opened_at || "–"} · ` + (inc.resolved_at ? `resolved ${inc.resolved_at}` : "still firing") +
-      ` · ${duration(inc.opened_at, inc.resolved_at)} · ${(inc.windows || {}).count || 0} window(s) · id ${inc.id}`),
+      ` · ${duration(inc.opened_at, inc.resolved_at, inc.updated_at)} · ${(inc.windows || {}).count || 0} window(s) · id ${inc.id}`),
     el("p", {class: "worst"}, worst),
     el("h3", {}, "Features"), featuresTable(inc), el("h3", {}, "Alerts"), alertsTable(inc),
     el("h3", {}, "Timeline"), timelineList(inc), el("h3", {}, "Deliveries"), deliveriesTable(inc),
