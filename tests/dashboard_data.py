@@ -46,8 +46,13 @@ def _rename_device(events: list[bytes]) -> list[bytes]:
     return out
 
 
-def demo_config(store_url: str, pagerduty_url: str) -> dict:
+def demo_config(store_url: str, pagerduty_url: str, feature_rule: bool = False) -> dict:
+    """The demo's configuration; ``feature_rule``: also a critical rule on the markup-named feature,
+    inhibited while the model-level ``feature_drift`` fires."""
     cfg = copy.deepcopy(DEMO_CONFIG)
+    if feature_rule:
+        cfg["models"][0]["rules"] = cfg["models"][0]["rules"] + [
+            {"name": "device_drift", "feature": HOSTILE_FEATURE, "severity": "critical", "retrain": False}]
     features = cfg["models"][0]["features"]
     features[HOSTILE_FEATURE] = features.pop("device")
     cfg["store"] = {"url": store_url}
@@ -56,10 +61,11 @@ def demo_config(store_url: str, pagerduty_url: str) -> dict:
     return cfg
 
 
-def fill(store_url: str, tmp_path, stop_at: int | None = None) -> dict:
+def fill(store_url: str, tmp_path, stop_at: int | None = None, feature_rule: bool = False) -> dict:
     """Replay 24,000 events (the first 10,000 the reference, drifted from 20,000 to 26,000);
     the incident's notifications go to the console (its alerts) and to PagerDuty. With
-    ``stop_at`` (e.g. 23,000) the input ends while it drifts: the incident is still firing."""
+    ``stop_at`` (e.g. 23,000) the input ends while it drifts: the incident is still firing;
+    ``feature_rule``: see :func:`demo_config`."""
     rng = np.random.default_rng(7)
     start = 1_795_000_000_000
     events = fraud_events(20_000, 0, 20_000, rng, start, 10) + fraud_events(14_000, 20_000, 20_000, rng, start, 10, 26_000)
@@ -67,7 +73,7 @@ def fill(store_url: str, tmp_path, stop_at: int | None = None) -> dict:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(drifted[:stop_at]) + b"\n")
     with FakePagerDuty() as pagerduty:
-        cfg = demo_config(store_url, pagerduty.url)
+        cfg = demo_config(store_url, pagerduty.url, feature_rule)
         settings = parse_settings(cfg, {})
         source = FileSource(str(path), 5000)
         service = build_service(settings, source=source, dead_letters=NoDeadLetters(), metrics=NullMetrics(),

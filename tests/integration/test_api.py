@@ -178,14 +178,21 @@ def test_health_metrics_openapi_and_pages(served):
 
 
 def test_a_firing_incident_makes_its_version_firing(tmp_path):
-    cfg = fill(f"sqlite:///{tmp_path / 'd.db'}", tmp_path, stop_at=23_000)  # the input ends while it drifts
+    # the input ends while it drifts; a critical rule on one feature is inhibited by the model-level one
+    cfg = fill(f"sqlite:///{tmp_path / 'd.db'}", tmp_path, stop_at=23_000, feature_rule=True)
     server = build_http(parse_settings(cfg, {}), port=0)
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
             [m] = c.get("/api/v1/models").json()["items"]
-            assert (m["status"], m["firing_incidents"], m["firing"]) == ("firing", 1, ["feature_drift"])
+            assert (m["status"], m["firing_incidents"], m["firing"]) == ("firing", 1, ["device_drift", "feature_drift"])
             [inc] = c.get("/api/v1/incidents", params={"status": "firing", "model": "fraud"}).json()["items"]
             assert inc["resolved_at"] is None and inc["title"].startswith("fraud v3: feature_drift: ")
+            assert [(a["rule"], a["status"]) for a in inc["alerts"]] == [("feature_drift", "firing"),
+                                                                         ("device_drift", "inhibited")]
+            assert inc["severity"] == "warning"  # an inhibited critical alert does not raise it
+            timeline = c.get(f"/api/v1/incidents/{inc['id']}").json()["timeline"]
+            assert [(e["type"], e.get("rule"), e.get("inhibited")) for e in timeline] == [
+                ("alert", "feature_drift", False), ("alert", "device_drift", True), ("notification", None, None)]
             assert [(d["event"], d["status"]) for d in inc["deliveries"]] == [("opened", "sent")]
             assert c.get("/api/v1/incidents", params={"status": "resolved"}).json()["items"] == []
             assert c.get("/api/v1/incidents", params={"from": "2030-01-01T00:00:00Z"}).json()["items"] == [inc]

@@ -32,9 +32,10 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def firing_site(tmp_path_factory):
-    """The same traffic, the input ending while it drifts: its incident still fires."""
+    """The same traffic, the input ending while it drifts: its incident still fires; a rule on the
+    markup-named feature is inhibited by the model-level rule."""
     tmp = tmp_path_factory.mktemp("firing")
-    cfg = fill(f"sqlite:///{tmp / 'd.db'}", tmp, stop_at=23_000)
+    cfg = fill(f"sqlite:///{tmp / 'd.db'}", tmp, stop_at=23_000, feature_rule=True)
     server = build_http(parse_settings(cfg, {}), port=0)
     yield server.url
     server.stop()
@@ -173,5 +174,11 @@ def test_a_firing_incident_on_the_fleet_and_incidents_pages(browser, firing_site
     assert "still firing" in meta and "so far" in meta
     assert "status firing" in browser.find_element("css selector", "#filter").text
     assert HOSTILE_FEATURE in inc.find_element("css selector", ".features").text
+    alerts = inc.find_elements("css selector", ".incident-alerts tbody tr")
+    assert [a.get_attribute("data-status") for a in alerts] == ["firing", "inhibited"]
+    assert "inhibited" in alerts[1].get_attribute("class") and alerts[1].text.startswith("device_drift " + HOSTILE_FEATURE)
+    steps = inc.find_elements("css selector", ".incident-timeline > li")
+    assert [s.get_attribute("class") for s in steps] == ["", "inhibited", ""] and steps[1].text.endswith("— inhibited")
+    assert not browser.find_elements("css selector", "#incidents img, #incidents script")
     assert browser.execute_script("return window.__pwned") is None
     shot(browser, "incidents-firing")
