@@ -25,7 +25,7 @@ def snapshot(state: dict) -> dict:
     except (TypeError, KeyError, ValueError, AttributeError):
         return {k: state.get(k) for k in ("id", "model", "version", "status", "severity", "opened_at",
                                           "updated_at", "resolved_at", "features", "trigger", "url")}
-    shot.pop("new_features")  # what one notification added: not the incident's
+    shot.pop("new_features", None)  # what one notification added: not the incident's
     return shot
 
 
@@ -81,7 +81,8 @@ def detail(browse, row: dict) -> dict:
     s = snapshot(row["state"])
     sent = browse.notifications("incident", [row["id"]])
     events = browse.triggers_by_id([s["trigger"]] if s.get("trigger") else [])
-    alerts = browse.incident_events(row["id"], s["model"])
+    fingerprints = [a["fingerprint"] for a in s.get("alerts") or [] if isinstance(a, dict) and a.get("fingerprint")]
+    alerts = browse.incident_events(row["id"], fingerprints)
     return s | {"deliveries": [delivery(d) for d in sent],
                 "trigger": trigger(s.get("trigger"), events, browse.notifications("trigger", [row["id"]]), True),
                 "timeline": timeline(alerts, sent)}

@@ -215,10 +215,13 @@ class Browse(Queries):
         return {r["id"]: r["event"] for r in rows}
 
     @mapped("could not read alert events")
-    def incident_events(self, incident_id: str, model: str, limit: int = 1000) -> list[dict]:
-        """The alert events that belong to an incident (their payload names it), oldest first."""
+    def incident_events(self, incident_id: str, fingerprints: list[str], limit: int = 1000) -> list[dict]:
+        """The alert events of the incident's alerts (``fingerprints``, on their index) whose payload
+        names the incident, oldest first."""
+        if not fingerprints:
+            return []
         e = t.alert_events
-        q = select(e.c.id, e.c.payload).where(e.c.payload["model"].as_string() == model,
+        q = select(e.c.id, e.c.payload).where(e.c.fingerprint.in_(fingerprints),
                                               e.c.payload["incident"].as_string() == incident_id)
         return self._rows(q.order_by(e.c.id).limit(limit))
 
