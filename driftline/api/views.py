@@ -120,17 +120,6 @@ class Views:
         items = [{"id": r["id"], **r["payload"], "deliveries": _of(sent, k)} for r, k in zip(rows, keys)]
         return {**_page(items, limit), "states": self.browse.alert_states(q.get("model"))}
 
-    def triggers(self, q) -> dict:
-        p.only(q, {"model", "limit", "after"})
-        limit = p.limit(q)
-        rows = self.browse.triggers(q.get("model"), limit, p.after(q))
-        keys = [f"trigger:{r['event']['data'].get('incident') or r['event']['data']['alert']}:{r['event']['time']}:"
-                for r in rows]  # keyed by its incident since incidents exist, by its alert before
-        sent = self.browse.deliveries(keys)
-        items = [{"window_end_ms": r["window_end_ms"], "window_end": iso(r["window_end_ms"]),
-                  "event": r["event"], "deliveries": _of(sent, k)} for r, k in zip(rows, keys)]
-        return _page(items, limit, "window_end_ms")
-
     def incidents(self, q) -> dict:
         p.only(q, {"model", "status", "from", "to", "limit", "after"})
         status = p.one_of(q, "status", ("firing", "resolved"))
@@ -145,6 +134,17 @@ class Views:
         if row is None:
             raise NotFound(f"no incident {incident_id[:60]!r}")
         return inc.detail(self.browse, row)
+
+    def triggers(self, q) -> dict:
+        p.only(q, {"model", "limit", "after"})
+        limit = p.limit(q)
+        rows = self.browse.triggers(q.get("model"), limit, p.after(q))
+        keys = [f"trigger:{r['event']['data'].get('incident') or r['event']['data']['alert']}:{r['event']['time']}:"
+                for r in rows]  # keyed by its incident since incidents exist, by its alert before
+        sent = self.browse.deliveries(keys)
+        items = [{"window_end_ms": r["window_end_ms"], "window_end": iso(r["window_end_ms"]),
+                  "event": r["event"], "deliveries": _of(sent, k)} for r, k in zip(rows, keys)]
+        return _page(items, limit, "window_end_ms")
 
     def silences(self, q) -> dict:
         p.only(q, {"model"})

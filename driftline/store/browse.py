@@ -140,27 +140,6 @@ class Browse(Queries):
             q = q.where(e.c.id > after)
         return self._rows(q.order_by(e.c.id).limit(limit))
 
-    @mapped("could not read triggers")
-    def triggers(self, model: str | None, limit: int, after: int | None) -> list[dict]:
-        """Retraining triggers by window end; ``after`` is a window end in epoch ms."""
-        q = select(t.triggers.c.window_end_ms, t.triggers.c.event)
-        if model:
-            q = q.where(t.triggers.c.model == model)
-        if after is not None:
-            q = q.where(t.triggers.c.window_end_ms > after)
-        return self._rows(q.order_by(t.triggers.c.window_end_ms, t.triggers.c.id).limit(limit))
-
-    @mapped("could not read deliveries")
-    def deliveries(self, prefixes: list[str]) -> list[dict]:
-        """Outbox rows whose key starts with one of ``prefixes`` (an alert's or a trigger's)."""
-        if not prefixes:
-            return []
-        o = t.outbox
-        q = select(o.c.id, o.c.key, o.c.sink, o.c.kind, o.c.status, o.c.attempts, o.c.created_at, o.c.sent_at,
-                   o.c.last_error, o.c.receipt)
-        q = q.where(or_(*[o.c.key.startswith(p, autoescape=True) for p in prefixes]))
-        return self._rows(q.order_by(o.c.id).limit(50 * len(prefixes)))
-
     @mapped("could not read incidents")
     def incidents(self, model: str | None, status: str | None, start: str | None, end: str | None,
                   limit: int, after: tuple[str, str] | None) -> list[dict]:
@@ -224,6 +203,27 @@ class Browse(Queries):
         q = select(e.c.id, e.c.payload).where(e.c.fingerprint.in_(fingerprints),
                                               e.c.payload["incident"].as_string() == incident_id)
         return self._rows(q.order_by(e.c.id).limit(limit))
+
+    @mapped("could not read triggers")
+    def triggers(self, model: str | None, limit: int, after: int | None) -> list[dict]:
+        """Retraining triggers by window end; ``after`` is a window end in epoch ms."""
+        q = select(t.triggers.c.window_end_ms, t.triggers.c.event)
+        if model:
+            q = q.where(t.triggers.c.model == model)
+        if after is not None:
+            q = q.where(t.triggers.c.window_end_ms > after)
+        return self._rows(q.order_by(t.triggers.c.window_end_ms, t.triggers.c.id).limit(limit))
+
+    @mapped("could not read deliveries")
+    def deliveries(self, prefixes: list[str]) -> list[dict]:
+        """Outbox rows whose key starts with one of ``prefixes`` (an alert's or a trigger's)."""
+        if not prefixes:
+            return []
+        o = t.outbox
+        q = select(o.c.id, o.c.key, o.c.sink, o.c.kind, o.c.status, o.c.attempts, o.c.created_at, o.c.sent_at,
+                   o.c.last_error, o.c.receipt)
+        q = q.where(or_(*[o.c.key.startswith(p, autoescape=True) for p in prefixes]))
+        return self._rows(q.order_by(o.c.id).limit(50 * len(prefixes)))
 
     @mapped("could not read silences")
     def silences(self, now: float, model: str | None = None) -> list[dict]:
