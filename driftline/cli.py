@@ -195,11 +195,55 @@ def cmd_alerts(args) -> int:
         return 0
     if args.pending:
         return _print_pending(store, redactor_for(settings), settings.alerts.delivery_deadline, args.json)
+    _print_incidents(store.reads.incidents(args.resolved), args.json)
     for ev in store.reads.alert_events()[-args.limit:]:
         print(orjson.dumps(ev).decode() if args.json else
               f"{ev['window_end']}  {ev['status']:8} {ev['severity']:8} {ev['model']} {ev['version']} "
               f"{ev['rule']}: {ev['subject']} ({ev['value']:.3g} vs {ev['threshold']:.3g})")
     return 0
+
+
+def _print_incidents(rows: list[dict], as_json: bool) -> None:
+    """Open incidents, then recently resolved ones: one JSON line each (``"type": "incident"``), or
+    a few lines of text each."""
+    from driftline.alerts.incidents import Incident
+    for row in rows:
+        deliveries = row.pop("deliveries")
+        try:
+            inc = Incident.from_state(row).snapshot()
+        except (TypeError, KeyError, ValueError):  # a state another release wrote: as stored
+            inc = {k: row.get(k) for k in ("id", "model", "version", "status", "severity", "title", "opened_at",
+                                           "resolved_at", "features")}
+        inc.pop("new_features", None)
+        if as_json:
+            print(orjson.dumps({"type": "incident", **inc, "deliveries": deliveries},
+                               option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode())
+            continue
+        print(f"{inc['id']}  {inc['status']:8} {inc['severity'] or '-':8} {inc['model']} {inc['version']}  "
+              f"{inc.get('title') or ''}")
+        print(f"    opened {inc.get('opened_at') or '-'}  resolved {inc.get('resolved_at') or '-'}")
+        print(f"    features: {_worst_features(inc.get('features') or {})}")
+        print(f"    deliveries: {_delivery_summary(deliveries)}")
+
+
+def _worst_features(features: dict, shown: int = 6) -> str:
+    """``country 54×, amount 8.03×, +3 more``: the features by how far over threshold they went."""
+    if not features:
+        return "none"
+    ranked = sorted(features.items(), key=lambda kv: -(kv[1].get("ratio") or 0))
+    names = [f"{name} {(r.get('ratio') or 0):.3g}×" for name, r in ranked[:shown]]
+    return ", ".join(names) + (f", +{len(ranked) - shown} more" if len(ranked) > shown else "")
+
+
+def _delivery_summary(deliveries: list[dict]) -> str:
+    """Per sink, each notification's status in order: ``pagerduty: opened sent, resolved failed (timeout)``."""
+    if not deliveries:
+        return "none (no sink takes incidents)"
+    sinks: dict[str, list[str]] = {}
+    for d in deliveries:
+        error = f" ({d['last_error'][:80]})" if d["status"] == "failed" and d.get("last_error") else ""
+        sinks.setdefault(d["sink"], []).append(f"{d['event']} {d['status']}{error}")
+    return "; ".join(f"{sink}: {', '.join(events)}" for sink, events in sinks.items())
 
 
 def _age(seconds: float) -> str:
@@ -487,11 +531,13 @@ def parser() -> argparse.ArgumentParser:
                                                  "e.g. training.parquet")
     s.set_defaults(func=cmd_reference)
 
-    s = _command(sub, "alerts", "list alert state changes, or notifications not delivered",
+    s = _command(sub, "alerts", "list incidents and alert state changes, or notifications not delivered",
                  ["driftline alerts -c driftline.yaml --limit 20", "driftline alerts -c driftline.yaml --pending --json"])
     _config(s)
     s.add_argument("--limit", type=int, default=50, metavar="N",
                    help="show the newest N state changes (default: 50), e.g. --limit 20")
+    s.add_argument("--resolved", type=int, default=10, metavar="N",
+                   help="after the open incidents, show the N newest resolved ones (default: 10), e.g. --resolved 3")
     s.add_argument("--json", action="store_true", help="one JSON object per line, for scripts (default: text)")
     what = s.add_mutually_exclusive_group()
     what.add_argument("--pending", action="store_true",

@@ -121,7 +121,8 @@ def _handler(fn):
 def _api(views: Views) -> list[Route]:
     def models(r, a, q):
         """
-        summary: Every model version with its status, last window, recent window counts and firing alerts.
+        summary: "Every model version with its status (firing while an alert or incident fires), last window, recent
+          window counts, firing alerts and firing_incidents (how many of its incidents fire)."
         responses: {200: {description: "{items: [...]}"}}
         """
         return views.models()
@@ -168,6 +169,26 @@ def _api(views: Views) -> list[Route]:
         """
         return views.triggers(q)
 
+    def incidents(r, a, q):
+        """
+        summary: "Incidents (alerts grouped by alerts.group_by) open at some time in [from, to), newest first by
+          updated_at, each with its deliveries (the outbox rows of its notifications, per sink: event, status,
+          attempts, last_error, receipt, created_at, sent_at) and its retraining trigger (CloudEvent id, status)."
+        parameters: [{name: model, in: query}, {name: status, in: query, description: "firing or resolved"},
+                     {name: from, in: query}, {name: to, in: query}, {name: limit, in: query, description: 1..1000},
+                     {name: after, in: query, description: "the previous page's next ({updated_at},{id})"}]
+        responses: {200: {description: "{items, next}"}, 400: {description: bad parameter}}
+        """
+        return views.incidents(q)
+
+    def incident(r, a, q):
+        """
+        summary: "One incident: its snapshot, deliveries, trigger (with the CloudEvent) and timeline (its alert
+          events and notifications in event time, each notification with its delivery per sink)."
+        responses: {200: {description: "{id, ..., deliveries, trigger, timeline}"}, 404: {description: no such incident}}
+        """
+        return views.incident(a["id"])
+
     def silences(r, a, q):
         """
         summary: "Silences in force now and those starting later (with all=1 also ended ones), the soonest to end
@@ -193,15 +214,8 @@ def _api(views: Views) -> list[Route]:
             Route(f"{v}/models/{{model}}/versions/{{version}}/subjects/{{subject}}/series", _handler(series)),
             Route(f"{v}/windows/{{id:int}}", _handler(window)),
             Route(f"{v}/alerts", _handler(alerts)), Route(f"{v}/triggers", _handler(triggers)),
-            Route(f"{v}/silences", _handler(silences)), Route(f"{v}/lag", _handler(lag)), Route(f"{v}/incidents", _not_yet)]
-
-
-def _not_yet(request: Request) -> Json:
-    """
-    summary: "Not yet: driftline does not group alerts into incidents yet (answers 501); see /api/v1/alerts."
-    responses: {501: {description: not implemented}}
-    """
-    return _error(501, "incidents are not implemented yet: alerts are not grouped; see /api/v1/alerts")
+            Route(f"{v}/silences", _handler(silences)), Route(f"{v}/lag", _handler(lag)),
+            Route(f"{v}/incidents", _handler(incidents)), Route(f"{v}/incidents/{{id}}", _handler(incident))]
 
 
 def _page(name: str):

@@ -12,12 +12,14 @@ driftline.api.params.BadRequest: limit: must be an integer from 1 to 1000, got '
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from driftline.types import iso
 
 MAX_LIMIT = 1000
 MAX_POINTS = 2000
+_CURSOR = re.compile(r"([0-9TZ:.+-]{0,40}),([0-9a-f]{1,40})")
 
 
 class BadRequest(ValueError):
@@ -57,6 +59,26 @@ def flag(q, name: str) -> bool:
 
 def after(q) -> int | None:
     return _integer(q, "after", None, 0, 2**62)
+
+
+def cursor(q) -> tuple[str, str] | None:
+    """``after`` as an incident page's cursor: the previous page's ``next``, ``{updated_at},{id}``."""
+    raw = q.get("after")
+    if raw is None or raw == "":
+        return None
+    m = _CURSOR.fullmatch(raw)
+    if m is None:
+        raise BadRequest(f"after: expected the previous page's next ({{updated_at}},{{id}}), got {raw[:60]!r}")
+    return m.group(1), m.group(2)
+
+
+def one_of(q, name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in allowed:
+        raise BadRequest(f"{name}: must be one of {', '.join(allowed)}, got {raw[:40]!r}")
+    return raw
 
 
 def when(q, name: str) -> str | None:

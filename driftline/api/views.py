@@ -6,6 +6,7 @@ import time
 
 from driftline import summary as layout
 from driftline.api import histograms
+from driftline.api import incidents as inc
 from driftline.api import params as p
 from driftline.silencing import view
 from driftline.types import iso
@@ -22,10 +23,10 @@ def _page(items: list[dict], limit: int, cursor: str = "id") -> dict:
     return {"items": items, "next": nxt}
 
 
-def _status(last: dict | None, firing: list[str]) -> str:
+def _status(last: dict | None, firing: list[str], incidents: int = 0) -> str:
     if last is None:
         return "no data"
-    if firing:
+    if firing or incidents:
         return "firing"
     levels = {r.get("level") for r in layout.drift_results(last).values()}
     return "warning" if levels & {"warning", "drift"} else "ok"
@@ -47,21 +48,24 @@ class Views:
     def models(self) -> dict:
         alerts = self.browse.alert_states()
         versions = self.browse.versions()
-        items = [self._version(v, alerts) for v in versions]
+        open_ = self.browse.firing_incidents()
+        items = [self._version(v, alerts, open_.get((v["model"], v["version"]), 0)) for v in versions]
         seen = {v["model"] for v in versions}
-        items += [{"model": m, "version": None, "status": "no data", "windows": 0} for m in self.configured
+        items += [{"model": m, "version": None, "status": "no data", "windows": 0, "firing_incidents": 0}
+                  for m in self.configured
                   if m not in seen]
         return {"items": items}
 
-    def _version(self, v: dict, alerts: list[dict]) -> dict:
+    def _version(self, v: dict, alerts: list[dict], incidents: int) -> dict:
         last = self.browse.window(v["last_id"])["summary"]
         firing = [a["rule"] for a in alerts if a["model"] == v["model"] and a["version"] == v["version"]
                   and a["status"] == "firing"]
         recent = self.browse.recent(v["model"], v["version"], SPARK)
         events = sum(r["count"] for r in recent)
         invalid = sum(r["invalid"] for r in recent)
-        return {"model": v["model"], "version": v["version"], "status": _status(last, firing),
+        return {"model": v["model"], "version": v["version"], "status": _status(last, firing, incidents),
                 "windows": v["windows"], "last_window_end": v["last_end"], "firing": firing,
+                "firing_incidents": incidents,
                 "drifted": last.get("drifted", []), "recent": recent,
                 "invalid_rate": invalid / (events + invalid) if events + invalid else 0.0,
                 "subjects": list(layout.drift_results(last)), "trends": list(_trends(last))}
@@ -116,6 +120,21 @@ class Views:
         sent = self.browse.deliveries(keys)
         items = [{"id": r["id"], **r["payload"], "deliveries": _of(sent, k)} for r, k in zip(rows, keys)]
         return {**_page(items, limit), "states": self.browse.alert_states(q.get("model"))}
+
+    def incidents(self, q) -> dict:
+        p.only(q, {"model", "status", "from", "to", "limit", "after"})
+        status = p.one_of(q, "status", ("firing", "resolved"))
+        start, end = p.time_range(q)
+        limit, after = p.limit(q), p.cursor(q)
+        rows = self.browse.incidents(q.get("model"), status, start, end, limit, after)
+        nxt = f"{rows[-1]['updated_at']},{rows[-1]['id']}" if len(rows) == limit else None
+        return {"items": inc.items(self.browse, rows), "next": nxt}
+
+    def incident(self, incident_id: str) -> dict:
+        row = self.browse.incident(incident_id) if len(incident_id) <= 40 else None
+        if row is None:
+            raise NotFound(f"no incident {incident_id[:60]!r}")
+        return inc.detail(self.browse, row)
 
     def triggers(self, q) -> dict:
         p.only(q, {"model", "limit", "after"})

@@ -10,7 +10,7 @@ window summaries are read with the database's own JSON functions (SQLite's
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, case, func, or_, select, text
+from sqlalchemy import Integer, and_, case, func, or_, select, text
 
 from driftline.silencing import Silence
 from driftline.store import schema as t
@@ -140,6 +140,70 @@ class Browse(Queries):
             q = q.where(e.c.window_end < end)
         if after is not None:
             q = q.where(e.c.id > after)
+        return self._rows(q.order_by(e.c.id).limit(limit))
+
+    @mapped("could not read incidents")
+    def incidents(self, model: str | None, status: str | None, start: str | None, end: str | None,
+                  limit: int, after: tuple[str, str] | None) -> list[dict]:
+        """Incidents open at some time in ``[start, end)``, newest first by ``updated_at`` (then id);
+        ``after`` is the previous page's last ``(updated_at, id)``."""
+        i = t.incidents.c
+        updated = func.coalesce(i.updated_at, "")
+        q = select(i.id, i.status, i.state, updated.label("updated_at"))
+        if model:
+            q = q.where(i.model == model)
+        if status:
+            q = q.where(i.status == status)
+        if end is not None:
+            q = q.where(func.coalesce(i.opened_at, i.updated_at) < end)
+        if start is not None:
+            q = q.where(or_(i.resolved_at.is_(None), i.resolved_at >= start))
+        if after is not None:
+            q = q.where(or_(updated < after[0], and_(updated == after[0], i.id < after[1])))
+        return self._rows(q.order_by(updated.desc(), i.id.desc()).limit(limit))
+
+    @mapped("could not read the incident")
+    def incident(self, incident_id: str) -> dict | None:
+        rows = self._rows(select(t.incidents.c.id, t.incidents.c.state).where(t.incidents.c.id == incident_id))
+        return rows[0] if rows else None
+
+    @mapped("could not read incidents")
+    def firing_incidents(self) -> dict[tuple[str, str], int]:
+        """How many incidents are firing, per model version (on ``ix_incidents_status``)."""
+        i = t.incidents.c
+        q = select(i.model, i.version, func.count().label("n")).where(i.status == "firing").group_by(i.model, i.version)
+        return {(r["model"], r["version"]): r["n"] for r in self._rows(q)}
+
+    @mapped("could not read deliveries")
+    def notifications(self, kind: str, ids: list[str], per_id: int = 200) -> list[dict]:
+        """Outbox rows of ``kind`` (``incident`` or ``trigger``) whose key is of one of the incidents
+        ``ids`` (``{kind}:{id}:…``), oldest first; at most ``per_id`` rows per incident on average."""
+        if not ids:
+            return []
+        o = t.outbox
+        q = select(o.c.id, o.c.key, o.c.sink, o.c.status, o.c.attempts, o.c.created_at, o.c.sent_at,
+                   o.c.last_error, o.c.receipt, o.c.payload["window"].label("window"),
+                   o.c.payload[("incident", "new_features")].label("new_features"))
+        q = q.where(o.c.kind == kind, or_(*[o.c.key.startswith(f"{kind}:{i}:", autoescape=True) for i in ids]))
+        return self._rows(q.order_by(o.c.id).limit(per_id * len(ids)))
+
+    @mapped("could not read triggers")
+    def triggers_by_id(self, ids: list[str]) -> dict[str, dict]:
+        """CloudEvents by their id."""
+        if not ids:
+            return {}
+        rows = self._rows(select(t.triggers.c.id, t.triggers.c.event).where(t.triggers.c.id.in_(ids)))
+        return {r["id"]: r["event"] for r in rows}
+
+    @mapped("could not read alert events")
+    def incident_events(self, incident_id: str, fingerprints: list[str], limit: int = 1000) -> list[dict]:
+        """The alert events of the incident's alerts (``fingerprints``, on their index) whose payload
+        names the incident, oldest first."""
+        if not fingerprints:
+            return []
+        e = t.alert_events
+        q = select(e.c.id, e.c.payload).where(e.c.fingerprint.in_(fingerprints),
+                                              e.c.payload["incident"].as_string() == incident_id)
         return self._rows(q.order_by(e.c.id).limit(limit))
 
     @mapped("could not read triggers")

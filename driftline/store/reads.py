@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from driftline.store import schema as t
 from driftline.store.engine import Queries, mapped
@@ -62,6 +62,32 @@ class Reads(Queries):
         out: dict[str, list[dict]] = {}
         for r in self._rows(q):
             out.setdefault(r.pop("event_id"), []).append(r)
+        return out
+
+    @mapped("could not read incidents")
+    def incidents(self, resolved: int = 10) -> list[dict]:
+        """The open incidents (oldest first), then the ``resolved`` newest resolved ones (newest
+        first): each its stored state (``Incident.to_state()``) with ``deliveries``, the outbox
+        rows of its notifications, oldest first (``event``, ``sink``, ``status``, ``attempts``,
+        ``last_error``, ``receipt``, ``created_at``, ``sent_at``)."""
+        i = t.incidents.c
+        states = self._values(select(i.state).where(i.status == "firing").order_by(i.opened_at, i.id))
+        states += self._values(select(i.state).where(i.status != "firing")
+                               .order_by(i.updated_at.desc(), i.id.desc()).limit(resolved))
+        sent = self._incident_deliveries([s["id"] for s in states])
+        return [{**s, "deliveries": sent.get(s["id"], [])} for s in states]
+
+    def _incident_deliveries(self, ids: list[str]) -> dict[str, list[dict]]:
+        if not ids:
+            return {}
+        o = t.outbox.c
+        q = (select(o.key, o.sink, o.status, o.attempts, o.last_error, o.receipt, o.created_at, o.sent_at)
+             .where(o.kind == "incident", or_(*[o.key.startswith(f"incident:{i}:", autoescape=True) for i in ids]))
+             .order_by(o.id))
+        out: dict[str, list[dict]] = {}
+        for r in self._rows(q):
+            _, ident, event = r.pop("key").split(":", 3)[:3]  # incident:{id}:{event}:{suffix}:{sink}
+            out.setdefault(ident, []).append({"event": event, **r})
         return out
 
     @mapped("could not read the model versions")

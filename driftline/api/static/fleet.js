@@ -1,4 +1,8 @@
 "use strict";
+function incidentsLink(m) {
+  if (!m.firing_incidents) return "0";
+  return el("a", {href: "/incidents?status=firing&model=" + encodeURIComponent(m.model)}, String(m.firing_incidents));
+}
 api("/models").then((data) => {
   const body = document.querySelector("#fleet tbody");
   for (const m of data.items) {
@@ -9,6 +13,7 @@ api("/models").then((data) => {
       el("td", {}, link), el("td", {}, m.version ?? "–"), el("td", {}, statusBadge(m.status)),
       el("td", {}, m.last_window_end ?? "–"), el("td", {}, spark),
       el("td", {}, m.invalid_rate == null ? "–" : (100 * m.invalid_rate).toFixed(2) + " %"),
+      el("td", {class: "firing-incidents", "data-count": m.firing_incidents || 0}, incidentsLink(m)),
       el("td", {}, (m.firing || []).join(", ") || "–"), el("td", {}, (m.drifted || []).join(", ") || "none")));
     if (m.recent && m.recent.length) {
       Plotly.newPlot(spark, [{x: m.recent.map((r) => r.end), y: m.recent.map((r) => r.count), type: "scatter",
