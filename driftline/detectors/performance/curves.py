@@ -68,8 +68,10 @@ def average_precision(pos: np.ndarray, neg: np.ndarray) -> dict:
 
 
 def hanley_mcneil_se(auc: float | None, positives: float, negatives: float) -> float | None:
-    """Standard error of a ROC AUC over ``positives`` and ``negatives`` (Hanley & McNeil, 1982)."""
-    if auc is None or positives <= 0 or negatives <= 0:
+    """Standard error of a ROC AUC over ``positives`` and ``negatives`` (Hanley & McNeil, 1982);
+    ``None`` with less than one of either (an estimate's expected counts can be)."""
+    positives, negatives = float(positives), float(negatives)
+    if auc is None or positives < 1 or negatives < 1:
         return None
     q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
     var = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc))

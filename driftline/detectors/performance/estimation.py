@@ -156,7 +156,10 @@ class EstimatedStats:
             sp = m["specificity"]
             out["specificity"] = _sqrt(sp * sp * v_pp + (1 - sp) ** 2 * v_neg, neg)
         out["roc_auc"] = curves.hanley_mcneil_se(m["roc_auc"], pos, neg)
-        return {k: out.get(k) for k in ("accuracy", "precision", "recall", "specificity", "f1", "base_rate", "roc_auc")}
+        # with under one expected positive (or negative) the delta method blows up: no value in
+        # [0, 1] has a standard deviation above 0.5
+        return {k: None if out.get(k) is None else min(out[k], 0.5)
+                for k in ("accuracy", "precision", "recall", "specificity", "f1", "base_rate", "roc_auc")}
 
 
 def _sqrt(var: float, denominator: float) -> float | None:

@@ -83,7 +83,7 @@ class Calibrator:
             raise ValueError(f"scores and labels differ in length: {s.size} and {y.size}")
         ok &= (y == 0) | (y == 1)
         s, y = s[ok], y[ok].astype(np.float64)
-        if s.size < 2 * folds or y.min(initial=0) == y.max(initial=0):
+        if s.size < 2 * folds or np.unique(y).size < 2:
             return cls(evidence={"n": int(s.size), "reason": "too few events or one class only"})
         oof = _out_of_fold(s, y, folds, np.random.default_rng(seed))
         d = (oof - y) ** 2 - (s - y) ** 2
