@@ -83,7 +83,8 @@ def test_the_auc_bound_is_half_the_largest_class_share_in_one_bin():
         stats = BinaryStats(bins=bins)
         stats.update(s, y)
         m = stats.metrics()
-        share = max((stats._pos / stats._pos.sum()).max(), (stats._neg / stats._neg.sum()).max())
+        state = stats.to_state()
+        share = max((state["pos"] / state["pos"].sum()).max(), (state["neg"] / state["neg"].sum()).max())
         assert m["roc_auc_max_error"] <= share / 2
         assert abs(m["roc_auc"] - skm.roc_auc_score(y, s)) <= m["roc_auc_max_error"]
 
@@ -100,19 +101,14 @@ def test_scores_on_the_bins_give_sklearns_auc_and_ap_exactly():
 
 
 def test_ece_is_the_weighted_gap_between_mean_score_and_positive_rate_per_bin():
+    from sklearn.calibration import calibration_curve
     s, y = binary_data(10_000, 4)
     stats = BinaryStats(calibration_bins=10)
     stats.update(s, y)
-    rate, mean = _calibration_curve_with_counts(y, s, 10)
-    ece = sum(c / s.size * abs(r - p) for r, p, c in zip(*rate, mean))
-    assert stats.metrics()["ece"] == pytest.approx(ece)
-
-
-def _calibration_curve_with_counts(y, s, bins):
-    from sklearn.calibration import calibration_curve
-    prob_true, prob_pred = calibration_curve(y, s, n_bins=bins)
-    counts = np.bincount(np.minimum((s * bins).astype(int), bins - 1), minlength=bins)
-    return (prob_true, prob_pred), counts[counts > 0]
+    positive_rate, mean_score = calibration_curve(y, s, n_bins=10)  # over the bins that hold events
+    counts = np.bincount(np.minimum((s * 10).astype(int), 9), minlength=10)
+    weights = counts[counts > 0] / s.size
+    assert stats.metrics()["ece"] == pytest.approx(np.sum(weights * np.abs(positive_rate - mean_score)))
 
 
 def test_a_window_of_miscalibrated_scores_has_a_larger_ece():
@@ -167,7 +163,8 @@ def test_binary_merge_equals_the_whole(a, b, threshold):
             stats.update(s, y)
     parts[0].merge(parts[1])
     close(parts[0].metrics(), parts[2].metrics())
-    assert np.array_equal(parts[0]._pos, parts[2]._pos) and np.array_equal(parts[0]._neg, parts[2]._neg)
+    merged, whole = parts[0].to_state(), parts[2].to_state()
+    assert np.array_equal(merged["pos"], whole["pos"]) and np.array_equal(merged["neg"], whole["neg"])
 
 
 def test_binary_state_round_trips_through_the_codec_and_goes_on_alike():

@@ -43,7 +43,7 @@ class BinaryStats:
     equal-width bins (count, Σ score, Σ label) for the expected calibration error."""
 
     def __init__(self, threshold: float = 0.5, bins: int = 1000, calibration_bins: int = 15):
-        if not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+        if isinstance(threshold, bool) or not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
             raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
         if not isinstance(calibration_bins, int) or calibration_bins < 1:
             raise ValueError(f"calibration_bins must be a positive integer, got {calibration_bins!r}")

@@ -54,7 +54,7 @@ class EstimatedStats:
     expected Brier and log-loss sums."""
 
     def __init__(self, calibrator: Calibrator, threshold: float = 0.5, bins: int = 1000):
-        if not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+        if isinstance(threshold, bool) or not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
             raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
         self.calibrator = calibrator
         self.threshold = float(threshold)
