@@ -29,7 +29,7 @@ def close(a, b):
             assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-9), k
 
 
-HEADLINE = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
+HEADLINE = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "brier", "log_loss")
 
 
 def calibrated(n, seed, a=2.0, b=5.0):
@@ -142,8 +142,6 @@ def test_on_calibrated_data_the_estimate_is_within_its_band_of_the_realised_metr
     # the stated tolerance of the estimated AUC: 0.02 at 20,000 events (about 3 se)
     assert abs(est["roc_auc"] - real["roc_auc"]) < 0.02
     assert est["base_rate"] == pytest.approx(real["base_rate"], abs=4 * est["se"]["base_rate"])
-    assert est["brier"] == pytest.approx(real["brier"], abs=0.005)
-    assert est["log_loss"] == pytest.approx(real["log_loss"], abs=0.02)
     assert est["predicted_positive_rate"] == real["predicted_positive_rate"]
 
 

@@ -35,6 +35,7 @@ from driftline.detectors.performance import curves
 from driftline.detectors.performance._common import (
     FORMAT,
     bin_index,
+    binomial_se,
     check_same,
     check_state,
     num,
@@ -45,13 +46,13 @@ from driftline.detectors.performance._common import (
 from driftline.detectors.performance.binary import EPS
 from driftline.detectors.performance.isotonic import Calibrator
 
-_SUMS = ("brier", "log_loss")
+_SUMS = ("brier", "log_loss", "brier_var", "log_loss_var")  # expected sums and their variances
 
 
 class EstimatedStats:
     """Mergeable sums over scores only: per side of ``threshold`` the count, Σp and Σp(1−p),
     the expected positive and negative mass per bin of :func:`score_edges` ``(bins)``, and the
-    expected Brier and log-loss sums."""
+    expected Brier and log-loss sums with their variances."""
 
     def __init__(self, calibrator: Calibrator, threshold: float = 0.5, bins: int = 1000):
         if isinstance(threshold, bool) or not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
@@ -85,9 +86,15 @@ class EstimatedStats:
         b = bin_index(self.edges, s)
         self._pos += np.bincount(b, weights=p, minlength=self._pos.size)
         self._neg += np.bincount(b, weights=1.0 - p, minlength=self._neg.size)
+        self._add_losses(s, p)
+
+    def _add_losses(self, s: np.ndarray, p: np.ndarray) -> None:
+        """An event's loss is one value if its label is 1, another if 0: mean and variance follow."""
         c = np.clip(s, EPS, 1.0 - EPS)
-        self._sums["brier"] += float(np.sum(p * (1.0 - s) ** 2 + (1.0 - p) * s * s))
-        self._sums["log_loss"] += float(-np.sum(p * np.log(c) + (1.0 - p) * np.log1p(-c)))
+        v = p * (1.0 - p)
+        for key, if_1, if_0 in (("brier", (1.0 - s) ** 2, s * s), ("log_loss", -np.log(c), -np.log1p(-c))):
+            self._sums[key] += float(np.sum(p * if_1 + (1.0 - p) * if_0))
+            self._sums[key + "_var"] += float(np.sum(v * (if_1 - if_0) ** 2))
 
     def merge(self, other: EstimatedStats) -> None:
         check_same(self, other, ("threshold", "bins", "calibration"))
@@ -145,7 +152,8 @@ class EstimatedStats:
         n, tp, fn = n_neg + n_pp, p_pp, p_neg
         pos = tp + fn
         out = {"accuracy": _sqrt(v_neg + v_pp, n), "precision": _sqrt(v_pp, n_pp),
-               "base_rate": _sqrt(v_neg + v_pp, n)}
+               "base_rate": _sqrt(v_neg + v_pp, n), "predicted_positive_rate": binomial_se(m["predicted_positive_rate"], n),
+               "brier": _sqrt(self._sums["brier_var"], n), "log_loss": _sqrt(self._sums["log_loss_var"], n)}
         if pos > 0:
             r = tp / pos  # R = TP/(TP+FN), TP and FN independent sums
             out["recall"] = _sqrt((1 - r) ** 2 * v_pp + r * r * v_neg, pos)
@@ -158,8 +166,11 @@ class EstimatedStats:
         out["roc_auc"] = curves.hanley_mcneil_se(m["roc_auc"], pos, neg)
         # with under one expected positive (or negative) the delta method blows up: no value in
         # [0, 1] has a standard deviation above 0.5
-        return {k: None if out.get(k) is None else min(out[k], 0.5)
-                for k in ("accuracy", "precision", "recall", "specificity", "f1", "base_rate", "roc_auc")}
+        return {k: None if out.get(k) is None else min(out[k], 0.5) if k in _PROPORTIONS else out[k]
+                for k in _PROPORTIONS + ("predicted_positive_rate", "brier", "log_loss")}
+
+
+_PROPORTIONS = ("accuracy", "precision", "recall", "specificity", "f1", "base_rate", "roc_auc")
 
 
 def _sqrt(var: float, denominator: float) -> float | None:
