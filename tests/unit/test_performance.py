@@ -359,9 +359,24 @@ def test_delays_negative_zero_huge_and_invalid():
 
 def test_delay_state_round_trips_through_the_codec():
     d = DelayStats()
+    assert DelayStats.from_state(decode(encode(d.to_state()))).metrics() == d.metrics()
     d.update([1.0, 60.0, 3600.0])
     assert DelayStats.from_state(decode(encode(d.to_state()))).metrics() == d.metrics()
     assert len(encode(d.to_state())) < 2500
+    with pytest.raises(TypeError):
+        d.merge(RegressionStats())
+
+
+delays = st.lists(st.floats(-10, 1e9), max_size=40)
+
+
+@given(delays, delays)
+def test_delay_merge_equals_the_whole(a, b):
+    parts = [DelayStats() for _ in range(3)]
+    for stats, d in zip(parts, (a, b, a + b)):
+        stats.update(d)
+    parts[0].merge(parts[1])
+    close(parts[0].metrics(), parts[2].metrics())
 
 
 # --- compare ---------------------------------------------------------------------------------

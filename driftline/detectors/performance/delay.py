@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from driftline.detectors.performance._common import FORMAT, check_state, num, ratio
+from driftline.detectors.performance._common import FORMAT, check_same, check_state, num, ratio
 
 PER_DECADE = 20
 LOW, HIGH = -3, 8  # decades of seconds
@@ -53,6 +53,7 @@ class DelayStats:
         self._hist += np.bincount(np.searchsorted(EDGES, d, side="right") - 1, minlength=EDGES.size)
 
     def merge(self, other: DelayStats) -> None:
+        check_same(self, other, ())
         self.count += other.count
         self.negative += other.negative
         self.invalid += other.invalid
