@@ -139,8 +139,8 @@ def test_on_calibrated_data_the_estimate_is_within_its_band_of_the_realised_metr
     real, est = realised_and_estimated(s, y, Calibrator())
     for k in HEADLINE:
         assert abs(est[k] - real[k]) < 4 * est["se"][k], k
-    # the stated tolerance of the estimated AUC: 0.02 at 20,000 events (about 3 se)
-    assert abs(est["roc_auc"] - real["roc_auc"]) < 0.02
+    # the stated tolerance of the estimated AUC at 20,000 events (se about 0.004)
+    assert abs(est["roc_auc"] - real["roc_auc"]) < 0.015
     assert est["base_rate"] == pytest.approx(real["base_rate"], abs=4 * est["se"]["base_rate"])
     assert est["predicted_positive_rate"] == real["predicted_positive_rate"]
 
