@@ -14,7 +14,7 @@ from driftline.labels.hashing import hash_ids, sampled_in
 from driftline.labels.join import JoinBuffer
 from driftline.state import decode, encode
 
-MAX_DELAY, CAP = 50, 12
+MAX_DELAY, CAP = 80, 8
 
 
 class Reference:
@@ -65,13 +65,13 @@ def result(j):
     return list(zip(j.index.tolist(), j.pred.tolist(), j.ts.tolist(), j.delay.tolist())), counts
 
 
-ids = st.lists(st.integers(0, 30).map(lambda i: f"p{i}"), max_size=8)
+ids = st.lists(st.integers(0, 11).map(lambda i: f"p{i}"), max_size=10)
 ops = st.lists(st.one_of(
-    st.tuples(st.just("add"), ids, st.integers(0, 60)),
+    st.tuples(st.just("add"), ids, st.integers(0, 40)),
     st.tuples(st.just("join"), ids),
     st.tuples(st.just("expire")),
     st.tuples(st.just("checkpoint")),
-    st.tuples(st.just("crash"))), max_size=40)
+    st.tuples(st.just("crash"))), min_size=6, max_size=40)
 
 
 def checkpoint(buf, store):
@@ -126,7 +126,7 @@ def run_reference(sample, ops):
 @given(ops, st.sampled_from([1.0, 0.5]), st.sampled_from([2, 4, 64]))
 def test_random_interleavings_join_as_a_dict_does(ops, sample, chunk_rows):
     config = {"segments": ("s",), "max_delay_ms": MAX_DELAY, "max_pending": CAP, "sample": sample,
-              "chunk_rows": chunk_rows, "compact_below": 0.5}
+              "chunk_rows": chunk_rows, "compact_below": 0.6}
     got, buf = run_with_crashes(config, ops)
     want, ref = run_reference(sample, ops)
     assert got == want
