@@ -63,7 +63,7 @@ class Index:
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The newest value of each key, ``-1`` where there is none."""
         out = np.full(keys.size, -1, dtype=np.int64)
-        todo = np.arange(keys.size)
+        todo = np.argsort(keys, kind="stable")  # sorted queries: each search starts where the last ended
         for rk, rv in reversed(self.runs):
             if todo.size == 0:
                 break
