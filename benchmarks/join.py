@@ -71,6 +71,30 @@ def one(n: int, batch: int, rounds: int) -> None:
     print(f"pending {buf.pending:,}: filled in {fill_s:.1f} s ({n / fill_s:,.0f} adds/s in batches of 100,000); "
           f"{buf.nbytes / 2**20:,.0f} MiB of arrays = {per:.1f} bytes per prediction; "
           f"RSS {resident:,.0f} MiB (peak {peak:,.0f} MiB)")
+    speeds(buf, rng, n, batch, rounds)
+    state = buf.dirty_state()
+    buf.clean()
+    buf.join(*label_batches(rng, [n + 2 * batch * rounds], n, batch, 1)[0])
+    small = sum(len(encode(v)) for v in buf.dirty_state()["put"].values())
+    print(f"  checkpoint after one label batch of {batch:,}: {small:,} bytes "
+          f"(full state {sum(len(encode(v)) for v in state['put'].values()) / 2**20:,.0f} MiB in {len(state['put']):,} keys)")
+    del buf
+    t = time.perf_counter()
+    back = JoinBuffer.from_state(state["put"])  # as decoded from the store
+    print(f"  restore from the full state {time.perf_counter() - t:.1f} s ({back.pending:,} pending); RSS now "
+          "{:,.0f} MiB, peak {:,.0f} MiB (the decoded state and the restored buffer side by side)".format(*rss_mib()))
+
+
+def label_batches(rng, nxt: list, n: int, batch: int, rounds: int, hashed: bool = True) -> list:
+    out = []
+    for _ in range(rounds):
+        hits = rng.integers(0, nxt[0], int(batch * 0.9))
+        key = [f"{i:016x}-pred" for i in hits.tolist()] + [f"orphan-{i}" for i in range(batch - hits.size)]
+        out.append((hash_ids(key) if hashed else key, np.ones(batch), np.full(batch, n)))
+    return out
+
+
+def speeds(buf, rng, n: int, batch: int, rounds: int) -> None:
     nxt = [n]
 
     def add_batches(hashed: bool) -> list:
@@ -81,18 +105,16 @@ def one(n: int, batch: int, rounds: int) -> None:
             nxt[0] += batch
         return out
 
-    def label_batches(hashed: bool) -> list:
-        out = []
-        for _ in range(rounds):
-            hits = rng.integers(0, nxt[0], int(batch * 0.9))
-            key = [f"{i:016x}-pred" for i in hits.tolist()] + [f"orphan-{i}" for i in range(batch - hits.size)]
-            out.append((hash_ids(key) if hashed else key, np.ones(batch), np.full(batch, n)))
-        return out
+    def labels(hashed: bool) -> list:
+        return label_batches(rng, nxt, n, batch, rounds, hashed)
 
+    warm = add_batches(True)[0]  # untimed: first touches of fresh memory
+    buf.add(*warm)
+    buf.join(*labels(True)[0])
     for what, call, make in (("add, str ids", buf.add, lambda: add_batches(False)),
                              ("add, hashes given", buf.add, lambda: add_batches(True)),
-                             ("join, str ids", buf.join, lambda: label_batches(False)),
-                             ("join, hashes given", buf.join, lambda: label_batches(True))):
+                             ("join, str ids", buf.join, lambda: labels(False)),
+                             ("join, hashes given", buf.join, lambda: labels(True))):
         work = make()
         s = timed(lambda r: call(*work[r]), rounds)
         print(f"  {what:20s} {batch * rounds / s:>12,.0f} /s   ({1000 * s / rounds:.1f} ms per batch of {batch:,})")
@@ -102,16 +124,6 @@ def one(n: int, batch: int, rounds: int) -> None:
     t = time.perf_counter()
     buf.expire(0)
     print(f"  expire (none due)    {1000 * (time.perf_counter() - t):12.2f} ms")
-    state = buf.dirty_state()
-    buf.clean()
-    buf.join(*label_batches(True)[0])
-    dirty = buf.dirty_state()
-    small = sum(len(encode(v)) for v in dirty["put"].values())
-    t = time.perf_counter()
-    back = JoinBuffer.from_state(state["put"])
-    restore_s = time.perf_counter() - t
-    print(f"  checkpoint after one label batch of {batch:,}: {small:,} bytes; full state {len(state['put']):,} keys; "
-          f"restore {restore_s:.1f} s ({back.pending:,} pending); RSS peak {rss_mib()[1]:,.0f} MiB")
 
 
 def main(argv=None) -> None:

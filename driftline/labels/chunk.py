@@ -52,16 +52,28 @@ class Chunk:
         for k, c in self.columns.items():
             c[self.n:self.n + take] = cols[k][:take]
         self.live[self.n:self.n + take] = True
+        if take and self._min_ts is not None:
+            self._min_ts = min(self._min_ts, int(self.columns["ts"][self.n:self.n + take].min()))
         self.n += take
         self.nlive += take
-        self._min_ts = None
         return take
 
     def min_ts(self) -> int | None:
-        """The oldest event time among live rows (cached)."""
-        if self._min_ts is None and self.nlive:
+        """A lower bound of the live rows' event times (exact when last computed; removals
+        only raise the true minimum), ``None`` when no row is live."""
+        if not self.nlive:
+            return None
+        if self._min_ts is None:
             self._min_ts = int(self.columns["ts"][:self.n][self.live[:self.n]].min())
         return self._min_ts
+
+    def expire(self, cutoff: int) -> np.ndarray:
+        """The live rows with event time before ``cutoff``; the bound becomes exact."""
+        rows = self.live_rows()
+        ts = self.columns["ts"][rows]
+        old = ts < cutoff
+        self._min_ts = int(ts[~old].min()) if (~old).any() else None
+        return rows[old]
 
     def live_rows(self) -> np.ndarray:
         return np.flatnonzero(self.live[:self.n])
@@ -72,7 +84,6 @@ class Chunk:
             self.live[rows] = False
             self.nlive -= rows.size
             self.dead_dirty = True
-            self._min_ts = None
 
     def compact(self) -> list[str]:
         """Keep only the live rows; the store keys that now hold stale data."""

@@ -169,8 +169,7 @@ class JoinBuffer:
             oldest = c.min_ts()
             if oldest is None or oldest >= cutoff:
                 continue
-            rows = c.live_rows()
-            rows = rows[c.columns["ts"][rows] < cutoff]
+            rows = c.expire(cutoff)
             self._remove(c, rows, EXPIRED)
             total += rows.size
             self._maybe_compact(c)
