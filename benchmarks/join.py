@@ -82,7 +82,8 @@ def one(n: int, batch: int, rounds: int) -> None:
     t = time.perf_counter()
     back = JoinBuffer.from_state(state["put"])  # as decoded from the store
     print(f"  restore from the full state {time.perf_counter() - t:.1f} s ({back.pending:,} pending); RSS now "
-          "{:,.0f} MiB, peak {:,.0f} MiB (the decoded state and the restored buffer side by side)".format(*rss_mib()))
+          "{:,.0f} MiB, peak {:,.0f} MiB (the decoded state and the restored buffer side by side)".format(*rss_mib()),
+          flush=True)
 
 
 def label_batches(rng, nxt: list, n: int, batch: int, rounds: int, hashed: bool = True) -> list:

@@ -52,8 +52,9 @@ class Chunk:
         for k, c in self.columns.items():
             c[self.n:self.n + take] = cols[k][:take]
         self.live[self.n:self.n + take] = True
-        if take and self._min_ts is not None:
-            self._min_ts = min(self._min_ts, int(self.columns["ts"][self.n:self.n + take].min()))
+        if take and (self.nlive == 0 or self._min_ts is not None):
+            low = int(self.columns["ts"][self.n:self.n + take].min())
+            self._min_ts = low if self.nlive == 0 else min(self._min_ts, low)
         self.n += take
         self.nlive += take
         return take

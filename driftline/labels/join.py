@@ -142,9 +142,11 @@ class JoinBuffer:
         pos, n = 0, cols["hash"].size
         while pos < n:
             if self._open is None or self._open.n == self._open.capacity:
-                self._open = Chunk.empty(self._next_cid, self.chunk_rows, self.dtypes)
+                full, self._open = self._open, Chunk.empty(self._next_cid, self.chunk_rows, self.dtypes)
                 self._chunks[self._next_cid] = self._open
                 self._next_cid += 1
+                if full is not None:  # it may have emptied while it was open
+                    self._maybe_compact(full)
             c = self._open
             take = c.append({k: v[pos:] for k, v in cols.items()})
             rows = np.arange(c.n - take, c.n, dtype=np.int64)

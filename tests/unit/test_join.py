@@ -145,6 +145,14 @@ def test_mostly_removed_chunks_are_compacted_or_dropped():
     assert np.allclose(j.pred, j.index / 300) and j.duplicate == 180
 
 
+def test_a_chunk_that_emptied_while_it_was_filled_is_dropped_when_the_next_opens():
+    buf = buffer(chunk_rows=2)
+    add(buf, ["a", "b"])
+    buf.join(["a", "b"], [1, 1], [0, 0])
+    add(buf, ["c"])
+    assert list(buf._chunks) == [1] and buf.counts["dropped_chunks"] == 1
+
+
 def test_bad_input_is_refused_naming_the_argument():
     buf = buffer()
     with pytest.raises(ValueError, match="segments"):
