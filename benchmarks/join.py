@@ -5,7 +5,8 @@ to N pending predictions (two segment features, float32 scores), then time batch
 10,000 adds of new ids and 10,000 labels (90% of them for pending predictions, 10%
 orphans), with the ids hashed in the timed call (``str`` ids) and with hashes given
 (``uint64``, the buffer's own work alone); then an ``expire`` with nothing to expire,
-the checkpoint after one label batch, and a restore from the full state.
+the checkpoint after one label batch, and a restore from the full state in a fresh
+process that decodes each stored row as it reads it.
 
 Reported: numpy bytes per pending prediction (``nbytes``), resident memory from
 ``/proc/self/statm`` and its peak (``VmHWM``), adds/s and joins/s. Speeds are this
@@ -20,13 +21,16 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
 from driftline.labels.hashing import hash_ids
 from driftline.labels.join import JoinBuffer
-from driftline.state import encode
+from driftline.state import decode, encode
 
 SEGMENTS = ("country", "device")
 
@@ -79,11 +83,34 @@ def one(n: int, batch: int, rounds: int) -> None:
     print(f"  checkpoint after one label batch of {batch:,}: {small:,} bytes "
           f"(full state {sum(len(encode(v)) for v in state['put'].values()) / 2**20:,.0f} MiB in {len(state['put']):,} keys)")
     del buf
+    with tempfile.TemporaryDirectory() as tmp:  # the store's rows, one file each
+        for key, value in state["put"].items():
+            Path(tmp, key.replace("/", "_")).write_bytes(encode(value))
+        del state
+        subprocess.run([sys.executable, __file__, "--restore", tmp], check=True)
+
+
+class StoredRows(Mapping):
+    """Stored rows read and decoded when asked for, as from a database cursor."""
+
+    def __init__(self, folder: str):
+        self.files = {p.name.replace("_", "/"): p for p in Path(folder).iterdir()}
+
+    def __getitem__(self, key):
+        return decode(self.files[key].read_bytes())
+
+    def __iter__(self):
+        return iter(self.files)
+
+    def __len__(self):
+        return len(self.files)
+
+
+def restore(folder: str) -> None:
     t = time.perf_counter()
-    back = JoinBuffer.from_state(state["put"])  # as decoded from the store
-    print(f"  restore from the full state {time.perf_counter() - t:.1f} s ({back.pending:,} pending); RSS now "
-          "{:,.0f} MiB, peak {:,.0f} MiB (the decoded state and the restored buffer side by side)".format(*rss_mib()),
-          flush=True)
+    back = JoinBuffer.from_state(StoredRows(folder))
+    print(f"  restore in a fresh process, rows decoded as read: {time.perf_counter() - t:.1f} s "
+          f"({back.pending:,} pending); RSS " "{:,.0f} MiB, peak {:,.0f} MiB".format(*rss_mib()), flush=True)
 
 
 def label_batches(rng, nxt: list, n: int, batch: int, rounds: int, hashed: bool = True) -> list:
@@ -133,7 +160,11 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=10_000)
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--restore", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.restore:
+        restore(args.restore)
+        return
     if args.one:
         one(args.one, args.batch, args.rounds)
         return
