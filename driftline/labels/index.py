@@ -56,9 +56,14 @@ class Index:
             self.runs[-1] = _merge(self.runs[-1], new)
 
     def rebuild(self, keys: np.ndarray, vals: np.ndarray) -> None:
-        """Replace every entry by these."""
+        """Replace every entry by these (one run; the arrays given are consumed)."""
         self.runs = []
-        self.insert(keys, vals)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]  # one sorted copy at a time: the peak is two arrays and the order
+        vals = vals.astype(np.int64, copy=False)[order]
+        del order
+        if keys.size:
+            self.runs.append((keys, vals))
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The newest value of each key, ``-1`` where there is none."""

@@ -261,11 +261,15 @@ class JoinBuffer:
             self._rebuild_index()
 
     def _rebuild_index(self) -> None:
-        live = [(c.cid, c.live_rows()) for c in self._chunks.values()]
-        keys = [self._chunks[cid].columns["hash"][r] for cid, r in live]
-        vals = [(np.int64(cid) << 32) | r.astype(np.int64) for cid, r in live]
-        self._index.rebuild(np.concatenate(keys or [np.empty(0, np.uint64)]),
-                            np.concatenate(vals or [np.empty(0, np.int64)]))
+        self._index.rebuild(np.empty(0, np.uint64), np.empty(0, np.int64))  # free the old one first
+        keys, vals = np.empty(self.pending, np.uint64), np.empty(self.pending, np.int64)
+        at = 0
+        for c in self._chunks.values():
+            rows = c.live_rows()
+            keys[at:at + rows.size] = c.columns["hash"][rows]
+            vals[at:at + rows.size] = (np.int64(c.cid) << 32) | rows
+            at += rows.size
+        self._index.rebuild(keys, vals)
 
     # -- state ---------------------------------------------------------------------------------
 
