@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from driftline.alerts.outbox import Dispatcher
 from driftline.alerts.slack import SlackSink
 from driftline.store import SqlStore
@@ -49,8 +47,6 @@ def test_a_root_slack_posted_whose_answer_was_lost_is_found_after_a_restart_not_
     assert posted["metadata"]["event_payload"] == {"key": key(opened), "incident": opened["incident"]["id"]}
 
 
-@pytest.mark.xfail(reason="needs the dispatcher to pass ctx.thread (docs/alerting.md; alerts/outbox.py, "
-                          "another branch)", strict=False)
 def test_through_the_outbox_an_update_replies_in_the_incidents_thread(store_url):
     opened, updated = incident(), incident("updated", updated_at="2026-11-18T11:09:02.000Z")
     with FakeSlack(channel_ids={CHANNEL: CHANNEL_ID}, first_ts=time.time()) as slack:

@@ -25,6 +25,10 @@ from driftline.detectors.performance._common import FORMAT, chan, check_same, ch
 _ROWS = ("y", "e", "abs", "sq", "ape")  # rows of the moments: count, mean, centred sum of squares
 
 
+#: targets smaller than this in magnitude are left out of MAPE, like zero ones (``mape_excluded``)
+NEAR_ZERO = 1e-12
+
+
 class RegressionStats:
     """MAE, RMSE, MSE, MAPE, R² and bias of a window, and the standard errors of the first four
     and of the bias (of a mean; the RMSE's by the delta method from the MSE's)."""
@@ -56,8 +60,8 @@ class RegressionStats:
         if not y.size:
             return
         e = p - y
-        nz = y != 0
-        with np.errstate(over="ignore", invalid="ignore"):  # a tiny target makes an infinite |e|/|y|: MAPE None
+        nz = np.abs(y) >= NEAR_ZERO  # a zero or near-zero target is left out of MAPE (its |e|/|y| is unbounded)
+        with np.errstate(over="ignore", invalid="ignore"):
             ape = np.abs(e[nz]) / np.abs(y[nz])
             self._moments = chan(self._moments, np.array([moments(v) for v in (y, e, np.abs(e), e * e, ape)]))
 
