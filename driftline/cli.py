@@ -505,8 +505,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--output", choices=["text", "jsonl"], default="jsonl", help=output.format("text or jsonl") % "jsonl")
     s.add_argument("--database", default="sqlite://", metavar="URL",
                    help="store URL (default: sqlite://, in memory), e.g. --database sqlite:///replay.db")
-    s.add_argument("--notify", action="store_true", help="also page: Slack, PagerDuty and Alertmanager get the replay's incidents "
-                   "(default: the console and the retraining webhooks only)")
+    s.add_argument("--notify", action="store_true",
+                   help="also page: Slack, PagerDuty and Alertmanager get the replay's incidents "
+                        "(default: the console and the retraining webhooks only)")
     s.set_defaults(func=cmd_replay)
 
     s = _command(sub, "ui", "serve the dashboard, the HTTP API and health endpoints from the store (no Kafka)",
