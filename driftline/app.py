@@ -198,6 +198,16 @@ def build_dispatcher(settings: Settings, store: SqlStore, sinks: dict[str, Sink]
 
 # -- metrics and output ---------------------------------------------------------
 
+def _allowed_hosts(h) -> list[str] | None:
+    """The ``Host`` values the HTTP server answers: on localhost the loopback names (and any
+    configured), so another site's page cannot reach it by DNS rebinding; elsewhere the
+    configured ones, or any when none are."""
+    from driftline.api.http import LOOPBACK_NAMES
+    if h.local:
+        return LOOPBACK_NAMES + list(h.allowed_hosts)
+    return list(h.allowed_hosts) or None
+
+
 def build_metrics(settings: Settings):
     """Prometheus metrics served on ``metrics.port`` (and on ``http.port``'s ``/metrics``),
     or the do-nothing fake when neither is set."""
@@ -246,7 +256,7 @@ def build_http(settings: Settings, port: int | None = None, service: Service | N
     token = h.auth_token.get_secret_value() if h.auth_token else None
     lag = getattr(metrics, "lag_values", None) if service is not None else None
     app = build_app(Views(store.browse, [m.name for m in settings.models], lag=lag), Readiness(store.browse, service),
-                    metrics.text if hasattr(metrics, "text") else (lambda: ""), token)
+                    metrics.text if hasattr(metrics, "text") else (lambda: ""), token, _allowed_hosts(h))
     server = HttpServer(app, h.host, h.port if port is None else port, on_stop=store.close).start()
     server.store_description = store.describe()
     if not h.local and token is None:

@@ -132,8 +132,9 @@ def cmd_replay(args) -> int:
     from driftline.streams.files import FileSource
     settings = _settings(args.config)
     sinks = build_sinks(settings, None, args.output)
-    if not args.notify:
-        sinks.pop("slack", None)
+    if not args.notify:  # a replay of old traffic pages no one unless asked to
+        for paging in ("slack", "pagerduty", "alertmanager"):
+            sinks.pop(paging, None)
     from driftline.progress import Progress, Tracked
     plain = FileSource(args.input, settings.kafka.batch_size)
     bar = Progress(f"replay {Path(args.input).name}", plain.size())
@@ -504,7 +505,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--output", choices=["text", "jsonl"], default="jsonl", help=output.format("text or jsonl") % "jsonl")
     s.add_argument("--database", default="sqlite://", metavar="URL",
                    help="store URL (default: sqlite://, in memory), e.g. --database sqlite:///replay.db")
-    s.add_argument("--notify", action="store_true", help="also post alerts to Slack (default: console only)")
+    s.add_argument("--notify", action="store_true",
+                   help="also page: Slack, PagerDuty and Alertmanager get the replay's incidents "
+                        "(default: the console and the retraining webhooks only)")
     s.set_defaults(func=cmd_replay)
 
     s = _command(sub, "ui", "serve the dashboard, the HTTP API and health endpoints from the store (no Kafka)",

@@ -126,9 +126,10 @@ class Service:
             self.status = "ready"
             self.source.resume(self.pipeline.offsets)
 
-    def shutdown(self) -> None:
+    def shutdown(self, flush: bool = False) -> None:
         """The last checkpoint, then at most ``dispatcher.shutdown_wait`` seconds for the
-        delivery thread's last pass (what it does not reach stays in the outbox), then close."""
+        delivery thread's last pass (what it does not reach stays in the outbox; ``flush``:
+        what waits for ``group_wait`` goes too), then close."""
         from driftline.types import Batch
         try:
             if not self._stopped_in_outage:
@@ -139,7 +140,7 @@ class Service:
             log.warning("could not write the last checkpoint (%s); what was read since the one before "
                         "is read again on restart", exc)
         finally:
-            self.dispatcher.close()
+            self.dispatcher.close(flush=flush)
             self.source.close()
             self.pipeline.store.close()
             self.pipeline.metrics.close()
@@ -163,4 +164,4 @@ def run_to_end(service: Service, source) -> None:
             if offsets:
                 service.source.commit(offsets)
     finally:
-        service.shutdown()
+        service.shutdown(flush=source.done)  # no later pass: what waits for group_wait goes now

@@ -64,6 +64,7 @@ class Dispatcher:
         self._wake, self._stopping, self._abandon = threading.Event(), threading.Event(), threading.Event()
         self._failing = False
         self._resumed = False
+        self._flush = False
         self._handed: dict[int, list[str]] = {}  # outbox id → new features handed on by superseded updates
 
     # -- the delivery thread ------------------------------------------------------
@@ -113,9 +114,12 @@ class Dispatcher:
             return
         self._failing = False
 
-    def close(self, wait: float | None = None) -> bool:
+    def close(self, wait: float | None = None, flush: bool = False) -> bool:
         """After the last checkpoint: one more pass, waited for at most ``wait`` seconds
-        (``shutdown_wait``); return whether it finished. What it did not reach stays pending."""
+        (``shutdown_wait``); return whether it finished. What it did not reach stays pending.
+        ``flush`` (the end of a replay): notifications held back for ``group_wait`` or
+        ``group_interval`` go now too, since no later pass will come."""
+        self._flush = flush
         if self._thread is None:
             self._pass()
             return True
@@ -137,7 +141,7 @@ class Dispatcher:
         now = self.clock()
         self._held = {s: t for s, t in self._held.items() if t > now}
         sent = 0
-        for item in self.outbox.due(now, limit, exclude_sinks=tuple(self._held)):
+        for item in self.outbox.due(now, limit, exclude_sinks=tuple(self._held), early=self._flush):
             if self._abandon.is_set():
                 return sent
             if item.sink in self._held:

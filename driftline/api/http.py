@@ -14,14 +14,15 @@ import hmac
 import importlib.util
 import logging
 from pathlib import Path
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
@@ -224,8 +225,26 @@ def _page(name: str):
     return page
 
 
-def build_app(views: Views, ready, metrics_text, token: str | None = None) -> RawSegments:
-    """``ready()`` → (bool, reason); ``metrics_text()`` → Prometheus text."""
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def _model_page(views: Views):
+    def page(request: Request):
+        """``/models/{model}``: its newest version's page (a model that has none yet: 404)."""
+        model = request.path_params["model"]
+        versions = [v for v in views.models()["items"] if v["model"] == model and v["version"] is not None]
+        if not versions:
+            return _error(404, f"no windows stored for model {model!r}")
+        newest = max(versions, key=lambda v: v["last_window_end"] or "")
+        return RedirectResponse(f"/models/{quote(model, safe='')}/{quote(newest['version'], safe='')}", 302)
+    return page
+
+
+def build_app(views: Views, ready, metrics_text, token: str | None = None,
+              allowed_hosts: list[str] | None = None) -> RawSegments:
+    """``ready()`` → (bool, reason); ``metrics_text()`` → Prometheus text. ``allowed_hosts``:
+    the ``Host`` header values answered (others get 400, so a page on another site cannot
+    reach a dashboard on localhost through DNS rebinding); ``None`` answers any."""
     schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "driftline", "version": "1"}})
 
     def healthz(request: Request) -> Json:
@@ -247,10 +266,12 @@ def build_app(views: Views, ready, metrics_text, token: str | None = None) -> Ra
         Route("/metrics", metrics, include_in_schema=False),
         Route("/", _page("fleet.html"), include_in_schema=False),
         Route("/models/{model}/{version}", _page("model.html"), include_in_schema=False),
+        Route("/models/{model}", _model_page(views), include_in_schema=False),
         Route("/incidents", _page("incidents.html"), include_in_schema=False),
         Route("/static/plotly.min.js", lambda r: FileResponse(plotly_js(), media_type="text/javascript"),
               include_in_schema=False),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, token=token)])
+    hosts = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts is not None else []
+    app = Starlette(routes=routes, middleware=[*hosts, Middleware(Guard, token=token)])
     return RawSegments(app)

@@ -490,6 +490,9 @@ class HttpSpec(_Frozen):
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=0, le=65535)
     auth_token: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
+    #: ``Host`` header values answered besides the loopback names (bound to localhost: others
+    #: get 400, against DNS rebinding); bound elsewhere and empty, any host is answered
+    allowed_hosts: list[str] = Field(default_factory=list)
 
     @field_validator("auth_token")
     @classmethod

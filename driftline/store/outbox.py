@@ -61,9 +61,13 @@ class Outbox(Silences):
                                             created_at=now))
 
     @mapped("could not read due notifications")
-    def due(self, now: float, limit: int = 100, exclude_sinks: tuple = ()) -> list[OutboxItem]:
-        """Pending notifications due at ``now``, the longest waiting first, none for ``exclude_sinks``."""
-        q = (select(t.outbox).where(t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= now)
+    def due(self, now: float, limit: int = 100, exclude_sinks: tuple = (), early: bool = False) -> list[OutboxItem]:
+        """Pending notifications due at ``now``, the longest waiting first, none for ``exclude_sinks``;
+        ``early``: also those never tried that wait for a later time (``group_wait``)."""
+        due = t.outbox.c.next_attempt_at <= now
+        if early:
+            due = due | (t.outbox.c.attempts == 0)
+        q = (select(t.outbox).where(t.outbox.c.status == "pending", due)
              .order_by(t.outbox.c.next_attempt_at, t.outbox.c.id).limit(limit))
         if exclude_sinks:
             q = q.where(t.outbox.c.sink.not_in(exclude_sinks))

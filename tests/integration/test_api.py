@@ -240,3 +240,16 @@ def test_a_version_with_a_slash_or_a_percent_in_its_name_is_one_path_segment(tmp
     finally:
         server.stop()
 
+
+
+def test_a_foreign_host_header_is_refused_on_localhost(served):
+    """DNS rebinding: a page on evil.example resolving its name to 127.0.0.1 sends its own Host."""
+    assert served.get("/api/v1/models", headers={"Host": "evil.example"}).status_code == 400
+    assert served.get("/", headers={"Host": "evil.example:8765"}).status_code == 400
+    assert served.get("/api/v1/models", headers={"Host": "localhost"}).status_code == 200
+
+
+def test_a_model_page_without_a_version_goes_to_its_newest_version(served):
+    r = served.get("/models/fraud", follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"] == "/models/fraud/v3"
+    assert served.get("/models/nope").status_code == 404
