@@ -295,13 +295,32 @@ def start_run(config_path) -> subprocess.Popen:
 
 def wait_for_windows(proc, db, n: int, timeout: float, model: str = "m") -> None:
     """Until the SQLite file ``db`` holds ``n`` windows of ``model``; the process must stay up."""
-    from driftline.store import SqlStore
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists() and len(SqlStore(f"sqlite:///{db}").reads.windows(model)) >= n:
+        store = ready_store(db)
+        if store is not None and len(store.reads.windows(model)) >= n:
             break
         time.sleep(0.5)
     assert proc.poll() is None, proc.stderr.read()
+
+
+def ready_store(db):
+    """The store in the SQLite file ``db`` once the process writing it has created the schema,
+    else ``None`` (opening it earlier would race that process to create the tables)."""
+    from sqlalchemy import create_engine
+
+    from driftline.store import SqlStore, migrate
+    if not db.exists():
+        return None
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        if migrate.current(engine) != migrate.head():
+            return None
+    except Exception:  # noqa: BLE001 - the file is being created or is locked: not yet
+        return None
+    finally:
+        engine.dispose()
+    return SqlStore(f"sqlite:///{db}")
 
 
 def make_pipeline(settings, store, output, group: str = "driftline", routes=None, **kw):

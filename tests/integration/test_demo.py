@@ -13,6 +13,7 @@ from driftline.config import parse_settings
 from driftline.errors import StoreError
 from driftline.store import SqlStore
 from driftline.streams.simulator import DEMO_CONFIG, fraud_events
+from tests.helpers import ready_store
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def test_the_demo_takes_the_group_lock_serves_metrics_and_loads_reference_files(
 
     def meanwhile():
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (db.exists() and SqlStore(f"sqlite:///{db}").state.load_references()):
+        while time.monotonic() < deadline and not ((store := ready_store(db)) and store.state.load_references()):
             time.sleep(0.2)
         seen["reference"] = SqlStore(f"sqlite:///{db}").state.load_references()["fraud"]["source"]
         try:

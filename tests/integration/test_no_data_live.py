@@ -9,16 +9,14 @@ from sqlalchemy import select
 
 from driftline.store import SqlStore, schema
 from driftline.streams.kafka import KafkaProducer, ensure_topics
-from tests.helpers import config, events, start_run, terminate
+from tests.helpers import config, events, ready_store, start_run, terminate
 
 pytestmark = pytest.mark.slow
 
 
 def no_data_events(db) -> list[str]:
-    try:
-        return [e["status"] for e in SqlStore(f"sqlite:///{db}").reads.alert_events() if e["rule"] == "no_data"]
-    except Exception:  # noqa: BLE001 - the store is not created yet
-        return []
+    store = ready_store(db)
+    return [] if store is None else [e["status"] for e in store.reads.alert_events() if e["rule"] == "no_data"]
 
 
 def wait(cond, timeout: float, proc) -> None:
