@@ -156,7 +156,7 @@ def test_killed_and_restarted_the_service_loses_and_doubles_nothing(broker, uid,
     def firings() -> int:
         return sum(e["status"] == "firing" for e in store.alert_events())
 
-    with FakeSlack() as slack:
+    with FakeSlack(first_ts=time.time()) as slack:  # real epoch ts: the look-up after a kill searches the last 24 h
         path = tmp_path / "driftline.yaml"
         path.write_text(yaml.safe_dump(settings(broker, uid, kill_store, slack)))
         stages = [
