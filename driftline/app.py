@@ -122,7 +122,8 @@ def kafka_source(settings: Settings, conf: dict, store: SqlStore, on_lag=None):
     """The consumer group, resuming from the store's offsets; ``on_lag`` gets its lag."""
     from driftline.streams.kafka import KafkaSource
     k = settings.kafka
-    return KafkaSource(conf, k.group_id, k.topics, store.state.load_offsets(k.group_id),
+    topics = list(dict.fromkeys([*k.topics, *k.label_topics]))
+    return KafkaSource(conf, k.group_id, topics, store.state.load_offsets(k.group_id),
                        k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()), on_lag=on_lag)
 
 

@@ -206,6 +206,24 @@ class DomainClassifierSpec(_Frozen):
     sample: int = Field(default=1000, ge=100, le=20_000)
 
 
+class LabelsSpec(_Frozen):
+    """Realized performance from label events (see docs/labels.md, "In the pipeline").
+
+    ``task``: ``binary`` (the prediction is a score P(positive), positive when
+    ``>= threshold``) or ``regression``. A prediction waits at most ``max_delay``
+    (event time) for its label, at most ``max_pending`` of them per model; ``sample``
+    keeps that share of the ids (by hash). A window's performance is reported
+    ``enough: false`` while less than ``min_labelled`` of its predictions are labelled.
+    """
+
+    task: Literal["binary", "regression"] = "binary"
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    max_delay: Duration = Field(default=30 * 86400.0, gt=0)
+    max_pending: int = Field(default=10_000_000, ge=1)
+    sample: float = Field(default=1.0, gt=0, le=1)
+    min_labelled: float = Field(default=0.3, ge=0, le=1)
+
+
 class ModelSpec(_Frozen):
     name: str = Field(min_length=1)
     fields: FieldMapping = FieldMapping()
@@ -221,6 +239,8 @@ class ModelSpec(_Frozen):
     rules: list[RuleSpec] = Field(default_factory=lambda: [
         RuleSpec(count=1), RuleSpec(name="data_quality", quality=True, retrain=False)])
     retrain: RetrainSpec = RetrainSpec()
+    #: realized performance from label events; off when absent
+    labels: LabelsSpec | None = None
 
     @field_validator("features")
     @classmethod
@@ -255,12 +275,22 @@ class ModelSpec(_Frozen):
             if rule.volume is not None and self.window.duration is None:
                 raise ValueError(f"rule {rule.name!r}: 'volume' needs time windows ('window.duration'): "
                                  "a count window always holds the same number of events")
+        self._check_labels()
         names = [r.name for r in self.rules]
         if dup := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"rules: the name {dup[0]!r} is used twice (an alert is named by its rule)")
         if unknown := sorted(set(self.retrain.rules or ()) - set(names)):
             raise ValueError(f"retrain.rules: unknown rule {unknown[0]!r} (the model's rules: {', '.join(names)})")
         return self
+
+    def _check_labels(self) -> None:
+        if self.labels is None:
+            return
+        if self.fields.id is None:
+            raise ValueError("labels: a label joins its prediction by id; map 'fields.id' (it is null)")
+        if self.prediction is None or self.prediction.kind != "numeric":
+            raise ValueError("labels: needs a numeric 'prediction' (a score for 'binary', "
+                             "the predicted value for 'regression')")
 
     def trend_features(self) -> list[str]:
         """The features with a trend test: numeric ones, when thresholds are calibrated."""
@@ -294,6 +324,8 @@ class KafkaSpec(_Frozen):
     bootstrap_servers: str = "localhost:9092"
     group_id: str = "driftline"
     topics: list[str] = Field(default_factory=lambda: ["model-events"], min_length=1)
+    #: topics of label events, consumed beside ``topics`` (labels may also come on those)
+    label_topics: list[str] = Field(default_factory=list)
     dead_letter_topic: str = "driftline-dead-letter"
     batch_size: int = Field(default=10000, ge=1)
     poll_timeout: Duration = 0.5
