@@ -217,6 +217,15 @@ def window_printer(fmt: str, stream=None) -> Callable[[dict], None]:
     stream = stream or sys.stdout
 
     def text(s: dict) -> None:
+        if s.get("type") == "performance":
+            m, w = s["metrics"], s["window"]
+            head = "roc_auc" if s["task"] == "binary" else "mae"
+            value = "n/a" if m.get(head) is None else f"{m[head]:.4g}"
+            share = "n/a" if s["labelled_share"] is None else f"{s['labelled_share']:.0%}"
+            print(f"performance {s['model']} {s['version']} #{w['seq']} {w['start']} → {w['end']} "
+                  f"(revision {s['revision']}): {s['labelled']} of {s['count']} labelled ({share}), {head} {value}"
+                  + ("" if s["enough"] else " — not enough labels yet"), file=stream, flush=True)
+            return
         drift = ", ".join(s["drifted"]) or "none"
         tests = "" if s["tests_run"] else f" ({s['tests_skipped']})"
         print(f"window {s['model']} {s['version']} #{s['seq']} {s['start']} → {s['end']}: "

@@ -224,6 +224,8 @@ class CommitUnit:
     references: list = field(default_factory=list)  # ReferenceProfile: ``.model`` and ``.to_dict()``
     triggers: list[dict] = field(default_factory=list)
     incidents: list[dict] = field(default_factory=list)  # Incident.to_state(), newest last
+    #: revised per-window performance (the ``performance`` JSON line, plus ``window_key``)
+    performance: list[dict] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     #: the state keys changed since the last checkpoint → their encoded state (``None``: delete the key)
     states: dict[StateKey, bytes | None] = field(default_factory=dict)
