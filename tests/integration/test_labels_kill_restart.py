@@ -1,6 +1,7 @@
 """`driftline run` killed with SIGKILL while a label stream is read, and restarted: the stored
 performance of every window equals an uninterrupted `driftline replay`'s — no label credited
-twice, none lost — on SQLite and PostgreSQL."""
+twice, none lost — on SQLite and PostgreSQL; malformed labels on the label topic reach the
+dead-letter topic with their reason."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from driftline.store import SqlStore
-from driftline.streams.kafka import KafkaProducer, ensure_topics
+from driftline.streams.kafka import KafkaProducer, ensure_topics, read_topic
 from tests.conftest import empty_postgres
 from tests.helpers import start_run, terminate
 from tests.integration.test_kill_restart import Reader, kill, until
@@ -31,6 +32,19 @@ def kill_store(request, tmp_path):
     return empty_postgres()
 
 
+def same(a: tuple, b: tuple) -> bool:
+    """Equal counts; float sums equal to rounding (a batch split differently adds in another order)."""
+    return all(_close(x, y) for x, y in zip(a, b))
+
+
+def _close(x, y) -> bool:
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_close(x[k], y[k]) for k in x)
+    if isinstance(x, float) and isinstance(y, float):
+        return abs(x - y) <= 1e-12 * max(1.0, abs(x), abs(y))
+    return x == y
+
+
 def performance(url: str) -> list[tuple]:
     return [tuple(r[k] for k in _SAME) for r in SqlStore(url).results.performance("m")]
 
@@ -38,6 +52,9 @@ def performance(url: str) -> list[tuple]:
 def test_killed_while_labels_stream_in_the_service_credits_each_label_once(broker, uid, tmp_path, kill_store):
     preds, labels, expected = stream()
     preds = preds[50:]  # no labels before their predictions: across two topics their order is not fixed
+    malformed = [b'{"model": "m", "ts": 1795000000000, "label": 1}',
+                 b'{"model": "m", "id": "2001", "ts": 1795000000000, "label": "yes"}',
+                 b'{"model": "nope", "id": "2001", "ts": 1795000000000, "label": 1}']
     data = tmp_path / "all.jsonl"
     data.write_bytes(b"\n".join(preds + labels) + b"\n")
     cfg = tmp_path / "replay.yaml"
@@ -69,6 +86,7 @@ def test_killed_while_labels_stream_in_the_service_credits_each_label_once(broke
 
     for v in preds:
         producer.produce(events_topic, v)
+    labels = malformed + labels  # dead letters only: the replay's file does not need them
     producer.flush()
     third = len(labels) // 3
     stages = [
@@ -88,7 +106,7 @@ def test_killed_while_labels_stream_in_the_service_credits_each_label_once(broke
     try:
         until(proc, lambda: offset(labels_topic) == len(labels), "every label checkpointed", timeout=90)
         time.sleep(5)  # the last kill may have left nothing to read: let it start before it is stopped
-        _, err = terminate(proc, 30)
+        _, err = terminate(proc, 60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -96,8 +114,17 @@ def test_killed_while_labels_stream_in_the_service_credits_each_label_once(broke
     _, err = reference.communicate(timeout=120)
     assert reference.returncode == 0, err
 
+    dead = read_topic({"bootstrap.servers": broker.bootstrap}, f"dlq-{uid}", 3)
+    assert {(d["key"], d["headers"]["driftline.reason"]) for d in dead} == {
+        (f"{labels_topic}:0:0".encode(), "label event: missing field 'id'"),
+        (f"{labels_topic}:0:1".encode(), "label event: field 'label' is a str, expected a number or a boolean"),
+        (f"{labels_topic}:0:2".encode(), "label event: unknown model 'nope'")}
+
     got, want = performance(kill_store), performance(replay_url)
-    assert got == want and len(got) == 3
+    assert len(got) == len(want) == 3
+    for g, w in zip(got, want):
+        diff = {k: (g[i], w[i]) for i, k in enumerate(_SAME) if g[i] != w[i]}
+        assert same(g, w), diff
     rows = {r["seq"]: r for r in SqlStore(kill_store).results.performance("m")}
     check_against_sklearn({w: {"count": r["count"], "labelled": r["labelled"],
                                "labelled_share": r["labelled_share"], "enough": True, "metrics": r["metrics"],
