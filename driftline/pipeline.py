@@ -259,7 +259,9 @@ class Pipeline:
                 unit.states[(name, key, ALL_SOURCES)] = None if state is None else st.encode(state, self._secret)
             monitor.clean()
         for name, realized in self.labels.items():
-            unit.performance.extend(realized.revisions())
+            for revision in realized.revisions():
+                unit.performance.append(revision)
+                unit.add(self.router.route_performance(revision, self.wall()))
             for key, state in realized.dirty_state().items():
                 unit.states[(name, key, ALL_SOURCES)] = None if state is None else st.encode(state, self._secret)
             realized.clean()

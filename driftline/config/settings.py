@@ -166,6 +166,10 @@ class RuleSpec(_Frozen):
     no_data: Duration | None = Field(default=None, gt=0)
     volume: VolumeSpec | None = None
     dead_letters: float | None = Field(default=None, gt=0, le=1)
+    #: a realized-performance metric (needs ``labels``), breached ``below`` or ``above`` a value
+    metric: str | None = None
+    below: float | None = None
+    above: float | None = None
     retrain: bool = True  # whether firing requests retraining (data-quality problems are fixed, not retrained)
     severity: Literal["info", "warning", "critical"] = "warning"
     for_windows: int = Field(default=1, ge=1)
@@ -176,10 +180,13 @@ class RuleSpec(_Frozen):
     @model_validator(mode="after")
     def _one_condition(self) -> RuleSpec:
         given = [x for x in (self.share, self.count, self.feature, self.no_data, self.volume,
-                             self.dead_letters) if x is not None] + [1] * self.quality
+                             self.dead_letters, self.metric) if x is not None] + [1] * self.quality
         if len(given) != 1:
             raise ValueError("set exactly one of 'share', 'count', 'feature', 'quality: true', "
-                             "'no_data', 'volume' or 'dead_letters'")
+                             "'no_data', 'volume', 'dead_letters' or 'metric'")
+        if (self.metric is None) != (self.below is None and self.above is None):
+            raise ValueError("'below'/'above' go with 'metric' (e.g. metric: roc_auc, below: 0.75), and "
+                             "'metric' needs one of them")
         return self
 
     @property
@@ -204,6 +211,14 @@ class DomainClassifierSpec(_Frozen):
 
     enabled: bool = False
     sample: int = Field(default=1000, ge=100, le=20_000)
+
+
+#: what a ``metric`` rule may name, per ``labels.task`` (docs/performance.md)
+PERFORMANCE_METRICS = {
+    "binary": ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "average_precision",
+               "log_loss", "brier", "ece", "base_rate", "predicted_positive_rate"),
+    "regression": ("mae", "mse", "rmse", "bias", "mape", "r2"),
+}
 
 
 class LabelsSpec(_Frozen):
@@ -284,6 +299,14 @@ class ModelSpec(_Frozen):
         return self
 
     def _check_labels(self) -> None:
+        metric_rules = [r for r in self.rules if r.metric is not None]
+        if metric_rules and self.labels is None:
+            raise ValueError(f"rule {metric_rules[0].name!r}: a 'metric' rule needs 'labels'")
+        for r in metric_rules:
+            known = PERFORMANCE_METRICS[self.labels.task]
+            if r.metric not in known:
+                raise ValueError(f"rule {r.name!r}: unknown metric {r.metric!r} for task {self.labels.task!r} "
+                                 f"(expected one of {', '.join(known)})")
         if self.labels is None:
             return
         if self.fields.id is None:

@@ -91,3 +91,38 @@ def test_regression_labels_give_the_mean_absolute_error():
     p.end_of_input()
     rev = [r for r in out if r["type"] == "performance"][-1]
     assert abs(rev["metrics"]["mae"] - mean_absolute_error(target, preds[2000:].astype(np.float32))) < 1e-6
+
+
+def test_a_metric_rule_fires_on_a_revision_below_its_bound_and_resolves_when_labels_lift_it(tmp_path):
+    cfg = config(model={"window": {"duration": "10s", "min_count": 10},
+                        "labels": {"max_delay": "1h", "min_labelled": 0.3},
+                        "rules": [{"name": "auc", "metric": "roc_auc", "below": 0.75, "resolve_after": 1}]})
+    settings = parse_settings(cfg, {})
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    p = make_pipeline(settings, store, [].append, checkpoint_every=0.0)
+    evs = events(3000)
+    preds = {i: orjson.loads(e)["prediction"] for i, e in enumerate(evs)}
+    noise = [_label(i, i % 2, START + 40_000) for i in range(2000, 2500)]  # labels unrelated to the score
+    _run(p, evs + noise)
+    states = store.results.load_alert_states()
+    (auc,) = [s for s in states.values() if s.rule == "auc"]
+    assert auc.status == "firing" and auc.last_event["features"]["roc_auc"]["labelled"] >= 300
+    good = [_label(i, int(preds[i] > 0.5), START + 41_000) for i in range(2500, 3000)]
+    _run(p, good, start=0)
+    (auc,) = [s for s in store.results.load_alert_states().values() if s.rule == "auc"]
+    assert auc.status == "ok" and auc.last_event["status"] == "resolved"
+
+
+def test_metric_rules_are_checked_with_their_paths():
+    import pytest
+
+    from driftline.errors import ConfigError
+    with pytest.raises(ConfigError) as info:
+        parse_settings(config(model={"rules": [{"name": "auc", "metric": "roc_auc", "below": 0.7}]}), {})
+    assert "a 'metric' rule needs 'labels'" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_settings(config(model={"labels": {}, "rules": [{"name": "a", "metric": "mae", "above": 1}]}), {})
+    assert "unknown metric 'mae' for task 'binary'" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_settings(config(model={"labels": {}, "rules": [{"name": "a", "metric": "roc_auc"}]}), {})
+    assert "'metric' needs one of them" in str(info.value)
