@@ -369,10 +369,31 @@ class Decoder:
 
     def decode(self, batch: Batch, now_ms: int | None = None) -> Decoded:
         """Decode a batch; with ``now_ms``, events too far in the future are bad records."""
+        if self._labelled:
+            split = self._split_labels(batch, now_ms)
+            if split is not None:
+                return split
         fast = self._arrow.decode(batch.values, self._limits(now_ms))
         if fast is not None:
             return Decoded(groups=fast)
         return self.decode_records(batch, now_ms)
+
+    def _split_labels(self, batch: Batch, now_ms: int | None) -> Decoded | None:
+        """A batch of events and label events: the events through the columnar path, the records
+        that may be labels (``"label"`` without ``"features"`` in their bytes) through the record
+        path; ``None`` (decode it whole) unless both parts go cleanly."""
+        values = batch.values
+        maybe = [i for i, v in enumerate(values) if type(v) is bytes and b'"label"' in v and b'"features"' not in v]
+        if not maybe or len(maybe) == len(values):
+            return None
+        rest = np.setdiff1d(np.arange(len(values)), maybe).tolist()
+        fast = self._arrow.decode([values[i] for i in rest], self._limits(now_ms))
+        if fast is None:
+            return None
+        slow = self.decode_records(Batch([values[i] for i in maybe], lambda j: batch.position(maybe[j])), now_ms)
+        if slow.groups or slow.invalid:  # an event among them: keep arrival order by decoding it whole
+            return None
+        return Decoded(groups=fast, bad=slow.bad, labels=slow.labels)
 
     def _limits(self, now_ms: int | None) -> dict[str, float]:
         if now_ms is None:

@@ -1,5 +1,6 @@
 """Label events: recognised on any topic, decoded into columns per model, bad ones dead-lettered with why."""
 
+import numpy as np
 import orjson
 
 from driftline.config import parse_settings
@@ -80,3 +81,21 @@ def test_an_event_of_a_model_with_labels_but_no_id_is_an_invalid_event_not_a_cra
     out = _decoder(labels={}).decode(_batch([_event(0), {k: v for k, v in _event(1).items() if k != "id"}]))
     assert [b.reason for b in out.bad] == ["missing field 'id'"]
     assert out.invalid == {("m", "v1"): 1} and out.groups[("m", "v1")].ids.tolist() == ["p0"]
+
+
+def test_a_batch_of_events_and_labels_decodes_as_record_by_record():
+    d = _decoder(labels={})
+    records = [_event(i) for i in range(20)] + [{"model": "m", "id": f"p{i}", "ts": 9000 + i, "label": i % 2}
+                                                for i in range(0, 20, 3)]
+    records += [{"model": "m", "id": "q", "ts": 9000, "label": "no"}, _event(20, id=21)]
+    records = [records[k] for k in np.random.default_rng(1).permutation(len(records))]
+    whole, split = d.decode_records(_batch(records)), d.decode(_batch(records))
+    assert split.groups.keys() == whole.groups.keys()
+    for key, cols in whole.groups.items():
+        assert split.groups[key].ids.tolist() == cols.ids.tolist()
+        assert split.groups[key].ts.tolist() == cols.ts.tolist()
+    assert split.labels["m"].ids.tolist() == whole.labels["m"].ids.tolist()
+    assert [(b.reason, b.position.offset) for b in split.bad] == [(b.reason, b.position.offset) for b in whole.bad]
+    # an event that looks like a label in its bytes (no features) sends the batch down the record path
+    odd = records + [{"model": "m", "version": "v1", "id": "z", "ts": 1, "prediction": 0.1, "note": "label"}]
+    assert [b.reason for b in d.decode(_batch(odd)).bad] == [b.reason for b in d.decode_records(_batch(odd)).bad]
