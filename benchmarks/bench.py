@@ -38,14 +38,28 @@ from driftline.types import Batch, SourcePosition
 REFERENCE, WINDOW = 50_000, 10_000
 
 
-def bench_config(bootstrap: str, topic: str, db: str) -> dict:
+def bench_config(bootstrap: str, topic: str, db: str, labels: bool = False) -> dict:
     feats = ({f"feat_{j:02d}": "numeric" for j in range(20)}
              | {f"cat_{j:02d}": "categorical" for j in range(5)})
     return {"kafka": {"bootstrap_servers": bootstrap, "topics": [topic], "group_id": f"bench-{uuid.uuid4().hex[:8]}",
                       "batch_size": 10_000, "poll_timeout": "200ms"},
             "store": {"url": f"sqlite:///{db}"}, "alerts": {"console": False, "topic": None, "retrain_topic": None},
             "models": [{"name": "bench", "features": feats, "prediction": "numeric",
-                        "window": {"size": WINDOW, "min_count": 1000}, "reference": {"first_n": REFERENCE}}]}
+                        "window": {"size": WINDOW, "min_count": 1000}, "reference": {"first_n": REFERENCE}}
+                       | ({"labels": {}} if labels else {})]}
+
+
+def with_labels(values: list[bytes], rng) -> list[bytes]:
+    """After each window's events, labels for half the events of the window before (in random order)."""
+    out = []
+    for k in range(0, len(values), WINDOW):
+        out += values[k:k + WINDOW]
+        if k >= REFERENCE + WINDOW:
+            prev = np.arange(k - WINDOW, k)
+            for i in rng.permutation(prev)[:WINDOW // 2].tolist():
+                out.append(orjson.dumps({"model": "bench", "id": f"{i:016x}", "ts": 1_795_000_000_000 + k + 5,
+                                         "label": int(rng.random() < 0.5)}))
+    return out
 
 
 def consume_all(bootstrap: str, topic: str, n: int, decode: bool) -> float:
@@ -76,6 +90,8 @@ def decode_only(settings, values: list[bytes], columnar: bool = True) -> float:
     for i in range(0, REFERENCE, WINDOW):
         d = decoder.decode(Batch(values[i:i + WINDOW], pos))
         monitor.ingest("v1", d.groups[("bench", "v1")])
+    if settings.models[0].labels is not None:  # the pipeline's share of labels is in (d), not here
+        values = [v for v in values if b'"features"' in v]
     start = time.perf_counter()
     n = 0
     for i in range(REFERENCE, len(values), WINDOW):
@@ -99,7 +115,7 @@ def end_to_end(settings, n_total: int, tmp: str) -> tuple[float, int, float]:
     monitor = svc.pipeline.monitors["bench"]
     consumed, start, reference_s = 0, None, 0.0
     expected = (n_total - REFERENCE) // WINDOW
-    while len(windows) < expected:
+    while sum(w["type"] == "window" for w in windows) < expected:
         t0 = time.perf_counter()
         batch = source.poll()
         building = monitor.profile is None
@@ -115,15 +131,21 @@ def end_to_end(settings, n_total: int, tmp: str) -> tuple[float, int, float]:
             consumed += len(batch.values)
     elapsed = time.perf_counter() - start
     source.close()
-    return consumed / elapsed, len(windows), reference_s
+    return consumed / elapsed, sum(w["type"] == "window" for w in windows), reference_s
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=250_000)
+    ap.add_argument("--labels", action="store_true",
+                    help="the model has labels: half of each window's predictions get a label a window later")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     values = bench_events(args.events, rng)
+    n_events = args.events
+    if args.labels:
+        values = with_labels(values, rng)
+        args.events = len(values)
     size = np.mean([len(v) for v in values[:1000]])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"workload: {args.events} events of 20 numeric + 5 categorical features + prediction, "
@@ -135,16 +157,19 @@ def main() -> None:
         for v in values:
             p.produce(topic, v)
         p.flush()
-        settings = parse_settings(bench_config(broker.bootstrap, topic, f"{tmp}/bench.db"), {})
+        settings = parse_settings(bench_config(broker.bootstrap, topic, f"{tmp}/bench.db", args.labels), {})
         raw = consume_all(broker.bootstrap, topic, args.events, decode=False)
         limit = consume_all(broker.bootstrap, topic, args.events, decode=True)
         dec = decode_only(settings, values)
         rec = decode_only(settings, values, columnar=False)
-        e2e, n_windows, reference_s = end_to_end(settings, args.events, tmp)
+        e2e, n_windows, reference_s = end_to_end(settings, n_events, tmp)
     print(f"(a) confluent-kafka consume(10000), raw         {raw:>10,.0f} ev/s")
     print(f"(b) consume + orjson.loads per event (limit)    {limit:>10,.0f} ev/s")
     print(f"(c) driftline decode + windows + tests, no Kafka {dec:>9,.0f} ev/s")
     print(f"(c') the same through the record-by-record path {rec:>9,.0f} ev/s")
+    if args.labels:
+        print(f"    labels on: {len(values) - n_events:,} label events among the {len(values):,} records; "
+              "(c) decodes the events only, (d) counts every record")
     print(f"(d) driftline end to end ({n_windows} windows to SQLite) {e2e:>7,.0f} ev/s")
     print(f"    (the first {REFERENCE:,} events, which build and calibrate the reference, are not in (d): "
           f"{reference_s:.1f} s)")

@@ -122,7 +122,8 @@ def kafka_source(settings: Settings, conf: dict, store: SqlStore, on_lag=None):
     """The consumer group, resuming from the store's offsets; ``on_lag`` gets its lag."""
     from driftline.streams.kafka import KafkaSource
     k = settings.kafka
-    return KafkaSource(conf, k.group_id, k.topics, store.state.load_offsets(k.group_id),
+    topics = list(dict.fromkeys([*k.topics, *k.label_topics]))
+    return KafkaSource(conf, k.group_id, topics, store.state.load_offsets(k.group_id),
                        k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()), on_lag=on_lag)
 
 
@@ -226,6 +227,15 @@ def window_printer(fmt: str, stream=None) -> Callable[[dict], None]:
     stream = stream or sys.stdout
 
     def text(s: dict) -> None:
+        if s.get("type") == "performance":
+            m, w = s["metrics"], s["window"]
+            head = "roc_auc" if s["task"] == "binary" else "mae"
+            value = "n/a" if m.get(head) is None else f"{m[head]:.4g}"
+            share = "n/a" if s["labelled_share"] is None else f"{s['labelled_share']:.0%}"
+            print(f"performance {s['model']} {s['version']} #{w['seq']} {w['start']} → {w['end']} "
+                  f"(revision {s['revision']}): {s['labelled']} of {s['count']} labelled ({share}), {head} {value}"
+                  + ("" if s["enough"] else " — not enough labels yet"), file=stream, flush=True)
+            return
         drift = ", ".join(s["drifted"]) or "none"
         tests = "" if s["tests_run"] else f" ({s['tests_skipped']})"
         print(f"window {s['model']} {s['version']} #{s['seq']} {s['start']} → {s['end']}: "

@@ -56,6 +56,8 @@ class ModelMonitor:
         self.last_event: dict[str, int] = {}  # version → its newest event time (epoch ms): no-data rules
         self.gaps: dict[str, tuple[int, int]] = {}  # version → the longest event-time gap since silence()
         self._gaps = any(r.no_data is not None for r in spec.rules)
+        #: models with labels: the last ``ingest``'s windowed events, each one's window and the windows' bounds
+        self.assigned: tuple[Columns, np.ndarray, dict] | None = None
 
     @property
     def plans(self) -> dict[str, list[Plan]]:
@@ -80,7 +82,7 @@ class ModelMonitor:
                now: float = 0.0) -> tuple[list[Window], ReferenceProfile | None]:
         """Add events that arrived at ``now`` (wall clock); return closed windows and
         a reference profile if one was just built."""
-        built = None
+        built, self.assigned = None, None
         if self.profile is None:
             self.dirty.add(MODEL_KEY)
             cols, built = self._collect(cols)
@@ -95,7 +97,12 @@ class ModelMonitor:
             self.last_event[version] = max(before or 0, int(cols.ts.max()))
         for test in self._sequence(version).values():
             test.update(cols)
-        return windows.add(cols), built
+        if self.spec.labels is None:
+            return windows.add(cols), built
+        keep, which = assign_windows(windows, cols)
+        closed = windows.add(cols)
+        self.assigned = (cols.take(keep), which, window_bounds(windows, closed))
+        return closed, built
 
     def _sequence_tests(self, w: Window, ctx: Context, out: dict) -> None:
         """Each sequence test's result: per feature into its ``tests``, else under the test's name."""
@@ -233,6 +240,26 @@ class ModelMonitor:
 
     def clean(self) -> None:
         self.dirty = set()
+
+
+def assign_windows(windows: CountWindows | TimeWindows, cols: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Which events ``windows.add(cols)`` will put in a window (not late), and each one's window:
+    a time window's start (epoch ms), a count window's seq. Call it just before ``add``."""
+    if isinstance(windows, TimeWindows):
+        starts = cols.ts - cols.ts % windows.duration
+        keep = starts >= windows.closed_until
+        return keep, starts[keep]
+    cur = windows.current
+    seq0, count0 = (cur.seq, cur.count) if cur is not None else (windows.seq, 0)
+    return np.ones(cols.n, dtype=bool), seq0 + (count0 + np.arange(cols.n, dtype=np.int64)) // windows.size
+
+
+def window_bounds(windows: CountWindows | TimeWindows, closed: list[Window]) -> dict[int, tuple]:
+    """After ``add``: window (start or seq) → (seq, start ms, end ms) of the windows it touched."""
+    if isinstance(windows, TimeWindows):
+        return {w.start_ms: (w.seq, w.start_ms, w.end_ms) for w in [*closed, *windows.open.values()]}
+    touched = closed + ([windows.current] if windows.current is not None else [])
+    return {w.seq: (w.seq, *w.bounds) for w in touched}
 
 
 def n_tests(spec: ModelSpec) -> int:

@@ -18,6 +18,7 @@ from driftline.config.settings import ModelSpec, Settings
 from driftline.detectors.profile import ReferenceProfile
 from driftline.metrics import NullMetrics
 from driftline.monitor import MODEL_KEY, ModelMonitor, profile_fits
+from driftline.realized import RealizedPerformance, is_label_key
 from driftline.streams.decode import Decoder
 from driftline.streams.windows import Window
 from driftline.types import BadRecord, Batch, CommitUnit
@@ -107,7 +108,10 @@ class Pipeline:
                             "building a new reference", spec.name)
                 profile = None
             self.monitors[spec.name] = self._monitor(spec, profile, {k: v for (m, k), v in saved.items()
-                                                                    if m == spec.name})
+                                                                    if m == spec.name and not is_label_key(k)})
+        self.labels = {spec.name: self._labels(spec, {k: v for (m, k), v in saved.items()
+                                                      if m == spec.name and is_label_key(k)})
+                       for spec in self.settings.models if spec.labels is not None}
         self.offsets = self.store.state.load_offsets(self.group)
         self._dirty = self._drop_legacy
         self._last_checkpoint = self.clock()
@@ -131,6 +135,20 @@ class Pipeline:
         if self._drop_legacy:
             m.dirty.update(m.keys())
         return m
+
+    @staticmethod
+    def _labels(spec: ModelSpec, states: dict[str, dict]) -> RealizedPerformance:
+        count = spec.window.size is not None
+        if not states:
+            return RealizedPerformance(spec.name, spec.labels, count)
+        try:
+            return RealizedPerformance.from_state(spec.name, spec.labels, count, states)
+        except st.StateError:
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - as _load: whatever a stored state makes go wrong
+            raise st.unreadable(f"model {spec.name}, its labels", f"{type(exc).__name__}: {exc}") from exc
 
     @staticmethod
     def _fits(state: dict, spec: ModelSpec, profile: ReferenceProfile | None) -> bool:
@@ -194,6 +212,11 @@ class Pipeline:
                                     "tested", model, built.source, ", ".join(built.empty_features()))
                 for w in closed:
                     self._close(self.monitors[model], w, unit, now)
+                self._predictions(model, version)
+            for model, labels in decoded.labels.items():
+                self.labels[model].join(labels.ids, labels.label, labels.ts)
+            for realized in self.labels.values():
+                realized.expire()  # by the newest event or label time seen
         for monitor in self.monitors.values():
             for w in monitor.close_idle(now):
                 self._close(monitor, w, unit, now)
@@ -207,6 +230,14 @@ class Pipeline:
                 or (due and self._dirty)):
             return None
         return self._with_state(unit)
+
+    def _predictions(self, model: str, version: str) -> None:
+        """Hold the windowed predictions of a model with labels for their labels."""
+        realized, assigned = self.labels.get(model), self.monitors[model].assigned
+        if realized is None or assigned is None or not assigned[0].n:
+            return
+        cols, windows, bounds = assigned
+        realized.add(version, cols.ids, windows, cols.features["prediction"].values, cols.ts, bounds)
 
     def _silence(self, now: float) -> dict[tuple[str, str], list[tuple[float, str]]]:
         newest = max((t for m in self.monitors.values() for t in m.last_event.values()), default=0)
@@ -227,6 +258,13 @@ class Pipeline:
                     state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
                 unit.states[(name, key, ALL_SOURCES)] = None if state is None else st.encode(state, self._secret)
             monitor.clean()
+        for name, realized in self.labels.items():
+            for revision in realized.revisions():
+                unit.performance.append(revision)
+                unit.add(self.router.route_performance(revision, self.wall()))
+            for key, state in realized.dirty_state().items():
+                unit.states[(name, key, ALL_SOURCES)] = None if state is None else st.encode(state, self._secret)
+            realized.clean()
         unit.drop_legacy, self._drop_legacy = self._drop_legacy, False
         return unit
 
@@ -243,6 +281,8 @@ class Pipeline:
         for summary in unit.windows:
             self.metrics.observe_window(summary)
             self._print(summary)
+        for revision in unit.performance:
+            self._print(revision)
         return unit.offsets
 
     def _print(self, summary: dict) -> None:

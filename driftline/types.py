@@ -45,6 +45,8 @@ class Columns:
     features: dict[str, Column]
     #: fields of the records' features object that the model does not declare → which records had them
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the events' ids as text (an object array), kept only for models with ``labels``
+    ids: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -52,7 +54,26 @@ class Columns:
 
     def take(self, sel) -> Columns:
         return Columns(self.ts[sel], {k: c.take(sel) for k, c in self.features.items()},
-                       {k: m[sel] for k, m in self.extra.items()})
+                       {k: m[sel] for k, m in self.extra.items()}, None if self.ids is None else self.ids[sel])
+
+
+@dataclass(frozen=True)
+class LabelColumns:
+    """The decoded label events of one model, in arrival order."""
+
+    ids: np.ndarray  # object array of str: the predictions' ids
+    ts: np.ndarray  # int64 epoch ms: when the label was known
+    label: np.ndarray  # float64: the class (0/1) or the target
+    version: np.ndarray  # object array: the version the label names, or None (informational)
+
+    @property
+    def n(self) -> int:
+        return int(self.ts.size)
+
+    @staticmethod
+    def concat(parts: list[LabelColumns]) -> LabelColumns:
+        return LabelColumns(*(np.concatenate([getattr(p, a) for p in parts])
+                              for a in ("ids", "ts", "label", "version")))
 
 
 @dataclass(frozen=True)
@@ -203,6 +224,8 @@ class CommitUnit:
     references: list = field(default_factory=list)  # ReferenceProfile: ``.model`` and ``.to_dict()``
     triggers: list[dict] = field(default_factory=list)
     incidents: list[dict] = field(default_factory=list)  # Incident.to_state(), newest last
+    #: revised per-window performance (the ``performance`` JSON line, plus ``window_key``)
+    performance: list[dict] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     #: the state keys changed since the last checkpoint → their encoded state (``None``: delete the key)
     states: dict[StateKey, bytes | None] = field(default_factory=dict)

@@ -27,7 +27,7 @@ import time
 from urllib.parse import quote
 
 from driftline.alerts.incidents import Incident, group_key
-from driftline.alerts.rules import evaluate, fingerprint, labels, no_data
+from driftline.alerts.rules import evaluate, fingerprint, labels, no_data, performance
 from driftline.alerts.triggers import Cooldowns, cloud_event
 from driftline.config.settings import ModelSpec, RuleSpec, Settings
 from driftline.summary import drift_results
@@ -73,6 +73,23 @@ class Router:
         events = [(rule, e) for rule in spec.rules if rule.no_data is None
                   if (e := self._transition(rule, summary, out)) is not None]
         self._apply(spec, summary["version"], events, summary, self.clock() if now is None else now, out)
+        return out
+
+    def route_performance(self, revision: dict, now: float | None = None) -> Routed:
+        """One revision of a window's realized performance → what its ``metric`` rules cause
+        (the same alert lifecycle and incidents as windows; no retraining trigger of its own)."""
+        spec, out = self.specs[revision["model"]], Routed()
+        events = []
+        for rule in spec.rules:
+            if rule.metric is None:
+                continue
+            fp = fingerprint(revision["model"], revision["version"], rule)
+            state, event = performance(rule, revision, self.alerts.get(fp))
+            self._keep(state, out)
+            if event is not None:
+                events.append((rule, event))
+        if events:
+            self._apply(spec, revision["version"], events, None, self.clock() if now is None else now, out)
         return out
 
     def tick(self, silence: dict[tuple[str, str], list[tuple[float, str]]], now: float | None = None) -> Routed:

@@ -39,6 +39,8 @@ def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
         cond = f"volume={rule.volume.below}:{rule.volume.above}"
     elif rule.dead_letters is not None:
         cond = f"dead_letters={rule.dead_letters}"
+    elif rule.metric is not None:
+        cond = f"metric={rule.metric}:{rule.below}:{rule.above}"
     else:
         cond = f"feature={rule.feature}"
     text = "|".join((model, version, rule.name, cond))
@@ -97,8 +99,8 @@ def _dead_letters(rule: RuleSpec, summary: dict):
 def condition(rule: RuleSpec, summary: dict):
     """``(breach, subject, value, threshold, evidence)`` for one window, or ``None`` when the
     window says nothing about the rule (tests not run, its feature absent, a partial window)."""
-    if rule.no_data is not None:
-        return None  # by the clock, not by windows: see no_data()
+    if rule.no_data is not None or rule.metric is not None:
+        return None  # by the clock (see no_data()), or by performance revisions (see performance())
     if rule.volume is not None:
         return _volume(rule, summary)
     if rule.dead_letters is not None:
@@ -121,6 +123,25 @@ def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
     if checked is None:
         return state, None
     return step(rule, state, checked, summary["start"], summary["end"])
+
+
+def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
+    """A ``metric`` rule on one revision of a window's realized performance: one observation
+    per revision, none while the window has too few labels (``enough`` false) or the metric
+    is undefined."""
+    state = state or _new(rule, revision["model"], revision["version"])
+    value = revision["metrics"].get(rule.metric)
+    if not revision.get("enough") or value is None:
+        return state, None
+    low, high = rule.below is not None and value < rule.below, rule.above is not None and value > rule.above
+    bound = rule.below if (low or rule.above is None) else rule.above
+    w = revision["window"]
+    what = (f"{rule.metric} {value:.4g} over {revision['labelled']} labelled of window #{w['seq']}"
+            + (f" (below {rule.below:g})" if low else f" (above {rule.above:g})" if high else ""))
+    evidence = {rule.metric: {"value": value, "se": (revision["metrics"].get("se") or {}).get(rule.metric),
+                              "labelled": revision["labelled"], "labelled_share": revision["labelled_share"],
+                              "revision": revision["revision"]}}
+    return step(rule, state, (low or high, what, value, bound, evidence), w["start"], w["end"])
 
 
 def no_data(rule: RuleSpec, model: str, version: str, silent_for: float, last_event: str,

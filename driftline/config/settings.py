@@ -166,6 +166,10 @@ class RuleSpec(_Frozen):
     no_data: Duration | None = Field(default=None, gt=0)
     volume: VolumeSpec | None = None
     dead_letters: float | None = Field(default=None, gt=0, le=1)
+    #: a realized-performance metric (needs ``labels``), breached ``below`` or ``above`` a value
+    metric: str | None = None
+    below: float | None = None
+    above: float | None = None
     retrain: bool = True  # whether firing requests retraining (data-quality problems are fixed, not retrained)
     severity: Literal["info", "warning", "critical"] = "warning"
     for_windows: int = Field(default=1, ge=1)
@@ -176,10 +180,13 @@ class RuleSpec(_Frozen):
     @model_validator(mode="after")
     def _one_condition(self) -> RuleSpec:
         given = [x for x in (self.share, self.count, self.feature, self.no_data, self.volume,
-                             self.dead_letters) if x is not None] + [1] * self.quality
+                             self.dead_letters, self.metric) if x is not None] + [1] * self.quality
         if len(given) != 1:
             raise ValueError("set exactly one of 'share', 'count', 'feature', 'quality: true', "
-                             "'no_data', 'volume' or 'dead_letters'")
+                             "'no_data', 'volume', 'dead_letters' or 'metric'")
+        if (self.metric is None) != (self.below is None and self.above is None):
+            raise ValueError("'below'/'above' go with 'metric' (e.g. metric: roc_auc, below: 0.75), and "
+                             "'metric' needs one of them")
         return self
 
     @property
@@ -206,6 +213,32 @@ class DomainClassifierSpec(_Frozen):
     sample: int = Field(default=1000, ge=100, le=20_000)
 
 
+#: what a ``metric`` rule may name, per ``labels.task`` (docs/performance.md)
+PERFORMANCE_METRICS = {
+    "binary": ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "average_precision",
+               "log_loss", "brier", "ece", "base_rate", "predicted_positive_rate"),
+    "regression": ("mae", "mse", "rmse", "bias", "mape", "r2"),
+}
+
+
+class LabelsSpec(_Frozen):
+    """Realized performance from label events (see docs/labels.md, "In the pipeline").
+
+    ``task``: ``binary`` (the prediction is a score P(positive), positive when
+    ``>= threshold``) or ``regression``. A prediction waits at most ``max_delay``
+    (event time) for its label, at most ``max_pending`` of them per model; ``sample``
+    keeps that share of the ids (by hash). A window's performance is reported
+    ``enough: false`` while less than ``min_labelled`` of its predictions are labelled.
+    """
+
+    task: Literal["binary", "regression"] = "binary"
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    max_delay: Duration = Field(default=30 * 86400.0, gt=0)
+    max_pending: int = Field(default=10_000_000, ge=1)
+    sample: float = Field(default=1.0, gt=0, le=1)
+    min_labelled: float = Field(default=0.3, ge=0, le=1)
+
+
 class ModelSpec(_Frozen):
     name: str = Field(min_length=1)
     fields: FieldMapping = FieldMapping()
@@ -221,6 +254,8 @@ class ModelSpec(_Frozen):
     rules: list[RuleSpec] = Field(default_factory=lambda: [
         RuleSpec(count=1), RuleSpec(name="data_quality", quality=True, retrain=False)])
     retrain: RetrainSpec = RetrainSpec()
+    #: realized performance from label events; off when absent
+    labels: LabelsSpec | None = None
 
     @field_validator("features")
     @classmethod
@@ -255,12 +290,30 @@ class ModelSpec(_Frozen):
             if rule.volume is not None and self.window.duration is None:
                 raise ValueError(f"rule {rule.name!r}: 'volume' needs time windows ('window.duration'): "
                                  "a count window always holds the same number of events")
+        self._check_labels()
         names = [r.name for r in self.rules]
         if dup := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"rules: the name {dup[0]!r} is used twice (an alert is named by its rule)")
         if unknown := sorted(set(self.retrain.rules or ()) - set(names)):
             raise ValueError(f"retrain.rules: unknown rule {unknown[0]!r} (the model's rules: {', '.join(names)})")
         return self
+
+    def _check_labels(self) -> None:
+        metric_rules = [r for r in self.rules if r.metric is not None]
+        if metric_rules and self.labels is None:
+            raise ValueError(f"rule {metric_rules[0].name!r}: a 'metric' rule needs 'labels'")
+        for r in metric_rules:
+            known = PERFORMANCE_METRICS[self.labels.task]
+            if r.metric not in known:
+                raise ValueError(f"rule {r.name!r}: unknown metric {r.metric!r} for task {self.labels.task!r} "
+                                 f"(expected one of {', '.join(known)})")
+        if self.labels is None:
+            return
+        if self.fields.id is None:
+            raise ValueError("labels: a label joins its prediction by id; map 'fields.id' (it is null)")
+        if self.prediction is None or self.prediction.kind != "numeric":
+            raise ValueError("labels: needs a numeric 'prediction' (a score for 'binary', "
+                             "the predicted value for 'regression')")
 
     def trend_features(self) -> list[str]:
         """The features with a trend test: numeric ones, when thresholds are calibrated."""
@@ -294,6 +347,8 @@ class KafkaSpec(_Frozen):
     bootstrap_servers: str = "localhost:9092"
     group_id: str = "driftline"
     topics: list[str] = Field(default_factory=lambda: ["model-events"], min_length=1)
+    #: topics of label events, consumed beside ``topics`` (labels may also come on those)
+    label_topics: list[str] = Field(default_factory=list)
     dead_letter_topic: str = "driftline-dead-letter"
     batch_size: int = Field(default=10000, ge=1)
     poll_timeout: Duration = 0.5

@@ -7,6 +7,8 @@ twice; a window's drift results are written only when its window row was new.
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
@@ -52,6 +54,8 @@ class Results:
             cls._alert(c, state)
         for trig in unit.triggers:
             cls._trigger(c, trig["event"])
+        for rev in unit.performance:
+            cls._performance(c, rev)
         latest = {inc["id"]: inc for inc in unit.incidents}  # the newest of each
         for inc in latest.values():
             cls._incident(c, inc)
@@ -62,6 +66,26 @@ class Results:
                {"key": inc["key"], "model": inc["model"], "version": inc["version"], "status": inc["status"],
                 "severity": inc["severity"], "opened_at": inc["opened_at"], "updated_at": inc["updated_at"],
                 "resolved_at": inc["resolved_at"], "state": inc})
+
+    @staticmethod
+    def _performance(c: Connection, r: dict) -> None:
+        w, d = r["window"], r["delay"]
+        upsert(c, t.performance, {"model": r["model"], "version": r["version"], "window_key": r["window_key"]},
+               {"window_kind": r["window_kind"], "start": w["start"], "end": w["end"],
+                "seq": w["seq"], "count": r["count"], "labelled": r["labelled"],
+                "labelled_share": r["labelled_share"], "delay_p50": d.get("p50"), "delay_p90": d.get("p90"),
+                "delay_max": d.get("max"), "metrics": r["metrics"], "revision": r["revision"],
+                "updated_at": time.time()})
+
+    @mapped("could not load performance")
+    def performance(self, model: str | None = None) -> list[dict]:
+        """The newest revision of each window's performance, by model, version and window."""
+        q = select(t.performance).order_by(t.performance.c.model, t.performance.c.version,
+                                           t.performance.c.window_key)
+        if model is not None:
+            q = q.where(t.performance.c.model == model)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
 
     @staticmethod
     def _window(c: Connection, s: dict) -> None:

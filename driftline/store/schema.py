@@ -119,6 +119,28 @@ incidents = Table(
     Index("ix_incidents_status", "status", "model"),
 )
 
+performance = Table(  # migration 0008: realized performance per window, revised as its labels come
+    "performance", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("window_key", BigInteger, nullable=False),  # start (epoch ms) of a time window, seq of a count window
+    Column("window_kind", String(10), nullable=False),  # time | count
+    Column("start", String(40)),
+    Column("end", String(40)),
+    Column("seq", Integer),
+    Column("count", Integer, nullable=False),  # the window's predictions waiting for labels (sampled in)
+    Column("labelled", Integer, nullable=False),
+    Column("labelled_share", Float),
+    Column("delay_p50", Float),  # seconds
+    Column("delay_p90", Float),
+    Column("delay_max", Float),
+    Column("metrics", JSON, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("model", "version", "window_key", name="uq_performance"),
+)
+
 offsets = Table(
     "offsets", metadata,
     Column("group", String(200), primary_key=True),

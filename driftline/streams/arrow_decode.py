@@ -130,7 +130,12 @@ class ArrowDecoder:
                                          if "prediction" in table.column_names
                                          else pa.nulls(table.num_rows, _TYPES[spec.prediction.kind]),
                                          spec.prediction)
-        return Columns(ts, cols, extra)
+        ids = None
+        if spec.labels is not None:  # checked by _ids_present: strings or integers, none null
+            col = table.column("id")
+            ids = col.to_numpy(zero_copy_only=False).astype(object) if pa.types.is_string(col.type) \
+                else np.array([str(v) for v in col.to_pylist()], dtype=object)
+        return Columns(ts, cols, extra, ids)
 
 
 def _ids_present(table: pa.Table) -> bool:

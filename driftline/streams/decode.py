@@ -51,6 +51,7 @@ from driftline.types import (
     Batch,
     CategoricalColumn,
     Columns,
+    LabelColumns,
     NumericColumn,
 )
 
@@ -79,6 +80,8 @@ class Decoded:
     groups: dict[tuple[str, str], Columns] = field(default_factory=dict)
     bad: list[BadRecord] = field(default_factory=list)
     invalid: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: label events per model (only models with ``labels``)
+    labels: dict[str, LabelColumns] = field(default_factory=dict)
 
 
 def _getter(path: str):
@@ -337,6 +340,7 @@ class Decoder:
 
     def __init__(self, models: list[ModelSpec]):
         self.models = {m.name: m for m in models}
+        self._labelled = {m.name for m in models if m.labels is not None}
         self._model_paths = [_getter(p) for p in dict.fromkeys(m.fields.model for m in models)]
         self._arrow = ArrowDecoder(models, parse_ts, unsafe_for_columnar)
         self._get = {m.name: {k: _getter(getattr(m.fields, k))
@@ -365,10 +369,31 @@ class Decoder:
 
     def decode(self, batch: Batch, now_ms: int | None = None) -> Decoded:
         """Decode a batch; with ``now_ms``, events too far in the future are bad records."""
+        if self._labelled:
+            split = self._split_labels(batch, now_ms)
+            if split is not None:
+                return split
         fast = self._arrow.decode(batch.values, self._limits(now_ms))
         if fast is not None:
             return Decoded(groups=fast)
         return self.decode_records(batch, now_ms)
+
+    def _split_labels(self, batch: Batch, now_ms: int | None) -> Decoded | None:
+        """A batch of events and label events: the events through the columnar path, the records
+        that may be labels (``"label"`` without ``"features"`` in their bytes) through the record
+        path; ``None`` (decode it whole) unless both parts go cleanly."""
+        values = batch.values
+        maybe = [i for i, v in enumerate(values) if type(v) is bytes and b'"label"' in v and b'"features"' not in v]
+        if not maybe or len(maybe) == len(values):
+            return None
+        rest = np.setdiff1d(np.arange(len(values)), maybe).tolist()
+        fast = self._arrow.decode([values[i] for i in rest], self._limits(now_ms))
+        if fast is None:
+            return None
+        slow = self.decode_records(Batch([values[i] for i in maybe], lambda j: batch.position(maybe[j])), now_ms)
+        if slow.groups or slow.invalid:  # an event among them: keep arrival order by decoding it whole
+            return None
+        return Decoded(groups=fast, bad=slow.bad, labels=slow.labels)
 
     def _limits(self, now_ms: int | None) -> dict[str, float]:
         if now_ms is None:
@@ -382,11 +407,14 @@ class Decoder:
         out = Decoded()
         docs, errors = parse_all(batch.values)
         groups: dict[tuple[str, str], list[int]] = {}
-        single = None if errors or not docs else self._single_group(docs)
+        labels = ([i for i, d in enumerate(docs) if _is_label(d) and i not in errors]
+                  if self._labelled else [])
+        single = None if errors or labels or not docs else self._single_group(docs)
         if single is not None:
             groups[single] = list(range(len(docs)))
+        skip = set(labels)
         for i, doc in enumerate(docs if single is None else ()):
-            if i in errors:
+            if i in errors or i in skip:
                 continue
             key, err = self._route(doc)
             if err:
@@ -399,12 +427,77 @@ class Decoder:
                 errors[idx[j]] = reason
             if cols is not None:
                 out.groups[key] = cols
+        if labels:
+            self._labels(labels, docs, batch, out)
         for i, reason in sorted(errors.items()):
             model, version = self._route(docs[i])[0]
+            if _is_label(docs[i]):  # a label event that cannot be taken: not an invalid event of a window
+                reason, version = self._label_route(docs[i])[1] or reason, None
             out.bad.append(BadRecord(reason, batch.values[i], batch.position(i), model, version))
             if model in self.models and version is not None:
                 out.invalid[(model, version)] = out.invalid.get((model, version), 0) + 1
         return out
+
+    def _label_route(self, doc: dict) -> tuple[str | None, str | None]:
+        """A label event's model, or what is known of it and why the label cannot be taken."""
+        name = _FAILED
+        for get in self._model_paths:
+            name = get(doc)
+            if name is not _FAILED:
+                break
+        if name is _FAILED or name is None:
+            return None, "label event: missing field 'model'"
+        if not isinstance(name, str):
+            return None, f"label event: field 'model' is a {_kind(name)}, expected a string"
+        if name not in self.models:
+            return None, f"label event: unknown model {_show(name)}"
+        if name not in self._labelled:
+            return name, f"label event for model {_show(name)}, which has no 'labels' configured"
+        return name, None
+
+    def _labels(self, rows: list[int], docs: list, batch: Batch, out: Decoded) -> None:
+        """Label events into :class:`LabelColumns` per model; the others dead-lettered with why."""
+        by_model: dict[str, list[int]] = {}
+        for i in rows:
+            name, problem = self._label_route(docs[i])
+            if problem:
+                out.bad.append(BadRecord(problem, batch.values[i], batch.position(i), name))
+            else:
+                by_model.setdefault(name, []).append(i)
+        for name, idx in by_model.items():
+            cols, bad = self._label_columns(name, [docs[i] for i in idx])
+            for j, reason in bad.items():
+                out.bad.append(BadRecord(reason, batch.values[idx[j]], batch.position(idx[j]), name))
+            if cols is not None:
+                out.labels[name] = cols
+
+    def _label_columns(self, model: str, docs: list[dict]) -> tuple[LabelColumns | None, dict[int, str]]:
+        spec, get = self.models[model], self._get[model]
+        ids = _gather(docs, spec.fields.id, get["id"])
+        ts_raw = _gather(docs, spec.fields.ts, get["ts"])
+        raw = [d.get("label") for d in docs]
+        versions = _gather(docs, spec.fields.version, get["version"])
+        bad: dict[int, str] = {}
+        if not set(map(type, ids)) <= _ID:
+            for j, v in enumerate(ids):
+                if event_id(v) is None:
+                    bad[j] = "label event: " + _id_problem(spec.fields.id, v)
+        ts, bad_ts = parse_ts(ts_raw)
+        for j in bad_ts:
+            v = ts_raw[j]
+            bad.setdefault(j, "label event: " + (f"missing field '{spec.fields.ts}'" if v is _FAILED or v is None
+                                                 else _ts_problem(spec.fields.ts, v)))
+        label = _label_values(raw)
+        for j in np.flatnonzero(~np.isfinite(label)).tolist():
+            bad.setdefault(j, "label event: " + _label_problem(raw[j]))
+        keep = np.ones(len(docs), dtype=bool)
+        keep[list(bad)] = False
+        if not keep.any():
+            return None, bad
+        text = id_array(ids)
+        version = np.array([None if v is _FAILED or v is None else
+                            (v if isinstance(v, str) else event_id(v)) for v in versions], dtype=object)
+        return LabelColumns(text[keep], ts[keep], label[keep], version[keep]), bad
 
     def _route(self, doc) -> tuple[tuple[str | None, str | None], str | None]:
         """``((model, version), None)``, or what is known of them and the reason."""
@@ -453,6 +546,8 @@ class Decoder:
             if not keep:
                 return None, bad
             feats, docs, ts = [feats[j] for j in keep], [docs[j] for j in keep], ts[keep]
+            if spec.labels is not None:
+                ids = [ids[j] for j in keep]
         columns = dict(zip(spec.features, map(_column, _transpose(feats, list(spec.features)),
                                                  spec.features.values())))
         if spec.prediction is not None:
@@ -460,7 +555,8 @@ class Decoder:
             if _FAILED in preds:
                 preds = [None if p is _FAILED else p for p in preds]
             columns["prediction"] = _column(preds, spec.prediction)
-        return Columns(ts, columns, _extra(feats, spec.features)), bad
+        text = None if spec.labels is None else id_array(ids)
+        return Columns(ts, columns, _extra(feats, spec.features), text), bad
 
     @staticmethod
     def _bad_fields(spec: ModelSpec, get: dict, docs: list[dict]) -> tuple[dict[int, str], list, list]:
@@ -478,6 +574,45 @@ class Decoder:
             elif t is _FAILED or t is None:
                 bad[j] = f"missing field '{spec.fields.ts}'"
         return bad, feats, ts_raw
+
+
+def _is_label(doc) -> bool:
+    """A label event: an object with a ``label`` and without ``features``."""
+    return type(doc) is dict and "label" in doc and "features" not in doc
+
+
+def id_array(ids: list) -> np.ndarray:
+    """Ids (checked: strings or integers) as an object array of text."""
+    if set(map(type, ids)) <= {str}:
+        return np.array(ids, dtype=object).reshape(len(ids))
+    out = np.empty(len(ids), dtype=object)
+    out[:] = [v if type(v) is str else event_id(v) for v in ids]
+    return out
+
+
+def _label_values(raw: list) -> np.ndarray:
+    """Labels as float64 (a boolean as 0/1); NaN where a label is not a finite number or a boolean."""
+    if set(map(type, raw)) <= {int, float, bool}:
+        try:
+            return np.array(raw, dtype=np.float64)
+        except OverflowError:
+            pass
+    out = np.full(len(raw), np.nan)
+    for j, v in enumerate(raw):
+        if type(v) in (int, float, bool):
+            try:
+                out[j] = float(v)
+            except OverflowError:
+                pass
+    return out
+
+
+def _label_problem(v) -> str:
+    if v is None:
+        return "field 'label' is null, expected a number or a boolean"
+    if isinstance(v, float) or isinstance(v, int):
+        return f"field 'label' is not finite: {_show(v)}"
+    return f"field 'label' is a {_kind(v)}, expected a number or a boolean"
 
 
 def _extra(feats: list[dict], declared: dict) -> dict[str, np.ndarray]:

@@ -118,3 +118,24 @@ def test_alerting_rules_and_grouping_are_checked_with_their_paths():
     assert err.startswith("alerts.group_by: must include")
     s = parse_settings(config(model={"rules": [{"name": "n", "no_data": "10m", "keep_firing_for": 2}]}), {})
     assert s.models[0].rules[0].no_data == 600 and s.alerts.group_wait == 30 and s.alerts.repeat_interval == 14400
+
+
+def test_labels_are_off_by_default_and_take_their_defaults():
+    s = parse_settings(config(model={"labels": {}}, kafka={"label_topics": ["labels"]}), {})
+    lab = s.models[0].labels
+    assert (lab.task, lab.threshold, lab.max_delay, lab.max_pending, lab.sample, lab.min_labelled) == (
+        "binary", 0.5, 30 * 86400.0, 10_000_000, 1.0, 0.3)
+    assert s.kafka.label_topics == ["labels"]
+    plain = parse_settings(config(), {})
+    assert plain.models[0].labels is None and plain.kafka.label_topics == []
+
+
+def test_labels_need_an_id_and_a_numeric_prediction_and_name_their_paths():
+    (err,) = errors_of(config(model={"labels": {}, "fields": {"id": None}}))
+    assert err.startswith("models[0]: labels: a label joins its prediction by id")
+    (err,) = errors_of(config(model={"labels": {}, "prediction": None}))
+    assert err.startswith("models[0]: labels: needs a numeric 'prediction'")
+    errs = errors_of(config(model={"labels": {"task": "multiclass", "sample": 0, "max_delay": "soon"}}))
+    assert any(e.startswith("models[0].labels.task:") for e in errs)
+    assert any(e.startswith("models[0].labels.sample:") for e in errs)
+    assert any(e.startswith("models[0].labels.max_delay:") for e in errs)

@@ -1,0 +1,249 @@
+"""Realized performance of one model: its predictions wait in a label-join buffer, each
+label that joins is credited to its prediction's window, and every window whose
+performance changed is revised at the next checkpoint (docs/labels.md, "In the pipeline").
+
+Pure: no Kafka, no store, no clock of its own. Time is event time, the newest event or
+label time seen (``newest``). Its state is keyed (all under ``labels/``): the join
+buffer's own keys under ``labels/buf/``, the version table and clock as
+``labels/versions``, and one key per window accumulator, ``labels/perf/<code>/<window>``.
+
+>>> import numpy as np
+>>> from driftline.config.settings import LabelsSpec
+>>> r = RealizedPerformance("m", LabelsSpec(min_labelled=0.5), count_windows=True)
+>>> r.add("v1", np.array(["a", "b", "c", "d"], dtype=object), np.zeros(4, dtype=np.int64),
+...       np.array([0.9, 0.8, 0.2, 0.1]), np.arange(4) + 1000, {0: (0, 1000, 1004)})
+>>> r.join(np.array(["a", "c", "zz"], dtype=object), np.array([1.0, 0.0, 1.0]), np.array([5000, 6000, 7000]))
+>>> (rev,) = r.revisions()
+>>> rev["labelled"], rev["labelled_share"], rev["enough"], rev["metrics"]["accuracy"], r.counts["orphan"]
+(2, 0.5, True, 1.0, 1)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from driftline import state as st
+from driftline.config.settings import LabelsSpec
+from driftline.detectors.performance import BinaryStats, DelayStats, RegressionStats
+from driftline.labels.join import JoinBuffer
+from driftline.types import iso
+
+PREFIX = "labels/"
+_BUF, _PERF, _VERSIONS = "labels/buf/", "labels/perf/", "labels/versions"
+MAX_VERSIONS = 32767  # codes are int16
+LABEL_COUNTS = ("joined", "orphan", "expired", "duplicate", "sampled_out")
+
+
+def is_label_key(key: str) -> bool:
+    return key.startswith(PREFIX)
+
+
+class _Window:
+    """One (version, window)'s accumulated performance."""
+
+    def __init__(self, task: str, threshold: float, version: str, window: int):
+        self.version, self.window = version, window
+        self.stats = BinaryStats(threshold) if task == "binary" else RegressionStats()
+        self.delay = DelayStats()
+        self.seq: int | None = None
+        self.start: int | None = None
+        self.end: int | None = None
+        self.count = 0
+        self.last_ts = np.iinfo(np.int64).min
+        self.revision = 0
+        self.changed = False  # labels credited since the last revision
+
+    def to_state(self) -> dict:
+        return {"format": st.FORMAT, "version": self.version, "window": self.window, "seq": self.seq,
+                "start": self.start, "end": self.end, "count": self.count, "last_ts": int(self.last_ts),
+                "revision": self.revision, "stats": self.stats.to_state(), "delay": self.delay.to_state()}
+
+    @classmethod
+    def from_state(cls, state: dict, task: str, threshold: float) -> _Window:
+        st.check_format(state, "labels: window performance")
+        w = cls(task, threshold, state["version"], int(state["window"]))
+        w.seq, w.start, w.end = state["seq"], state["start"], state["end"]
+        w.count, w.last_ts, w.revision = int(state["count"]), int(state["last_ts"]), int(state["revision"])
+        w.stats = (BinaryStats if task == "binary" else RegressionStats).from_state(state["stats"])
+        w.delay = DelayStats.from_state(state["delay"])
+        return w
+
+
+class RealizedPerformance:
+    """Predictions in, labels in, per-window performance revisions out, for one model."""
+
+    def __init__(self, model: str, spec: LabelsSpec, count_windows: bool, buffer: JoinBuffer | None = None):
+        self.model, self.spec, self.count_windows = model, spec, count_windows
+        self.buffer = buffer or JoinBuffer(pred_dtype="float32", max_delay_ms=self._max_delay_ms,
+                                           max_pending=spec.max_pending, sample=spec.sample)
+        self.versions: list[str] = []
+        self._codes: dict[str, int] = {}
+        self.windows: dict[tuple[int, int], _Window] = {}
+        self.newest = np.iinfo(np.int64).min
+        self.counts = dict.fromkeys(LABEL_COUNTS, 0)  # labels since start (not stored: the buffer's are)
+        self._dirty: set[tuple[int, int]] = set()
+        self._deleted: set[tuple[int, int]] = set()
+        self._versions_dirty = False
+
+    @property
+    def _max_delay_ms(self) -> int:
+        return max(1, int(self.spec.max_delay * 1000))
+
+    def _code(self, version: str) -> int | None:
+        if version not in self._codes:
+            if len(self.versions) >= MAX_VERSIONS:
+                return None
+            self._codes[version] = len(self.versions)
+            self.versions.append(version)
+            self._versions_dirty = True
+        return self._codes[version]
+
+    def _clock(self, ts: np.ndarray) -> None:
+        if ts.size:
+            self.newest = max(self.newest, int(ts.max()))
+            self._versions_dirty = True
+
+    # -- predictions ------------------------------------------------------------------------
+
+    def add(self, version: str, ids: np.ndarray, windows: np.ndarray, preds: np.ndarray, ts: np.ndarray,
+            bounds: dict[int, tuple[int, int | None, int | None]]) -> None:
+        """Hold a version's windowed predictions: ``windows`` per event (a time window's start,
+        or a count window's seq), ``bounds``: window → (seq, start ms, end ms)."""
+        code = self._code(version)
+        if code is None or not ids.size:
+            return
+        self._clock(ts)
+        preds = np.asarray(preds, dtype=np.float32)
+        for win in np.unique(windows).tolist():
+            sel = windows == win
+            before = self.buffer.counts["added"]
+            self.buffer.add(ids[sel], np.full(int(sel.sum()), code, dtype=np.int16), windows[sel], preds[sel], {},
+                            ts[sel])
+            w = self._window(code, version, int(win))
+            w.count += self.buffer.counts["added"] - before
+            w.last_ts = max(w.last_ts, int(ts[sel].max()))
+            self._dirty.add((code, int(win)))
+        for win, (seq, start, end) in bounds.items():
+            w = self.windows.get((code, int(win)))
+            if w is not None:
+                w.seq, w.start, w.end = seq, start, end
+
+    def _window(self, code: int, version: str, win: int) -> _Window:
+        key = (code, win)
+        if key not in self.windows:
+            self.windows[key] = _Window(self.spec.task, self.spec.threshold, version, win)
+            self._deleted.discard(key)
+        return self.windows[key]
+
+    # -- labels -----------------------------------------------------------------------------
+
+    def join(self, ids: np.ndarray, labels: np.ndarray, ts: np.ndarray) -> None:
+        """Credit a batch of labels to their predictions' windows (call :meth:`expire` after the batch)."""
+        if ids.size:
+            self._clock(ts)
+            j = self.buffer.join(ids, labels, ts)
+            for k, v in j.counts.items():
+                self.counts[k] += v
+            self._credit(j)
+
+    def expire(self) -> None:
+        """Expire predictions older than ``max_delay`` before the newest event or label time."""
+        if self.newest > np.iinfo(np.int64).min:
+            self.buffer.expire(self.newest)
+
+    def _credit(self, j) -> None:
+        if not j.n:
+            return
+        pairs = np.stack([j.version.astype(np.int64), j.window.astype(np.int64)], axis=1)
+        keys, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        for i, (code, win) in enumerate(keys.tolist()):
+            sel = inverse == i
+            w = self.windows.get((code, win))
+            if w is None:  # its accumulator is done (all its predictions expired): cannot happen
+                w = self._window(code, self.versions[code], win)
+            pred, label = j.pred[sel].astype(np.float64), j.label[sel]
+            if self.spec.task == "binary":
+                w.stats.update(pred, label)
+            else:
+                w.stats.update(label, pred)
+            w.delay.update(j.delay[sel] / 1000.0)
+            w.changed = True
+            self._dirty.add((code, win))
+
+    # -- output and state -------------------------------------------------------------------
+
+    def revisions(self) -> list[dict]:
+        """A revision of every window whose labels changed since the last call (``revision`` + 1)."""
+        out = []
+        for key in sorted(self._dirty):
+            w = self.windows.get(key)
+            if w is None or not w.changed:
+                continue
+            w.revision += 1
+            w.changed = False
+            out.append(self._line(w))
+        return out
+
+    def _line(self, w: _Window) -> dict:
+        labelled = w.stats.n
+        share = labelled / w.count if w.count else None
+        delay = w.delay.metrics()
+        return {"type": "performance", "model": self.model, "version": w.version,
+                "window": {"start": None if w.start is None else iso(w.start),
+                           "end": None if w.end is None else iso(w.end), "seq": w.seq},
+                "window_kind": "count" if self.count_windows else "time", "window_key": w.window,
+                "task": self.spec.task, "count": w.count, "labelled": labelled, "labelled_share": share,
+                "delay": {k: delay[k] for k in ("p50", "p90", "max", "mean")},
+                "metrics": w.stats.metrics(), "enough": share is not None and share >= self.spec.min_labelled,
+                "revision": w.revision}
+
+    def _finished(self) -> None:
+        """Forget windows whose every prediction is past ``max_delay``: no label can reach them."""
+        cutoff = self.newest - self._max_delay_ms
+        for key in [k for k, w in self.windows.items() if w.last_ts < cutoff and not w.changed]:
+            del self.windows[key]
+            self._dirty.discard(key)
+            self._deleted.add(key)
+
+    def dirty_state(self) -> dict[str, dict | None]:
+        """Every changed key → its state (``None``: delete it); call :meth:`clean` after."""
+        self._finished()
+        buf = self.buffer.dirty_state()
+        out: dict[str, dict | None] = {_BUF + k: None for k in buf["delete"]}
+        out |= {_BUF + k: v for k, v in buf["put"].items()}
+        for code, win in sorted(self._deleted):
+            out[f"{_PERF}{code}/{win}"] = None
+        for code, win in sorted(self._dirty):
+            if (code, win) in self.windows:
+                out[f"{_PERF}{code}/{win}"] = self.windows[(code, win)].to_state()
+        if self._versions_dirty:
+            out[_VERSIONS] = {"format": st.FORMAT, "names": list(self.versions), "newest": int(self.newest)}
+        return out
+
+    def clean(self) -> None:
+        self.buffer.clean()
+        self._dirty, self._deleted, self._versions_dirty = set(), set(), False
+
+    @classmethod
+    def from_state(cls, model: str, spec: LabelsSpec, count_windows: bool,
+                   states: dict[str, dict]) -> RealizedPerformance:
+        """Rebuild from every stored ``labels/…`` key of the model."""
+        buf_states = {k[len(_BUF):]: v for k, v in states.items() if k.startswith(_BUF)}
+        out = cls(model, spec, count_windows)
+        if buf_states:
+            out.buffer = JoinBuffer.from_state(buf_states, max_delay_ms=out._max_delay_ms,
+                                               max_pending=spec.max_pending)
+            if out.buffer.sample != spec.sample:
+                raise st.StateError(f"model {model}: labels.sample was {out.buffer.sample} when the pending "
+                                    f"predictions were stored, now {spec.sample}; it cannot change on restore")
+        if _VERSIONS in states:
+            v = st.check_format(states[_VERSIONS], f"model {model}: labels")
+            out.versions = list(v["names"])
+            out._codes = {name: i for i, name in enumerate(out.versions)}
+            out.newest = int(v["newest"])
+        for key, state in states.items():
+            if key.startswith(_PERF):
+                code, win = key[len(_PERF):].split("/")
+                out.windows[(int(code), int(win))] = _Window.from_state(state, spec.task, spec.threshold)
+        return out
