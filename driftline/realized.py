@@ -195,7 +195,8 @@ class RealizedPerformance:
                 "window_kind": "count" if self.count_windows else "time", "window_key": w.window,
                 "task": self.spec.task, "count": w.count, "labelled": labelled, "labelled_share": share,
                 "delay": {k: delay[k] for k in ("p50", "p90", "max", "mean")},
-                "metrics": w.stats.metrics(), "enough": share is not None and share >= self.spec.min_labelled,
+                "segment": None, "metrics": w.stats.metrics(), "estimated": None, "reference": None,
+                "findings": [], "enough": share is not None and share >= self.spec.min_labelled,
                 "revision": w.revision}
 
     def _finished(self) -> None:

@@ -70,18 +70,21 @@ class Results:
     @staticmethod
     def _performance(c: Connection, r: dict) -> None:
         w, d = r["window"], r["delay"]
-        upsert(c, t.performance, {"model": r["model"], "version": r["version"], "window_key": r["window_key"]},
+        seg = r.get("segment")
+        upsert(c, t.performance, {"model": r["model"], "version": r["version"], "window_key": r["window_key"],
+                                  "segment": "" if seg is None else f"{seg['feature']}={seg['value']}"},
                {"window_kind": r["window_kind"], "start": w["start"], "end": w["end"],
                 "seq": w["seq"], "count": r["count"], "labelled": r["labelled"],
                 "labelled_share": r["labelled_share"], "delay_p50": d.get("p50"), "delay_p90": d.get("p90"),
                 "delay_max": d.get("max"), "metrics": r["metrics"], "revision": r["revision"],
-                "updated_at": time.time()})
+                "estimated": r.get("estimated"), "reference": r.get("reference"),
+                "findings": r.get("findings") or None, "updated_at": time.time()})
 
     @mapped("could not load performance")
     def performance(self, model: str | None = None) -> list[dict]:
         """The newest revision of each window's performance, by model, version and window."""
         q = select(t.performance).order_by(t.performance.c.model, t.performance.c.version,
-                                           t.performance.c.window_key)
+                                           t.performance.c.window_key, t.performance.c.segment)
         if model is not None:
             q = q.where(t.performance.c.model == model)
         with self.engine.connect() as c:

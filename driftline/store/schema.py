@@ -138,7 +138,12 @@ performance = Table(  # migration 0008: realized performance per window, revised
     Column("metrics", JSON, nullable=False),
     Column("revision", Integer, nullable=False),
     Column("updated_at", Float, nullable=False),
-    UniqueConstraint("model", "version", "window_key", name="uq_performance"),
+    # migration 0009: "" for the whole version, "feature=value" for one segment
+    Column("segment", String(400), nullable=False, server_default=""),
+    Column("estimated", JSON),  # estimated metrics (before labels and beside them), or null
+    Column("reference", JSON),  # the reference's metrics and the comparison with them, or null
+    Column("findings", JSON),  # e.g. concept drift on the error stream: a list, or null
+    UniqueConstraint("model", "version", "window_key", "segment", name="uq_performance"),
 )
 
 offsets = Table(

@@ -126,3 +126,34 @@ def test_metric_rules_are_checked_with_their_paths():
     with pytest.raises(ConfigError) as info:
         parse_settings(config(model={"labels": {}, "rules": [{"name": "a", "metric": "roc_auc"}]}), {})
     assert "'metric' needs one of them" in str(info.value)
+
+
+def test_migration_0009_keeps_stored_performance_as_whole_version_rows(store_url):
+    """Rows of 0008 become segment "" rows; a segment's row is its own; the downgrade keeps the former."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from driftline.store import migrate
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    migrate.upgrade(engine, "0008")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO performance (model, version, window_key, window_kind, count, labelled, metrics, "
+                       "revision, updated_at) VALUES ('m', 'v1', 7, 'count', 10, 4, '{\"n\": 4}', 2, 1.0)"))
+    engine.dispose()
+    store = SqlStore(store_url, upgrade=True)
+    (row,) = store.results.performance("m")
+    assert (row["window_key"], row["segment"], row["metrics"], row["revision"], row["estimated"]) == \
+        (7, "", {"n": 4}, 2, None)
+    base = {"model": "m", "version": "v1", "window_key": 7, "window": {"start": None, "end": None, "seq": 7},
+            "window_kind": "count", "count": 5, "labelled": 1, "labelled_share": 0.2, "delay": {},
+            "metrics": {"n": 1}, "revision": 1, "segment": {"feature": "country", "value": "DE"},
+            "estimated": {"accuracy": 0.9}, "findings": [{"kind": "x"}]}
+    from driftline.types import CommitUnit
+    store.commit("g", CommitUnit(performance=[base]))
+    rows = store.results.performance("m")
+    assert [(r["segment"], r["count"], r["estimated"], r["findings"]) for r in rows] == \
+        [("", 10, None, None), ("country=DE", 5, {"accuracy": 0.9}, [{"kind": "x"}])]
+    with store.engine.begin() as c:
+        command.downgrade(migrate._config(c), "0008")
+        assert [tuple(r) for r in c.execute(text("SELECT window_key, count FROM performance"))] == [(7, 10)]
+    store.close()
