@@ -3,7 +3,8 @@
 An alert is identified by a fingerprint of model, version, rule and the
 rule's condition, so the same problem is one alert however many windows show it.
 
->>> from driftline.config.settings import RuleSpec
+>>> from driftline.config.settings import LABEL_METRICS, RuleSpec
+from driftline.detectors.performance.compare import LOWER_IS_BETTER
 >>> rule = RuleSpec(feature="amount", resolve_after=1)
 >>> w = {"model": "m", "version": "v", "start": "s", "end": "e1", "tests_run": True,
 ...      "features": {"amount": {"drift": {"method": "psi", "statistic": 0.3,
@@ -21,7 +22,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from driftline.config.settings import RuleSpec
+from driftline.config.settings import LABEL_METRICS, RuleSpec
+from driftline.detectors.performance.compare import LOWER_IS_BETTER
 from driftline.summary import drift_results, subjects
 from driftline.types import AlertState
 
@@ -126,22 +128,67 @@ def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
 
 
 def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
-    """A ``metric`` rule on one revision of a window's realized performance: one observation
-    per revision, none while the window has too few labels (``enough`` false) or the metric
-    is undefined."""
+    """A ``metric`` rule on one revision of a window's performance: one observation per
+    revision. None while the metric is undefined; for a realized metric or a label delay, none
+    while the window has too few labels (``enough`` false); an ``estimated_`` metric needs no
+    label; ``label_coverage`` with ``after`` waits until the window is that old."""
     state = state or _new(rule, revision["model"], revision["version"])
-    value = revision["metrics"].get(rule.metric)
-    if not revision.get("enough") or value is None:
+    source, name = _metric_source(rule.metric)
+    observed = _observe(rule, revision, source, name)
+    if observed is None:
         return state, None
-    low, high = rule.below is not None and value < rule.below, rule.above is not None and value > rule.above
-    bound = rule.below if (low or rule.above is None) else rule.above
+    breach, value, bound, how = observed
     w = revision["window"]
-    what = (f"{rule.metric} {value:.4g} over {revision['labelled']} labelled of window #{w['seq']}"
-            + (f" (below {rule.below:g})" if low else f" (above {rule.above:g})" if high else ""))
-    evidence = {rule.metric: {"value": value, "se": (revision["metrics"].get("se") or {}).get(rule.metric),
+    what = (f"{rule.metric} {value:.4g} of window #{w['seq']} ({revision['labelled']} labelled)"
+            + (f" ({how})" if breach else ""))
+    metrics = revision.get(source) if source in ("metrics", "estimated") else {}
+    evidence = {rule.metric: {"value": value, "se": ((metrics or {}).get("se") or {}).get(name),
                               "labelled": revision["labelled"], "labelled_share": revision["labelled_share"],
                               "revision": revision["revision"]}}
-    return step(rule, state, (low or high, what, value, bound, evidence), w["start"], w["end"])
+    if bound is not None and how.startswith("worse than the reference"):
+        evidence[rule.metric]["reference"] = bound
+    return step(rule, state, (breach, what, value, bound, evidence), w["start"], w["end"])
+
+
+def _metric_source(metric: str) -> tuple[str, str]:
+    """Where a rule's metric is read: ``metrics`` (realized), ``estimated``, ``labels`` (coverage, delay)."""
+    if metric.startswith("estimated_"):
+        return "estimated", metric[len("estimated_"):]
+    if metric in LABEL_METRICS:
+        return "labels", metric
+    return "metrics", metric
+
+
+def _observe(rule: RuleSpec, revision: dict, source: str, name: str):
+    """``(breach, value, bound, how)`` of one revision, or ``None`` when it says nothing."""
+    if source == "labels":
+        if name == "label_coverage":
+            if rule.after is not None and (revision.get("age") is None or revision["age"] < rule.after):
+                return None
+            value = revision["labelled_share"]
+        else:
+            value = revision["delay"].get(name[len("label_delay_"):]) if revision.get("enough") else None
+    elif source == "estimated":
+        value = (revision.get("estimated") or {}).get(name)
+    else:
+        value = revision["metrics"].get(name) if revision.get("enough") else None
+    if value is None:
+        return None
+    drop = rule.reference_drop
+    if drop is None:
+        low, high = rule.below is not None and value < rule.below, rule.above is not None and value > rule.above
+        bound = rule.below if (low or rule.above is None) else rule.above
+        return low or high, value, bound, f"below {rule.below:g}" if low else f"above {rule.above:g}" if high else ""
+    ref = revision.get("reference") or {}
+    c = ref.get("estimated" if source == "estimated" else "realized", {}).get(name)
+    if c is None or c.get("delta") is None:
+        return None  # no labelled reference, or the metric is undefined in one of them
+    ref_value = value - c["delta"]  # the reference's realized value (its estimated one for an estimate)
+    worse = c["delta"] if name in LOWER_IS_BETTER else -c["delta"]
+    if drop == "significant":
+        z = "" if c["z"] is None else f", z {c['z']:.2f}"
+        return bool(c["significant"]), value, ref_value, f"worse than the reference {ref_value:.4g}{z}"
+    return worse > drop, value, ref_value, f"worse than the reference {ref_value:.4g} by {worse:.4g} > {drop:g}"
 
 
 def no_data(rule: RuleSpec, model: str, version: str, silent_for: float, last_event: str,
