@@ -171,3 +171,23 @@ def test_performance_rule_conditions_are_checked_with_their_paths(tmp_path):
         _settings(ref, [{"name": "a", "metric": "estimated_mae", "above": 1}], task="regression")
     assert _settings(ref, [{"name": "a", "metric": "label_delay_p90", "above": "3d"}]).models[0].rules[0].above \
         == 3 * 86400
+
+
+def test_the_estimate_of_an_open_window_survives_a_restart(tmp_path):
+    settings = _settings(_reference(tmp_path / "ref.jsonl"))
+    p, store, out = _pipeline(tmp_path, settings)
+    x, s, _ = _rows(2000, 7)
+    values = _events(x, s, 0)
+    _run(p, values[:1200])  # checkpointed: window 0 open with 1,200 scores
+    again, out2 = make_pipeline(settings, SqlStore(f"sqlite:///{tmp_path / 'd.db'}"), [].append), []
+    again.output = out2.append
+    _run(again, values[1200:])
+    (rev,) = [r for r in out2 if r["type"] == "performance"]
+    (tmp_path / "w").mkdir()
+    whole, _, out3 = _pipeline(tmp_path / "w", settings)
+    _run(whole, values)
+    (expected,) = [r for r in out3 if r["type"] == "performance"]
+    got, want = rev["estimated"], expected["estimated"]
+    assert got["n"] == 2000 and got.keys() == want.keys()
+    for k in ("accuracy", "f1", "roc_auc", "brier", "log_loss"):  # sums in another order: equal to rounding
+        assert got[k] == pytest.approx(want[k], rel=1e-9) and got["se"][k] == pytest.approx(want["se"][k], rel=1e-9)
