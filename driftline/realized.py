@@ -33,6 +33,7 @@ PREFIX = "labels/"
 _BUF, _PERF, _VERSIONS = "labels/buf/", "labels/perf/", "labels/versions"
 MAX_VERSIONS = 32767  # codes are int16
 LABEL_COUNTS = ("joined", "orphan", "expired", "duplicate", "sampled_out")
+BASELINE_WINDOWS = 10  # the previous version's newest labelled windows a new version is compared with
 #: the metrics compared with the reference, per task (the line's ``reference``)
 HEADLINE = {"binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier"),
             "regression": ("mae", "rmse", "mape", "bias")}
@@ -244,10 +245,48 @@ class RealizedPerformance:
                 "task": self.spec.task, "count": w.count, "labelled": labelled, "labelled_share": share,
                 "delay": {k: delay[k] for k in ("p50", "p90", "max", "mean")},
                 "segment": None, "metrics": metrics, "estimated": estimated,
-                "reference": self._against(metrics, estimated), "findings": [],
+                "reference": self._against(metrics, estimated), "versions": self._versions(w, metrics, estimated),
+                "findings": [],
                 "enough": share is not None and share >= self.spec.min_labelled,
                 "age": None if w.end is None or self.newest == np.iinfo(np.int64).min
                 else max(0.0, (self.newest - w.end) / 1000.0), "revision": w.revision}
+
+    def _versions(self, w: _Window, metrics: dict, estimated: dict | None) -> dict | None:
+        """The window against the version first seen before its own (the one it replaced, or
+        the champion beside a challenger): that version's window of the same time if it has
+        labels (time windows), else its newest labelled windows still held (at most
+        ``BASELINE_WINDOWS``), merged."""
+        code = self._codes.get(w.version, 0)
+        if code == 0:
+            return None
+        prev = code - 1
+        same = None if self.count_windows else self.windows.get((prev, w.window))
+        pool = [same] if same is not None and same.stats.n else \
+            sorted((x for (c, _), x in self.windows.items() if c == prev and x.stats.n),
+                   key=lambda x: x.window)[-BASELINE_WINDOWS:]
+        if not pool:
+            return None
+        stats = type(pool[0].stats).from_state(pool[0].stats.to_state())
+        for x in pool[1:]:
+            stats.merge(x.stats)
+        est = None
+        if estimated is not None and all(x.est is not None and x.est.calibration == w.est.calibration for x in pool):
+            try:
+                est = EstimatedStats.from_state(pool[0].est.to_state(), self.calibrator)
+                for x in pool[1:]:
+                    est.merge(x.est)
+            except ValueError:  # estimated with a calibrator of an earlier reference
+                est = None
+        head = HEADLINE[self.spec.task]
+        bm = stats.metrics()
+        em = est.metrics() if est is not None else None
+        return {"baseline": self.versions[prev], "same_window": pool[0] is same, "windows": len(pool),
+                "n": stats.n, "metrics": {k: bm.get(k) for k in head} | {"se": {k: (bm.get("se") or {}).get(k)
+                                                                                 for k in head}},
+                "realized": {k: v for k, v in against(metrics, bm, self.spec.z).items() if k in head}
+                if metrics.get("n") else {},
+                "estimated": {k: v for k, v in against(estimated, em, self.spec.z).items() if k in head}
+                if em is not None else {}}
 
     def _against(self, metrics: dict, estimated: dict | None) -> dict | None:
         """The reference's headline metrics, and the window's realized and estimated ones against them."""

@@ -145,8 +145,10 @@ def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
     evidence = {rule.metric: {"value": value, "se": ((metrics or {}).get("se") or {}).get(name),
                               "labelled": revision["labelled"], "labelled_share": revision["labelled_share"],
                               "revision": revision["revision"]}}
-    if bound is not None and how.startswith("worse than the reference"):
-        evidence[rule.metric]["reference"] = bound
+    if bound is not None and how.startswith("worse than"):
+        evidence[rule.metric]["previous" if rule.drop_from_previous is not None else "reference"] = bound
+        if rule.drop_from_previous is not None:
+            evidence[rule.metric]["baseline"] = revision["versions"]["baseline"]
     return step(rule, state, (breach, what, value, bound, evidence), w["start"], w["end"])
 
 
@@ -174,21 +176,24 @@ def _observe(rule: RuleSpec, revision: dict, source: str, name: str):
         value = revision["metrics"].get(name) if revision.get("enough") else None
     if value is None:
         return None
-    drop = rule.reference_drop
+    drop, against = rule.reference_drop, "reference"
+    if rule.drop_from_previous is not None:
+        drop, against = rule.drop_from_previous, "versions"
     if drop is None:
         low, high = rule.below is not None and value < rule.below, rule.above is not None and value > rule.above
         bound = rule.below if (low or rule.above is None) else rule.above
         return low or high, value, bound, f"below {rule.below:g}" if low else f"above {rule.above:g}" if high else ""
-    ref = revision.get("reference") or {}
+    ref = revision.get(against) or {}
     c = ref.get("estimated" if source == "estimated" else "realized", {}).get(name)
     if c is None or c.get("delta") is None:
-        return None  # no labelled reference, or the metric is undefined in one of them
+        return None  # no labelled reference (no previous version), or the metric is undefined in one
     ref_value = value - c["delta"]  # the reference's realized value (its estimated one for an estimate)
+    what = "the reference" if against == "reference" else f"version {ref['baseline']}"
     worse = c["delta"] if name in LOWER_IS_BETTER else -c["delta"]
     if drop == "significant":
         z = "" if c["z"] is None else f", z {c['z']:.2f}"
-        return bool(c["significant"]), value, ref_value, f"worse than the reference {ref_value:.4g}{z}"
-    return worse > drop, value, ref_value, f"worse than the reference {ref_value:.4g} by {worse:.4g} > {drop:g}"
+        return bool(c["significant"]), value, ref_value, f"worse than {what} {ref_value:.4g}{z}"
+    return worse > drop, value, ref_value, f"worse than {what} {ref_value:.4g} by {worse:.4g} > {drop:g}"
 
 
 def no_data(rule: RuleSpec, model: str, version: str, silent_for: float, last_event: str,

@@ -179,6 +179,9 @@ class RuleSpec(_Frozen):
     #: ``labels.z`` standard errors of both) or by more than a number; ``drop: x`` is short for a number
     drop_from_reference: Literal["significant"] | Annotated[float, Field(gt=0)] | None = None
     drop: float | None = Field(default=None, gt=0)
+    #: worse than the model's previous version (the one first seen before this one: the version
+    #: it replaced, or the champion beside a challenger), as ``drop_from_reference``: the rollback rule
+    drop_from_previous: Literal["significant"] | Annotated[float, Field(gt=0)] | None = None
     #: ``label_coverage`` only: judge a window once it is this old (by the newest event or label time)
     after: Duration | None = Field(default=None, gt=0)
     retrain: bool = True  # whether firing requests retraining (data-quality problems are fixed, not retrained)
@@ -195,16 +198,17 @@ class RuleSpec(_Frozen):
         if len(given) != 1:
             raise ValueError("set exactly one of 'share', 'count', 'feature', 'quality: true', "
                              "'no_data', 'volume', 'dead_letters' or 'metric'")
-        bounds = [k for k in ("below", "above", "drop", "drop_from_reference") if getattr(self, k) is not None]
+        drops = {"drop", "drop_from_reference", "drop_from_previous"}
+        bounds = [k for k in ("below", "above", *sorted(drops)) if getattr(self, k) is not None]
         if (self.metric is None) != (not bounds):
-            raise ValueError("'below'/'above'/'drop'/'drop_from_reference' go with 'metric' (e.g. metric: "
-                             "roc_auc, below: 0.75), and 'metric' needs one of them")
-        if len(set(bounds) & {"drop", "drop_from_reference"}) > 1 or (
-                set(bounds) & {"drop", "drop_from_reference"} and set(bounds) & {"below", "above"}):
-            raise ValueError("a 'metric' rule has 'below'/'above', or one of 'drop'/'drop_from_reference'")
+            raise ValueError("'below'/'above'/'drop'/'drop_from_reference'/'drop_from_previous' go with 'metric' "
+                             "(e.g. metric: roc_auc, below: 0.75), and 'metric' needs one of them")
+        if len(set(bounds) & drops) > 1 or (set(bounds) & drops and set(bounds) & {"below", "above"}):
+            raise ValueError("a 'metric' rule has 'below'/'above', or one of 'drop'/'drop_from_reference'/"
+                             "'drop_from_previous'")
         if self.after is not None and self.metric != "label_coverage":
             raise ValueError("'after' goes with 'metric: label_coverage' (judge a window once it is that old)")
-        if self.metric in LABEL_METRICS and (self.drop is not None or self.drop_from_reference is not None):
+        if self.metric in LABEL_METRICS and set(bounds) & drops:
             raise ValueError(f"metric {self.metric!r} has no reference value: use 'below' or 'above'")
         return self
 

@@ -191,3 +191,50 @@ def test_the_estimate_of_an_open_window_survives_a_restart(tmp_path):
     assert got["n"] == 2000 and got.keys() == want.keys()
     for k in ("accuracy", "f1", "roc_auc", "brier", "log_loss"):  # sums in another order: equal to rounding
         assert got[k] == pytest.approx(want[k], rel=1e-9) and got["se"][k] == pytest.approx(want["se"][k], rel=1e-9)
+
+
+def _two_versions(x, s, first, versions=("v1", "v2")):
+    return [orjson.dumps({"model": "m", "version": versions[i % 2], "id": str(first + i),
+                          "ts": START + (first + i) * 10, "features": {"x": float(x[i]), "colour": "red"},
+                          "prediction": float(s[i])}) for i in range(len(x))]
+
+
+def test_a_challenger_worse_than_the_champion_beside_it_is_a_rollback_alert(tmp_path):
+    rules = [{"name": "rollback", "metric": "roc_auc", "drop_from_previous": "significant", "severity": "critical"}]
+    cfg = config(model={"features": {"x": "numeric", "colour": "categorical"},
+                        "window": {"duration": "20s", "min_count": 200},
+                        "reference": {"path": str(_reference(tmp_path / "ref.jsonl"))},
+                        "labels": {"max_delay": "30d"}, "rules": rules})
+    settings = parse_settings(cfg, {})
+    p, store, out = _pipeline(tmp_path, settings)
+    x, s, y = _rows(8000, 8)
+    y = np.where(np.arange(8000) % 2 == 1, 1 - y, y)  # v2 (odd ids): its scores mean the opposite
+    _run(p, _two_versions(x, s, 0) + _labels(y, 0))
+    p.end_of_input()
+    last = {}
+    for r in out:
+        if r["type"] == "performance":
+            last[(r["version"], r["window_key"])] = r
+    v1 = [r for (v, _), r in last.items() if v == "v1"]
+    v2 = [r for (v, _), r in last.items() if v == "v2"]
+    assert all(r["versions"] is None for r in v1)  # the first version has none before it
+    for r in v2:
+        assert r["versions"]["baseline"] == "v1" and r["versions"]["same_window"]
+        assert r["versions"]["realized"]["roc_auc"]["significant"] and r["metrics"]["roc_auc"] < 0.3
+        assert r["versions"]["metrics"]["roc_auc"] == last[("v1", r["window_key"])]["metrics"]["roc_auc"]
+    states = {(st.version, st.rule): st for st in store.results.load_alert_states().values()}
+    assert states[("v2", "rollback")].status == "firing" and states[("v1", "rollback")].status == "ok"
+    assert "worse than version v1" in states[("v2", "rollback")].last_event["subject"]
+
+
+def test_a_new_version_is_compared_with_the_newest_windows_of_the_one_it_replaced(tmp_path):
+    settings = _settings(_reference(tmp_path / "ref.jsonl"))
+    p, store, out = _pipeline(tmp_path, settings)
+    x, s, y = _rows(8000, 9)
+    old = _events(x[:6000], s[:6000], 0)
+    new = [e.replace(b'"version":"v1"', b'"version":"v2"') for e in _events(x[6000:], s[6000:], 6000)]
+    _run(p, old + _labels(y[:6000], 0) + new + _labels(y[6000:], 6000))
+    (v2,) = {r["window_key"]: r for r in out if r["type"] == "performance" and r["version"] == "v2"}.values()
+    v = v2["versions"]
+    assert v["baseline"] == "v1" and not v["same_window"] and v["windows"] == 3 and v["n"] == 6000
+    assert not v["realized"]["roc_auc"]["significant"] and not v["estimated"]["roc_auc"]["significant"]
