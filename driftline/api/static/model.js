@@ -96,8 +96,10 @@ async function loadPerformance() {
       el("td", {}, fmt((r.metrics.se || {})[metric])), el("td", {}, fmt(value(r, "estimated"))), el("td", {}, r.revision)));
   }
   box.append(note, chart, table);
-  Plotly.newPlot(chart, traces, {margin: {l: 50, r: 50, t: 10, b: 30}, height: 240, legend: {orientation: "h"},
-    yaxis: {title: esc(metric)}, yaxis2: {overlaying: "y", side: "right", range: [0, 1], title: "labelled share"}}, PLOT);
+  Plotly.newPlot(chart, traces, {margin: {l: 50, r: 60, t: 30, b: 30}, height: 260,
+    legend: {orientation: "h", x: 0, y: 1.12}, yaxis: {title: esc(metric)},
+    yaxis2: {overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%", dtick: 0.25, title: "labelled share",
+             showgrid: false}}, PLOT);
 }
 
 async function loadWindows() {
