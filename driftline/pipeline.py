@@ -288,6 +288,7 @@ class Pipeline:
             self._print(summary)
         for revision in unit.performance:
             self._print(revision)
+        self.metrics.observe_labels(self.labels, unit.performance)
         return unit.offsets
 
     def _print(self, summary: dict) -> None:
