@@ -63,7 +63,8 @@ def from_row(row: dict, min_labelled: float | None) -> dict:
             "count": row["count"], "labelled": row["labelled"], "labelled_share": share,
             "delay": {"p50": row["delay_p50"], "p90": row["delay_p90"], "max": row["delay_max"]},
             "segment": segment_of(row["segment"]), "metrics": row["metrics"], "estimated": row["estimated"],
-            "reference": row["reference"], "findings": row["findings"] or [], "enough": enough,
+            "reference": row["reference"], "versions": row.get("versions"), "findings": row["findings"] or [],
+            "enough": enough,
             "revision": row["revision"], "updated_at": row["updated_at"]}
 
 

@@ -92,6 +92,10 @@ def test_a_window_is_estimated_when_it_closes_and_the_estimate_meets_the_realize
         assert abs(e["accuracy"] - real["accuracy"]) < 3 * np.hypot(real["se"]["accuracy"], e["se"]["accuracy"])
     rows = store.results.performance("m")
     assert [r["estimated"]["n"] for r in rows] == [2000, 2000, 2000] and rows[0]["reference"]["n"] == 6000
+    from driftline.performance_view import columns, from_row, text_row
+    lines = [from_row(r, 0.3) for r in rows]
+    assert "est_roc_auc" in columns(lines, False)
+    assert text_row(lines[0])["est_roc_auc"] == rows[0]["estimated"]["roc_auc"]
 
 
 def test_under_concept_drift_the_estimate_stays_put_while_the_realized_auc_falls_and_the_rule_fires(tmp_path):
@@ -225,6 +229,8 @@ def test_a_challenger_worse_than_the_champion_beside_it_is_a_rollback_alert(tmp_
     states = {(st.version, st.rule): st for st in store.results.load_alert_states().values()}
     assert states[("v2", "rollback")].status == "firing" and states[("v1", "rollback")].status == "ok"
     assert "worse than version v1" in states[("v2", "rollback")].last_event["subject"]
+    stored = {(r["version"], r["window_key"]): r["versions"] for r in store.results.performance("m")}
+    assert all(stored[k] == r["versions"] for k, r in last.items())
 
 
 def test_a_new_version_is_compared_with_the_newest_windows_of_the_one_it_replaced(tmp_path):
