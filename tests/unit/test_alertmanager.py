@@ -20,13 +20,13 @@ from driftline.config import parse_settings
 from driftline.errors import DeliveryError, ThrottledError
 from driftline.types import iso, to_ms
 from tests.helpers import config
+from tests.http_standin import closed_port
 from tests.standins import (
     INCIDENT,
     JSON,
     RFC3339,
     FakeAlertmanager,
     alertmanager_problems,
-    closed_port,
     feature_alert,
     incident_payload,
     model_alert,

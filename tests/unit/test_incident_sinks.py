@@ -18,7 +18,8 @@ from driftline.app import build_sinks
 from driftline.config import masked, parse_settings
 from driftline.errors import ConfigError, DeliveryError
 from tests.helpers import config
-from tests.standins import FakeAlertmanager, FakePagerDuty, closed_port, incident_payload
+from tests.http_standin import closed_port
+from tests.standins import FakeAlertmanager, FakePagerDuty, incident_payload
 
 KEY = "R0ut1ngK3ySecretR0ut1ngK3ySecret"  # 32 characters, like a PagerDuty integration key
 TOKEN = "am-bearer-T0ken-9d8c7b6a5f4e"
