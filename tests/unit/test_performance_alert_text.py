@@ -24,8 +24,8 @@ def firing_alert() -> dict:
 
 def test_the_console_prints_a_performance_alert_with_its_metric():
     text = alert_text(firing_alert())
-    assert text.splitlines()[0] == ("[WARNING] fraud v3: auc_drop firing — roc_auc 0.5023 over 1275 labelled of "
-                                    "window #41 (below 0.6) (0.502 vs threshold 0.6)")
+    assert text.splitlines()[0] == ("[WARNING] fraud v3: auc_drop firing — roc_auc 0.5023 of window #41 "
+                                    "(1275 labelled) (below 0.6) (0.502 vs threshold 0.6)")
     assert text.splitlines()[2] == "  roc_auc: 0.502 ± 0.0221 over 1275 labelled (64%), revision 3"
 
 
