@@ -76,12 +76,13 @@ class Router:
         return out
 
     def route_performance(self, revision: dict, now: float | None = None) -> Routed:
-        """One revision of a window's realized performance → what its ``metric`` rules cause
+        """One revision of a window's realized performance → what its ``metric`` and
+        ``concept_drift`` rules cause
         (the same alert lifecycle and incidents as windows; no retraining trigger of its own)."""
         spec, out = self.specs[revision["model"]], Routed()
         events = []
         for rule in spec.rules:
-            if rule.metric is None:
+            if rule.metric is None and not rule.concept_drift:
                 continue
             fp = fingerprint(revision["model"], revision["version"], rule)
             state, event = performance(rule, revision, self.alerts.get(fp))
