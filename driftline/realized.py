@@ -5,7 +5,8 @@ performance changed is revised at the next checkpoint (docs/labels.md, "In the p
 Pure: no Kafka, no store, no clock of its own. Time is event time, the newest event or
 label time seen (``newest``). Its state is keyed (all under ``labels/``): the join
 buffer's own keys under ``labels/buf/``, the version table and clock as
-``labels/versions``, and one key per window accumulator, ``labels/perf/<code>/<window>``.
+``labels/versions``, one key per window accumulator, ``labels/perf/<code>/<window>``, and
+one per version's concept-drift detectors, ``labels/concept/<code>``.
 
 >>> import numpy as np
 >>> from driftline.config.settings import LabelsSpec
@@ -25,6 +26,7 @@ import numpy as np
 from driftline import state as st
 from driftline.config.settings import LabelsSpec
 from driftline.detectors.performance import BinaryStats, Calibrator, DelayStats, EstimatedStats, RegressionStats
+from driftline.detectors.performance.concept import ConceptDrift
 from driftline.detectors.performance.reference import against
 from driftline.labels.join import JoinBuffer
 from driftline.types import iso
@@ -37,6 +39,8 @@ BASELINE_WINDOWS = 10  # the previous version's newest labelled windows a new ve
 #: the metrics compared with the reference, per task (the line's ``reference``)
 HEADLINE = {"binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier"),
             "regression": ("mae", "rmse", "mape", "bias")}
+_CONCEPT = "labels/concept/"
+MAX_FINDINGS = 8  # concept-drift findings kept per window (the first ones)
 
 
 def is_label_key(key: str) -> bool:
@@ -60,12 +64,14 @@ class _Window:
         self.last_ts = np.iinfo(np.int64).min
         self.revision = 0
         self.changed = False  # labels credited since the last revision
+        self.findings: list[dict] = []
 
     def to_state(self) -> dict:
         return {"format": st.FORMAT, "version": self.version, "window": self.window, "seq": self.seq,
                 "start": self.start, "end": self.end, "count": self.count, "last_ts": int(self.last_ts),
                 "revision": self.revision, "stats": self.stats.to_state(), "delay": self.delay.to_state(),
-                "est": None if self.est is None else self.est.to_state(), "aged": self.aged}
+                "est": None if self.est is None else self.est.to_state(), "aged": self.aged,
+                "findings": self.findings}
 
     @classmethod
     def from_state(cls, state: dict, task: str, threshold: float, calibrator: Calibrator | None = None) -> _Window:
@@ -81,6 +87,7 @@ class _Window:
         w.count, w.last_ts, w.revision = int(state["count"]), int(state["last_ts"]), int(state["revision"])
         w.stats = (BinaryStats if task == "binary" else RegressionStats).from_state(state["stats"])
         w.delay = DelayStats.from_state(state["delay"])
+        w.findings = [dict(f) for f in state.get("findings", ())]
         return w
 
 
@@ -102,6 +109,8 @@ class RealizedPerformance:
         self._dirty: set[tuple[int, int]] = set()
         self._deleted: set[tuple[int, int]] = set()
         self._versions_dirty = False
+        self.concept: dict[int, ConceptDrift] = {}  # per version code
+        self._concept_dirty: set[int] = set()
 
     def set_reference(self, reference: dict | None) -> None:
         """The labelled reference's performance (``ReferenceProfile.performance``): windows are
@@ -172,6 +181,7 @@ class RealizedPerformance:
             for k, v in j.counts.items():
                 self.counts[k] += v
             self._credit(j)
+            self._drift(j)
 
     def expire(self) -> None:
         """Expire predictions older than ``max_delay`` before the newest event or label time."""
@@ -197,6 +207,29 @@ class RealizedPerformance:
             w.delay.update(j.delay[sel] / 1000.0)
             w.changed = True
             self._dirty.add((code, win))
+
+    def _drift(self, j) -> None:
+        """The joined labels, in batch order, through their version's concept-drift detectors;
+        each detection becomes a finding of the window holding the prediction it fired at."""
+        for code in np.unique(j.version).tolist():
+            sel = j.version == code
+            c = self.concept.get(code) or self.concept.setdefault(code, self._detectors())
+            c.update(j.pred[sel], j.label[sel], j.window[sel], j.label_ts[sel])
+            self._concept_dirty.add(code)
+            for found in c.drain():
+                self._finding(code, found)
+
+    def _detectors(self) -> ConceptDrift:
+        return ConceptDrift(self.spec.task, self.spec.threshold)
+
+    def _finding(self, code: int, found: dict) -> None:
+        w = self.windows.get((code, found["window"]))
+        if w is None or len(w.findings) >= MAX_FINDINGS:
+            return
+        ts = found.pop("label_ts")
+        w.findings.append(found | {"version": self.versions[code], "ts": iso(ts), "informational": False})
+        w.changed = True
+        self._dirty.add((code, found["window"]))
 
     # -- output and state -------------------------------------------------------------------
 
@@ -246,7 +279,7 @@ class RealizedPerformance:
                 "delay": {k: delay[k] for k in ("p50", "p90", "max", "mean")},
                 "segment": None, "metrics": metrics, "estimated": estimated,
                 "reference": self._against(metrics, estimated), "versions": self._versions(w, metrics, estimated),
-                "findings": [],
+                "findings": list(w.findings),
                 "enough": share is not None and share >= self.spec.min_labelled,
                 "age": None if w.end is None or self.newest == np.iinfo(np.int64).min
                 else max(0.0, (self.newest - w.end) / 1000.0), "revision": w.revision}
@@ -321,6 +354,8 @@ class RealizedPerformance:
         for code, win in sorted(self._dirty):
             if (code, win) in self.windows:
                 out[f"{_PERF}{code}/{win}"] = self.windows[(code, win)].to_state()
+        for code in sorted(self._concept_dirty):
+            out[f"{_CONCEPT}{code}"] = self.concept[code].to_state()
         if self._versions_dirty:
             out[_VERSIONS] = {"format": st.FORMAT, "names": list(self.versions), "newest": int(self.newest)}
         return out
@@ -328,6 +363,7 @@ class RealizedPerformance:
     def clean(self) -> None:
         self.buffer.clean()
         self._dirty, self._deleted, self._versions_dirty = set(), set(), False
+        self._concept_dirty = set()
 
     @classmethod
     def from_state(cls, model: str, spec: LabelsSpec, count_windows: bool, states: dict[str, dict],
@@ -351,4 +387,13 @@ class RealizedPerformance:
                 code, win = key[len(_PERF):].split("/")
                 out.windows[(int(code), int(win))] = _Window.from_state(state, spec.task, spec.threshold,
                                                                         out.calibrator)
+        out._restore_concept(states)
         return out
+
+    def _restore_concept(self, states: dict[str, dict]) -> None:
+        """The detectors of each version; those made for another task or threshold start afresh."""
+        for key, state in states.items():
+            if key.startswith(_CONCEPT):
+                c = ConceptDrift.from_state(st.check_format(state, f"model {self.model}: labels concept drift"))
+                if (c.task, c.threshold) == (self.spec.task, self.spec.threshold):
+                    self.concept[int(key[len(_CONCEPT):])] = c

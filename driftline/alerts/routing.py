@@ -42,7 +42,8 @@ _DRIFT_RULES = ("share", "count", "feature", "metric")  # rules whose firing ask
 def retraining_rules(spec: ModelSpec) -> set[str]:
     if spec.retrain.rules is not None:
         return set(spec.retrain.rules)
-    return {r.name for r in spec.rules if r.retrain and any(getattr(r, k) is not None for k in _DRIFT_RULES)}
+    return {r.name for r in spec.rules
+            if r.retrain and (r.concept_drift or any(getattr(r, k) is not None for k in _DRIFT_RULES))}
 
 
 class Router:
@@ -76,13 +77,13 @@ class Router:
         return out
 
     def route_performance(self, revision: dict, now: float | None = None) -> Routed:
-        """One revision of a window's performance → what its ``metric`` rules cause (the same
-        alert lifecycle, incidents and retraining triggers as windows; the trigger's evidence
-        carries the performance numbers)."""
+        """One revision of a window's performance → what its ``metric`` and ``concept_drift``
+        rules cause (the same alert lifecycle, incidents and retraining triggers as windows; the
+        trigger's evidence carries the performance numbers)."""
         spec, out = self.specs[revision["model"]], Routed()
         events = []
         for rule in spec.rules:
-            if rule.metric is None:
+            if rule.metric is None and not rule.concept_drift:
                 continue
             fp = fingerprint(revision["model"], revision["version"], rule)
             state, event = performance(rule, revision, self.alerts.get(fp))
@@ -246,7 +247,8 @@ class Router:
             return
         self.cooldowns.record(key, end)
         perf = {a["rule"]: self.alerts[a["fingerprint"]].last_event["features"] for a in inc.firing
-                if self.rules.get((spec.name, a["rule"])) is not None and self.rules[(spec.name, a["rule"])].metric
+                if self.rules.get((spec.name, a["rule"])) is not None
+                and (self.rules[(spec.name, a["rule"])].metric or self.rules[(spec.name, a["rule"])].concept_drift)
                 and self.alerts[a["fingerprint"]].last_event is not None}
         event = cloud_event(lead.last_event, summary, self.group, inc.snapshot(), perf)
         inc.trigger = event["id"]

@@ -43,6 +43,8 @@ def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
         cond = f"dead_letters={rule.dead_letters}"
     elif rule.metric is not None:
         cond = f"metric={rule.metric}:{rule.below}:{rule.above}"
+    elif rule.concept_drift:
+        cond = "concept_drift"
     else:
         cond = f"feature={rule.feature}"
     text = "|".join((model, version, rule.name, cond))
@@ -101,7 +103,7 @@ def _dead_letters(rule: RuleSpec, summary: dict):
 def condition(rule: RuleSpec, summary: dict):
     """``(breach, subject, value, threshold, evidence)`` for one window, or ``None`` when the
     window says nothing about the rule (tests not run, its feature absent, a partial window)."""
-    if rule.no_data is not None or rule.metric is not None:
+    if rule.no_data is not None or rule.metric is not None or rule.concept_drift:
         return None  # by the clock (see no_data()), or by performance revisions (see performance())
     if rule.volume is not None:
         return _volume(rule, summary)
@@ -133,6 +135,8 @@ def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
     while the window has too few labels (``enough`` false); an ``estimated_`` metric needs no
     label; ``label_coverage`` with ``after`` waits until the window is that old."""
     state = state or _new(rule, revision["model"], revision["version"])
+    if rule.concept_drift:
+        return concept_drift(rule, revision, state)
     source, name = _metric_source(rule.metric)
     observed = _observe(rule, revision, source, name)
     if observed is None:
@@ -194,6 +198,20 @@ def _observe(rule: RuleSpec, revision: dict, source: str, name: str):
         z = "" if c["z"] is None else f", z {c['z']:.2f}"
         return bool(c["significant"]), value, ref_value, f"worse than {what} {ref_value:.4g}{z}"
     return worse > drop, value, ref_value, f"worse than {what} {ref_value:.4g} by {worse:.4g} > {drop:g}"
+
+
+def concept_drift(rule: RuleSpec, revision: dict, state: AlertState):
+    """A ``concept_drift`` rule on one revision: breached when its ``findings`` hold a concept-drift
+    detection that made the error stream worse and is not informational (one observation per
+    revision, as a ``metric`` rule; the finding stays with its window, so each of that window's
+    revisions breaches again)."""
+    found = [f for f in revision.get("findings") or () if f.get("kind") == "concept_drift"
+             and not f.get("informational") and f.get("direction") == "worse"]
+    w = revision["window"]
+    what = (", ".join(f"{f['detector']} on the {f['signal']}: {f['before']:.4g} → {f['after']:.4g} at {f['ts']}"
+                      for f in found) + f" (window #{w['seq']})" if found else "no concept drift detected")
+    evidence = {f"{f['detector']} {f['signal']}": f for f in found}
+    return step(rule, state, (bool(found), what, len(found), 1, evidence), w["start"], w["end"])
 
 
 def no_data(rule: RuleSpec, model: str, version: str, silent_for: float, last_event: str,

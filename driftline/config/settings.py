@@ -160,7 +160,8 @@ class RuleSpec(_Frozen):
     ``feature`` (one named feature, ``prediction``, ``multivariate`` or ``domain_classifier``),
     ``quality: true`` (any data-quality finding), ``no_data`` (no event for that long, by
     event time and by wall clock), ``volume`` (events per window against the reference's
-    rate) or ``dead_letters`` (share of the window's records that were bad).
+    rate), ``dead_letters`` (share of the window's records that were bad), ``metric`` or
+    ``concept_drift: true`` (a realized-performance revision holds a concept-drift detection).
     """
 
     name: str = "feature_drift"
@@ -184,6 +185,8 @@ class RuleSpec(_Frozen):
     drop_from_previous: Literal["significant"] | Annotated[float, Field(gt=0)] | None = None
     #: ``label_coverage`` only: judge a window once it is this old (by the newest event or label time)
     after: Duration | None = Field(default=None, gt=0)
+    #: a concept-drift detection (worse) on the error stream of the labels (needs ``labels``)
+    concept_drift: bool = False
     retrain: bool = True  # whether firing requests retraining (data-quality problems are fixed, not retrained)
     severity: Literal["info", "warning", "critical"] = "warning"
     for_windows: int = Field(default=1, ge=1)
@@ -194,10 +197,11 @@ class RuleSpec(_Frozen):
     @model_validator(mode="after")
     def _one_condition(self) -> RuleSpec:
         given = [x for x in (self.share, self.count, self.feature, self.no_data, self.volume,
-                             self.dead_letters, self.metric) if x is not None] + [1] * self.quality
+                             self.dead_letters, self.metric) if x is not None] \
+            + [1] * self.quality + [1] * self.concept_drift
         if len(given) != 1:
             raise ValueError("set exactly one of 'share', 'count', 'feature', 'quality: true', "
-                             "'no_data', 'volume', 'dead_letters' or 'metric'")
+                             "'no_data', 'volume', 'dead_letters', 'metric' or 'concept_drift: true'")
         drops = {"drop", "drop_from_reference", "drop_from_previous"}
         bounds = [k for k in ("below", "above", *sorted(drops)) if getattr(self, k) is not None]
         if (self.metric is None) != (not bounds):
@@ -351,6 +355,8 @@ class ModelSpec(_Frozen):
         metric_rules = [r for r in self.rules if r.metric is not None]
         if metric_rules and self.labels is None:
             raise ValueError(f"rule {metric_rules[0].name!r}: a 'metric' rule needs 'labels'")
+        if self.labels is None and (cd := [r for r in self.rules if r.concept_drift]):
+            raise ValueError(f"rule {cd[0].name!r}: a 'concept_drift' rule needs 'labels'")
         for r in metric_rules:
             known = metric_names(self.labels.task)
             if r.metric not in known:
