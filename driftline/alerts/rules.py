@@ -130,17 +130,28 @@ def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
 
 
 def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
-    """A ``metric`` rule on one revision of a window's performance: one observation per
-    revision. None while the metric is undefined; for a realized metric or a label delay, none
-    while the window has too few labels (``enough`` false); an ``estimated_`` metric needs no
-    label; ``label_coverage`` with ``after`` waits until the window is that old."""
+    """A ``metric`` or ``concept_drift`` rule on one revision of a window's performance: one
+    observation per revision of the newest window observed so far or of a newer one; late
+    labels of an older window are none (else an older, healthy window's revisions would clear
+    what the newest ones fire — only a concept-drift detection in it still counts). None while
+    the metric is undefined; for a realized metric or a label delay, none while the window has
+    too few labels (``enough`` false); an ``estimated_`` metric needs no label;
+    ``label_coverage`` with ``after`` waits until the window is that old."""
     state = state or _new(rule, revision["model"], revision["version"])
+    key = revision["window_key"]
     if rule.concept_drift:
-        return concept_drift(rule, revision, state)
+        found = _concept_findings(revision)
+        if state.judged is not None and key < state.judged and not found:
+            return state, None  # an older window's late labels: no observation (see below)
+        state, event = concept_drift(rule, revision, state, found)
+        return replace(state, judged=max(key, state.judged if state.judged is not None else key)), event
+    if state.judged is not None and key < state.judged:
+        return state, None  # late labels of an older window than the newest one judged
     source, name = _metric_source(rule.metric)
     observed = _observe(rule, revision, source, name)
     if observed is None:
         return state, None
+    state = replace(state, judged=key)
     breach, value, bound, how = observed
     w = revision["window"]
     what = (f"{rule.metric} {value:.4g} of window #{w['seq']} ({revision['labelled']} labelled)"
@@ -200,13 +211,17 @@ def _observe(rule: RuleSpec, revision: dict, source: str, name: str):
     return worse > drop, value, ref_value, f"worse than {what} {ref_value:.4g} by {worse:.4g} > {drop:g}"
 
 
-def concept_drift(rule: RuleSpec, revision: dict, state: AlertState):
+def _concept_findings(revision: dict) -> list[dict]:
+    return [f for f in revision.get("findings") or () if f.get("kind") == "concept_drift"
+            and not f.get("informational") and f.get("direction") == "worse"]
+
+
+def concept_drift(rule: RuleSpec, revision: dict, state: AlertState, found: list[dict] | None = None):
     """A ``concept_drift`` rule on one revision: breached when its ``findings`` hold a concept-drift
     detection that made the error stream worse and is not informational (one observation per
     revision, as a ``metric`` rule; the finding stays with its window, so each of that window's
     revisions breaches again)."""
-    found = [f for f in revision.get("findings") or () if f.get("kind") == "concept_drift"
-             and not f.get("informational") and f.get("direction") == "worse"]
+    found = _concept_findings(revision) if found is None else found
     w = revision["window"]
     what = (", ".join(f"{f['detector']} on the {f['signal']}: {f['before']:.4g} → {f['after']:.4g} at {f['ts']}"
                       for f in found) + f" (window #{w['seq']})" if found else "no concept drift detected")

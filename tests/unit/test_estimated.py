@@ -244,3 +244,22 @@ def test_a_new_version_is_compared_with_the_newest_windows_of_the_one_it_replace
     v = v2["versions"]
     assert v["baseline"] == "v1" and not v["same_window"] and v["windows"] == 3 and v["n"] == 6000
     assert not v["realized"]["roc_auc"]["significant"] and not v["estimated"]["roc_auc"]["significant"]
+
+
+def test_late_labels_of_an_older_window_do_not_resolve_what_a_newer_one_fired():
+    from driftline.alerts.rules import performance
+    from driftline.config.settings import RuleSpec
+    rule = RuleSpec(name="auc", metric="roc_auc", below=0.6, resolve_after=1)
+
+    def rev(key, auc):
+        return {"model": "m", "version": "v1", "window": {"seq": key, "start": "S", "end": "E"}, "window_key": key,
+                "labelled": 900, "labelled_share": 0.9, "revision": 2, "enough": True,
+                "metrics": {"roc_auc": auc, "se": {"roc_auc": 0.02}}}
+    state, event = performance(rule, rev(5, 0.52), None)
+    assert event["status"] == "firing" and state.judged == 5
+    state, event = performance(rule, rev(4, 0.81), state)  # window 4's late labels: healthy, older
+    assert event is None and state.status == "firing"
+    state, event = performance(rule, rev(5, 0.55), state)  # more labels of the newest: still low
+    assert event is None and state.status == "firing"
+    state, event = performance(rule, rev(6, 0.80), state)
+    assert event["status"] == "resolved" and state.judged == 6

@@ -9,7 +9,7 @@ from driftline.config.settings import RuleSpec
 
 
 def revision(auc: float) -> dict:
-    return {"model": "fraud", "version": "v3", "window": {"seq": 41, "start": "S", "end": "E"},
+    return {"model": "fraud", "version": "v3", "window": {"seq": 41, "start": "S", "end": "E"}, "window_key": 41,
             "labelled": 1275, "labelled_share": 0.6375, "revision": 3, "enough": True,
             "metrics": {"roc_auc": auc, "se": {"roc_auc": 0.0221}}}
 
