@@ -22,6 +22,13 @@ start. An in-memory SQLite store (``sqlite://``, ``driftline replay``'s default)
 database per connection and cannot be opened twice: with it there is no thread, and
 ``wake`` and ``close`` deliver on the calling thread. :meth:`Dispatcher.deliver_due` is one
 pass on the calling thread (tests drive it with a fake clock).
+
+**Several processes.** A pass delivers only what it claimed (``Outbox.claim``: the due rows,
+for ``owner``, until ``lease`` seconds from now; ``alerts/lease.py`` renews the lease while
+the pass runs), and releases what it did not finish at its end. One process at a time owns
+an incident's rows to a sink, so the order below holds across processes. Before sending, the
+attempt is recorded only if the row is still this dispatcher's (``mark_attempt``); a row
+another process took over (this one stalled past its lease) is not sent here.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import threading
 import time
 
 from driftline.alerts.incidents import Incident
+from driftline.alerts.lease import Renewal, new_owner
 from driftline.alerts.silences import SILENCEABLE, is_silenced
 from driftline.errors import DeliveryError
 from driftline.metrics import NullMetrics
@@ -52,8 +60,12 @@ def _incident_of(item) -> str | None:
 class Dispatcher:
     def __init__(self, store, sinks: dict, deadline: float = DAY, clock=time.time,
                  base_delay: float = 1.0, max_delay: float = 300.0, max_retry_after: float = 3600.0,
-                 metrics=None, redact=str, poll_interval: float = 1.0, shutdown_wait: float = 10.0):
+                 metrics=None, redact=str, poll_interval: float = 1.0, shutdown_wait: float = 10.0,
+                 lease: float = 30.0, owner: str | None = None):
+        if lease <= 0:
+            raise ValueError(f"lease must be > 0 seconds, not {lease!r}")
         self.store, self.sinks, self.deadline, self.clock = store, sinks, deadline, clock
+        self.lease, self.owner = lease, owner or new_owner()
         self.base_delay, self.max_delay, self.max_retry_after = base_delay, max_delay, max_retry_after
         self.metrics = metrics or NullMetrics()
         self.redact = redact
@@ -140,17 +152,29 @@ class Dispatcher:
         """Try every notification that is due; return how many were delivered."""
         now = self.clock()
         self._held = {s: t for s, t in self._held.items() if t > now}
-        sent = 0
-        for item in self.outbox.due(now, limit, exclude_sinks=tuple(self._held), early=self._flush):
-            if self._abandon.is_set():
-                return sent
-            if item.sink in self._held:
-                continue  # held back by a failure earlier in this pass
-            sent += self._deliver(item, now)
-        for item in self.outbox.overdue(now, self.deadline, limit):
+        items = self.outbox.claim(self.owner, now, now + self.lease, limit, exclude_sinks=tuple(self._held),
+                                  early=self._flush)
+        try:
+            with Renewal(self.outbox, self.owner, self.lease, self.clock, self.redact):
+                sent = self._deliver_claimed(items, now)
+        finally:
+            self.outbox.release(self.owner)
+        if self._abandon.is_set():
+            return sent
+        for item in self.outbox.overdue(now, self.deadline, limit, owner=self.owner):
             self._expire(item, now)  # past the deadline while its sink was held back
         self._hooks(now)
         self._count()
+        return sent
+
+    def _deliver_claimed(self, items: list, now: float) -> int:
+        sent = 0
+        for item in items:
+            if self._abandon.is_set():
+                break
+            if item.sink in self._held:
+                continue  # held back by a failure earlier in this pass
+            sent += self._deliver(item, now)
         return sent
 
     def _deliver(self, item, now: float) -> int:
@@ -168,7 +192,10 @@ class Dispatcher:
             return 0
         if ctx is _SUPERSEDED:  # marked so by the outbox, its new features handed on
             return 0
-        self.outbox.mark_attempt(item.id, item.attempts + 1)
+        if not self.outbox.mark_attempt(item.id, item.attempts + 1, self.owner, self.clock() + self.lease):
+            log.warning("%s %s to %s was taken over by another process (this one held it past its %.0f s lease); "
+                        "not sent here", item.kind, item.id, item.sink, self.lease)
+            return 0
         try:
             receipt = self._send(item, self._current(item), ctx)
         except DeliveryError as exc:
@@ -264,7 +291,7 @@ class Dispatcher:
         self._held[item.sink] = next_at
         log.warning("delivery of %s %s to %s failed (attempt %d), retry in %.0fs: %s",
                     item.kind, item.id, item.sink, attempts, next_at - now, error)
-        self.outbox.mark_retry(item.id, attempts, next_at, error, give_up=False)
+        self.outbox.mark_retry(item.id, attempts, next_at, error, give_up=False, owner=self.owner, now=now)
         self.metrics.observe_notification(item.sink, "retry")
 
     def _expire(self, item, now: float) -> None:
@@ -277,12 +304,14 @@ class Dispatcher:
             sink.forget(item.payload["incident"]["id"])
 
     def _give_up(self, item, now: float, error: str, attempts: int | None = None) -> None:
-        self._forget(item)
         attempts = item.attempts if attempts is None else attempts
+        if not self.outbox.mark_retry(item.id, attempts, now, self.redact(error), give_up=True, owner=self.owner,
+                                      now=now):
+            return  # another process holds it now (and decides)
+        self._forget(item)
         log.error("giving up on %s %s to %s after %d attempt(s) over %.0fs: %s "
                   "(`driftline alerts --pending` lists it, `--retry-failed` tries again)",
                   item.kind, item.id, item.sink, attempts, now - item.created_at, error)
-        self.outbox.mark_retry(item.id, attempts, now, self.redact(error), give_up=True)
         self.metrics.observe_notification(item.sink, "failed")
 
     def _count(self) -> None:

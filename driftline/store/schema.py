@@ -92,7 +92,13 @@ outbox = Table(
     Column("sent_at", Float),
     Column("deadline_at", Float),  # set by `alerts --retry-failed`; else created_at + delivery_deadline
     Column("receipt", JSON),  # what the sink said when it accepted it (Receipt.detail)
+    # migration 0010: claims (docs/alerting.md "Several processes"): the incident (with the sink,
+    # the unit one process owns at a time), the process that claimed the row last, its lease
+    Column("incident", String(40)),
+    Column("claimed_by", String(120)),
+    Column("claimed_until", Float),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_incident", "incident", "sink"),
 )
 
 triggers = Table(
