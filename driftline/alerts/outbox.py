@@ -154,11 +154,13 @@ class Dispatcher:
         self._held = {s: t for s, t in self._held.items() if t > now}
         items = self.outbox.claim(self.owner, now, now + self.lease, limit, exclude_sinks=tuple(self._held),
                                   early=self._flush)
-        try:
-            with Renewal(self.outbox, self.owner, self.lease, self.clock, self.redact):
-                sent = self._deliver_claimed(items, now)
-        finally:
-            self.outbox.release(self.owner)
+        sent = 0
+        if items:
+            try:
+                with Renewal(self.outbox, self.owner, self.lease, self.clock, self.redact):
+                    sent = self._deliver_claimed(items, now)
+            finally:
+                self.outbox.release(self.owner)
         if self._abandon.is_set():
             return sent
         for item in self.outbox.overdue(now, self.deadline, limit, owner=self.owner):

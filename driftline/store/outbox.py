@@ -132,9 +132,8 @@ class Outbox(Silences):
         if exclude_sinks:
             q = q.where(_o.c.sink.not_in(exclude_sinks))
         with self.engine.begin() as c:
-            if c.dialect.name == "sqlite":  # a write first: the transaction holds the write lock from here
-                c.execute(update(_o).where(_o.c.claimed_by == owner, _o.c.status != "pending")
-                          .values(claimed_until=None))
+            if c.dialect.name == "sqlite":  # a write first (of no row): the write lock is held from here
+                c.execute(update(_o).where(_o.c.id == -1).values(claimed_until=None))
             candidates = c.execute(q).all()
             locked: dict[tuple[str, str], bool] = {}
             for r in candidates:
@@ -158,17 +157,18 @@ class Outbox(Silences):
     def renew(self, owner: str, until: float) -> int:
         """Extend ``owner``'s live claims on rows still pending to ``until``; return how many."""
         with self.engine.begin() as c:
-            return c.execute(update(_o).where(_o.c.claimed_by == owner, _o.c.status == "pending",
+            return c.execute(update(_o).where(_o.c.status == "pending", _o.c.claimed_by == owner,
                                               _o.c.claimed_until.is_not(None))
                              .values(claimed_until=until)).rowcount
 
     @mapped("could not release claimed notifications")
     def release(self, owner: str) -> None:
         """End ``owner``'s leases (the end of a pass): what it did not deliver is anyone's again.
-        ``claimed_by`` stays: who had the row last (who delivered it, for a sent one)."""
+        ``claimed_by`` stays: who had the row last (who delivered it, for a sent one). Only pending
+        rows can hold a lease (every status change ends it), so the status index bounds the scan."""
         with self.engine.begin() as c:
-            c.execute(update(_o).where(_o.c.claimed_by == owner, _o.c.claimed_until.is_not(None))
-                      .values(claimed_until=None))
+            c.execute(update(_o).where(_o.c.status == "pending", _o.c.claimed_by == owner,
+                                       _o.c.claimed_until.is_not(None)).values(claimed_until=None))
 
     @mapped("could not read overdue notifications")
     def overdue(self, now: float, deadline: float, limit: int = 100, owner: str | None = None) -> list[OutboxItem]:
