@@ -26,7 +26,9 @@ from driftline.summary import drift_results, subjects
 from driftline.types import AlertState
 
 
-def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
+def fingerprint(model: str, version: str, rule: RuleSpec, segment: str | None = None) -> str:
+    """``segment`` (``feature=value``) names one segment's alert of a ``metric`` rule; the
+    whole version's (``None``) keeps the fingerprint it always had."""
     if rule.share is not None:
         cond = f"share={rule.share}"
     elif rule.count is not None:
@@ -43,17 +45,25 @@ def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
         cond = f"metric={rule.metric}:{rule.below}:{rule.above}"
     else:
         cond = f"feature={rule.feature}"
-    text = "|".join((model, version, rule.name, cond))
+    text = "|".join((model, version, rule.name, cond) + ((f"segment={segment}",) if segment is not None else ()))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def labels(state: AlertState, rule: RuleSpec) -> dict[str, str]:
-    """What identifies an alert to grouping and silences: model, version, rule, severity, and
-    for a rule on one feature its ``subject``."""
+def labels(state: AlertState, rule: RuleSpec, segment: str | None = None) -> dict[str, str]:
+    """What identifies an alert to grouping and silences: model, version, rule, severity, for
+    a rule on one feature its ``subject``, and for one segment's alert its ``segment``."""
     out = {"model": state.model, "version": state.version, "rule": rule.name, "severity": rule.severity}
     if rule.feature is not None:
         out["subject"] = rule.feature
+    if segment is not None:
+        out["segment"] = segment
     return out
+
+
+def segment_of(revision: dict) -> str | None:
+    """A performance line's segment as ``feature=value`` (as the store keys it), ``None`` for the whole version."""
+    seg = revision.get("segment")
+    return None if seg is None else f"{seg['feature']}={seg['value']}"
 
 
 def _quality(summary: dict):
@@ -112,8 +122,8 @@ def condition(rule: RuleSpec, summary: dict):
     return _drift(rule, drift_results(summary), len(subjects(summary)))
 
 
-def _new(rule: RuleSpec, model: str, version: str) -> AlertState:
-    return AlertState(fingerprint(model, version, rule), model, version, rule.name, severity=rule.severity)
+def _new(rule: RuleSpec, model: str, version: str, segment: str | None = None) -> AlertState:
+    return AlertState(fingerprint(model, version, rule, segment), model, version, rule.name, severity=rule.severity)
 
 
 def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
@@ -128,8 +138,10 @@ def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
 def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
     """A ``metric`` rule on one revision of a window's realized performance: one observation
     per revision, none while the window has too few labels (``enough`` false) or the metric
-    is undefined."""
-    state = state or _new(rule, revision["model"], revision["version"])
+    is undefined. A segment's revision is its own alert (fingerprint, ``segment`` in the event,
+    named first in the subject)."""
+    segment = segment_of(revision)
+    state = state or _new(rule, revision["model"], revision["version"], segment)
     value = revision["metrics"].get(rule.metric)
     if not revision.get("enough") or value is None:
         return state, None
@@ -141,7 +153,12 @@ def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
     evidence = {rule.metric: {"value": value, "se": (revision["metrics"].get("se") or {}).get(rule.metric),
                               "labelled": revision["labelled"], "labelled_share": revision["labelled_share"],
                               "revision": revision["revision"]}}
-    return step(rule, state, (low or high, what, value, bound, evidence), w["start"], w["end"])
+    if segment is not None:
+        what = f"segment {segment}: {what}"
+    state, event = step(rule, state, (low or high, what, value, bound, evidence), w["start"], w["end"])
+    if event is not None and segment is not None:
+        event["segment"] = segment
+    return state, event
 
 
 def no_data(rule: RuleSpec, model: str, version: str, silent_for: float, last_event: str,

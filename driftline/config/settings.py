@@ -44,6 +44,15 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PathError(ValueError):
+    """A problem found by a model's validator at a path below it (``loc``, e.g.
+    ``("labels", "segments", 1)``): the loader adds the path to the model's own."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
 class DriftTest(_Frozen):
     """A drift test, by its name in ``driftline.detectors.drift.METHODS``.
 
@@ -229,6 +238,9 @@ class LabelsSpec(_Frozen):
     (event time) for its label, at most ``max_pending`` of them per model; ``sample``
     keeps that share of the ids (by hash). A window's performance is reported
     ``enough: false`` while less than ``min_labelled`` of its predictions are labelled.
+    ``segments``: categorical (or boolean) features of the model whose values each get
+    their own performance line, at most ``max_segments`` values per feature (the first
+    seen; the rest in ``(other)``; docs/labels.md, "Segments").
     """
 
     task: Literal["binary", "regression"] = "binary"
@@ -237,6 +249,8 @@ class LabelsSpec(_Frozen):
     max_pending: int = Field(default=10_000_000, ge=1)
     sample: float = Field(default=1.0, gt=0, le=1)
     min_labelled: float = Field(default=0.3, ge=0, le=1)
+    segments: list[str] = Field(default_factory=list)
+    max_segments: int = Field(default=10, ge=1, le=1000)
 
 
 class ModelSpec(_Frozen):
@@ -314,6 +328,17 @@ class ModelSpec(_Frozen):
         if self.prediction is None or self.prediction.kind != "numeric":
             raise ValueError("labels: needs a numeric 'prediction' (a score for 'binary', "
                              "the predicted value for 'regression')")
+        self._check_segments()
+
+    def _check_segments(self) -> None:
+        usable = [k for k, f in self.features.items() if f.kind != "numeric"]
+        for i, name in enumerate(self.labels.segments):
+            if name not in usable:
+                raise PathError(("labels", "segments", i),
+                                f"{name!r} is not a categorical feature of model {self.name} (its categorical "
+                                f"and boolean features: {', '.join(usable) or 'none'})")
+            if name in self.labels.segments[:i]:
+                raise PathError(("labels", "segments", i), f"{name!r} is listed twice")
 
     def trend_features(self) -> list[str]:
         """The features with a trend test: numeric ones, when thresholds are calibrated."""
