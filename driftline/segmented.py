@@ -26,6 +26,7 @@ from driftline.types import iso
 SEG = "labels/seg/"
 _CODES = SEG + "codes"
 _OFFSET = -MISSING  # counts are indexed by code + 2: (missing), (other), then the values
+_CODE_MIN = int(np.iinfo(np.int16).min)
 
 
 class _Segment:
@@ -51,10 +52,10 @@ class _Segment:
 
 
 def _groups(keys: np.ndarray):
-    """``(row of keys, positions)`` for every distinct row of the 2-d ``keys``."""
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    order = np.argsort(inverse.ravel(), kind="stable")
-    bounds = np.cumsum(np.bincount(inverse.ravel(), minlength=len(uniq)))[:-1]
+    """``(key, positions)`` for every distinct value of the 1-d integer ``keys``."""
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=uniq.size))[:-1]
     return zip(uniq.tolist(), np.split(order, bounds))
 
 
@@ -101,12 +102,13 @@ class SegmentPerformance:
         """Credit a batch's joined labels (a :class:`~driftline.labels.joined.Joined`) to their segments."""
         if not j.n or not self.features:
             return
-        vw = np.stack([j.version.astype(np.int64), j.window.astype(np.int64)], axis=1)
+        pairs, vw = np.unique(np.stack([j.version.astype(np.int64), j.window.astype(np.int64)], axis=1), axis=0,
+                              return_inverse=True)
+        pairs, vw = pairs.tolist(), vw.ravel().astype(np.int64) << 16  # (version, window) index, then the code
         pred, label, delay = j.pred.astype(np.float64), j.label, j.delay / 1000.0
         for i, f in enumerate(self.features):
-            keys = np.concatenate([vw, j.segments[f].astype(np.int64)[:, None]], axis=1)
-            for (code, win, seg), sel in _groups(keys):
-                key = (code, win, i, seg)
+            for k, sel in _groups(vw | (j.segments[f].astype(np.int64) - _CODE_MIN)):
+                key = (*pairs[k >> 16], i, (k & 0xFFFF) + _CODE_MIN)
                 s = self.segments.get(key) or self.segments.setdefault(key, _Segment(self.spec))
                 if self.spec.task == "binary":
                     s.stats.update(pred[sel], label[sel])
