@@ -223,3 +223,27 @@ def test_segment_rows_are_stored_beside_the_whole_versions_row(store_url):
     assert sum(r["labelled"] for r in rows if r["segment"]) == whole["labelled"] == 500
     de = next(r for r in rows if r["segment"] == "colour=DE")
     assert de["count"] == int((country[2000:] == "DE").sum()) and de["revision"] >= 1
+
+
+def test_a_restart_between_checkpoints_gives_the_segment_rows_of_an_uninterrupted_run(tmp_path):
+    evs, country, pred = _events(4000)
+    ids = np.arange(2000, 4000, 3)
+    values = evs + _labels(ids, pred[ids] > 0.5, START + 45_000)
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    _feed(_pipeline(url), values[:3500])  # checkpointed at every batch
+    _pipeline(url).process(_batch(values[3500:3700], 3500))  # read, never checkpointed: as after a SIGKILL
+    p = _pipeline(url)
+    offset = p.offsets[("t", 0)]
+    for k in range(offset, len(values), 500):
+        p.process(_batch(values[k:k + 500], k))
+    p.end_of_input()
+    whole = _pipeline(f"sqlite:///{tmp_path / 'w.db'}")
+    _feed(whole, values, size=1000)
+    whole.end_of_input()
+
+    def rows(url):
+        return sorted((r["window_key"], r["segment"], r["count"], r["labelled"], r["metrics"]["tp"])
+                      for r in SqlStore(url).results.performance("m"))
+    got = rows(url)
+    assert got == rows(f"sqlite:///{tmp_path / 'w.db'}") and sum(r[3] for r in got if r[1]) == ids.size
+    assert {r[1] for r in got} == {"", "colour=DE", "colour=FR", "colour=CZ"}
