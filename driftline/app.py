@@ -265,7 +265,9 @@ def build_http(settings: Settings, port: int | None = None, service: Service | N
     metrics = service.pipeline.metrics if service is not None else Metrics()
     token = h.auth_token.get_secret_value() if h.auth_token else None
     lag = getattr(metrics, "lag_values", None) if service is not None else None
-    app = build_app(Views(store.browse, [m.name for m in settings.models], lag=lag), Readiness(store.browse, service),
+    labels = {m.name: m.labels.min_labelled for m in settings.models if m.labels is not None}
+    app = build_app(Views(store.browse, [m.name for m in settings.models], lag=lag, labels=labels),
+                    Readiness(store.browse, service),
                     metrics.text if hasattr(metrics, "text") else (lambda: ""), token, _allowed_hosts(h))
     server = HttpServer(app, h.host, h.port if port is None else port, on_stop=store.close).start()
     server.store_description = store.describe()

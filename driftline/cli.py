@@ -564,6 +564,7 @@ def parser() -> argparse.ArgumentParser:
     _add_init(sub)
     _add_status(sub)
     _add_triggers(sub)
+    _add_performance(sub)
     return p
 
 
@@ -808,6 +809,64 @@ def _add_status(sub) -> None:
                    help="the newest N windows, oldest first (default: 20), e.g. --last 5")
     s.add_argument("--json", action="store_true", help="one JSON object per window, for scripts (default: a table)")
     s.set_defaults(func=cmd_windows)
+
+
+def cmd_performance(args) -> int:
+    from driftline import performance_view as pv
+    from driftline.app import existing_store
+    from driftline.status import table
+    settings = _settings(args.config)
+    try:
+        segment = pv.check_segment(args.segment, "--segment")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    store = existing_store(settings)
+    min_labelled = {m.name: m.labels.min_labelled for m in settings.models if m.labels is not None}
+    lines = [pv.from_row(r, min_labelled.get(model))
+             for model in _performance_models(settings, store, args.model, min_labelled)
+             for r in store.browse.performance_rows(model, args.version, segment, args.last)]
+    store.close()
+    if args.output == "json":
+        for line in lines:
+            print(orjson.dumps({"type": "performance", **line}, option=orjson.OPT_SERIALIZE_NUMPY).decode())
+    elif not lines:
+        asked = [f"{k} {v}" for k, v in (("model", args.model), ("version", args.version), ("segment", args.segment)) if v]
+        print("no performance stored yet" + (" for " + ", ".join(asked) if asked else ""))
+    else:
+        print(table([pv.text_row(x) for x in lines], pv.columns(lines, segment != "")))
+    return 0
+
+
+def _performance_models(settings, store, model: str | None, labelled: dict) -> list[str]:
+    """``model`` (configured, with labels or stored performance), else every such model."""
+    stored = store.browse.performance_models()
+    if model is None:
+        return sorted(set(labelled) | set(stored))
+    if settings.model(model) is None and model not in stored:
+        raise InputError(f"--model: unknown model {model!r} (configured: {', '.join(m.name for m in settings.models)})")
+    if model not in labelled and model not in stored:
+        raise InputError(f"--model: model {model!r} has no labels configured, so no performance "
+                         f"(models with labels: {', '.join(labelled) or 'none'})")
+    return [model]
+
+
+def _add_performance(sub) -> None:
+    s = _command(sub, "performance", "realized performance per window from the store: labelled share, whether "
+                                     "enough is labelled, headline metrics (estimated beside them when present), "
+                                     "label delay, revision",
+                 ["driftline performance -c driftline.yaml", "driftline performance -c driftline.yaml --model fraud "
+                  "--last 5", "driftline performance -c driftline.yaml --model fraud --segment country=DE --output json"])
+    _config(s)
+    s.add_argument("--model", metavar="MODEL",
+                   help="only this configured model (default: every model with labels), e.g. --model fraud")
+    s.add_argument("--version", metavar="VERSION", help="only this model version (default: all), e.g. --version v3")
+    s.add_argument("--segment", metavar="FEATURE=VALUE",
+                   help="one segment's performance (default: the whole version), e.g. --segment country=DE")
+    s.add_argument("--last", type=_last, default=20, metavar="N",
+                   help="the newest N windows of each model, oldest first (default: 20), e.g. --last 5")
+    s.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text, a table (default), or json, one performance line per window, e.g. --output json")
+    s.set_defaults(func=cmd_performance)
 
 
 TRIGGER_COLUMNS = ["window_end", "model", "version", "cloudevent_id", "incident", "sink", "status", "attempts",

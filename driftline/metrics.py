@@ -7,9 +7,13 @@ pipeline uses when no metrics port is configured.
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import start_http_server
 
+from driftline import performance_view as pv
 from driftline import summary
 
 
@@ -38,8 +42,45 @@ class NullMetrics:
     def set_lag(self, lag: dict[tuple[str, int], int]) -> None:
         """Consumer lag per (topic, partition): the high watermark minus the stored offset."""
 
+    def observe_labels(self, realized: dict, revisions: list[dict]) -> None:
+        """After a checkpoint: each model's :class:`~driftline.realized.RealizedPerformance`
+        (its ``counts`` and ``buffer``) and the performance revisions just stored."""
+
     def close(self) -> None:
         pass
+
+
+class _LabelCounters:
+    """Counters whose totals are kept elsewhere (the label join's counts): exported as they
+    were at the last checkpoint."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._labels: dict[tuple[str, str], int] = {}
+        self._predictions: dict[tuple[str, str], int] = {}
+
+    def update(self, realized: dict) -> None:
+        labels = {(m, k): int(v) for m, r in realized.items() for k, v in r.counts.items()}
+        preds = {(m, k): int(r.buffer.counts.get(k, 0)) for m, r in realized.items() for k in ("evicted", "expired")}
+        with self._lock:
+            self._labels, self._predictions = labels, preds
+
+    def collect(self):
+        with self._lock:
+            labels, preds = dict(self._labels), dict(self._predictions)
+        total = CounterMetricFamily("driftline_labels", "Label events by what became of them (since the process "
+                                    "started): joined, orphan, expired, duplicate, sampled_out", labels=["model", "result"])
+        for (model, result), n in sorted(labels.items()):
+            total.add_metric([model, result], n)
+        yield total
+        for kind, doc in (("evicted", "Pending predictions evicted by labels.max_pending before their label came"),
+                          ("expired", "Pending predictions expired (labels.max_delay) before their label came")):
+            family = CounterMetricFamily(f"driftline_predictions_{kind}", doc + " (as stored with the join buffer)",
+                                         labels=["model"])
+            for (model, k), n in sorted(preds.items()):
+                if k == kind:
+                    family.add_metric([model], n)
+            yield family
 
 
 class Metrics(NullMetrics):
@@ -75,7 +116,22 @@ class Metrics(NullMetrics):
         self.lag = Gauge("driftline_consumer_lag", "High watermark minus the offset the store has committed",
                          ["topic", "partition"], registry=r)
         self._lag_labels: set[tuple[str, str]] = set()
+        self._labels_gauges(r)
         self._server = None
+
+    def _labels_gauges(self, r: CollectorRegistry) -> None:
+        self.labels_pending = Gauge("driftline_labels_pending", "Predictions waiting for their label", ["model"],
+                                    registry=r)
+        self.labels_bytes = Gauge("driftline_labels_buffer_bytes", "Bytes the label-join buffer holds in arrays",
+                                  ["model"], registry=r)
+        self.performance = Gauge("driftline_performance", "Headline metrics of the newest window with enough "
+                                 "labels", ["model", "version", "metric"], registry=r)
+        self.labelled_share = Gauge("driftline_performance_labelled_share", "Labelled share of the window "
+                                    "driftline_performance is of", ["model", "version"], registry=r)
+        self._label_counters = _LabelCounters()
+        r.register(self._label_counters)
+        self._newest: dict[tuple[str, str], tuple] = {}
+        self._perf_labels: set[tuple[str, str, str]] = set()
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
         """Serve ``/metrics``; return the port (useful with ``port=0``)."""
@@ -130,6 +186,30 @@ class Metrics(NullMetrics):
         self._lag_labels = labels
         for (topic, partition), n in lag.items():
             self.lag.labels(topic, str(partition)).set(n)
+
+    def observe_labels(self, realized: dict, revisions: list[dict]) -> None:
+        for model, r in realized.items():
+            self.labels_pending.labels(model).set(r.buffer.pending)
+            self.labels_bytes.labels(model).set(r.buffer.nbytes)
+        self._label_counters.update(realized)
+        for rev in revisions:
+            self._performance(rev)
+
+    def _performance(self, rev: dict) -> None:
+        """Keep the newest window (by start, then key) with ``enough`` labels per model version."""
+        key, at = (rev["model"], rev["version"]), (rev["window"]["start"] or "", rev["window_key"])
+        if not rev["enough"] or rev.get("segment") or at < self._newest.get(key, ("", -1)):
+            return
+        self._newest[key] = at
+        for name in pv.HEADLINE[pv.task_of(rev["metrics"])]:
+            value, labels = rev["metrics"].get(name), (*key, name)
+            if value is not None:
+                self.performance.labels(*labels).set(value)
+                self._perf_labels.add(labels)
+            elif labels in self._perf_labels:  # undefined in this window (e.g. AUC with one class)
+                self.performance.remove(*labels)
+                self._perf_labels.discard(labels)
+        self.labelled_share.labels(*key).set(rev["labelled_share"])
 
     def lag_values(self) -> list[dict]:
         """What the lag gauge holds now, for the API."""

@@ -20,6 +20,7 @@ from driftline.detectors.calibrate import calibrate
 from driftline.detectors.classifier import DomainProfile
 from driftline.detectors.drift import Plan
 from driftline.detectors.multivariate import PCAProfile
+from driftline.detectors.performance.reference import reference_performance
 from driftline.detectors.profile import ReferenceProfile, build_reference
 from driftline.detectors.quality import CHECKS_PER_FEATURE
 from driftline.detectors.window import WindowStats, most_severe
@@ -304,6 +305,10 @@ def reference_for(spec: ModelSpec, columns: dict, source: str, seed: int = 0) ->
         methods = {n: [t.method for t in spec.tests_for(f)] for n, f in spec.all_features().items()}
         profile.calibration = calibrate(profile, columns, methods, window, spec.false_alarms,
                                         n_tests(spec), seed)
+    lab = spec.labels
+    if lab is not None and lab.reference_label in columns and "prediction" in columns:
+        profile.performance = reference_performance(lab.task, lab.threshold, columns["prediction"],
+                                                    columns[lab.reference_label])
     return profile
 
 

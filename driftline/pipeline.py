@@ -110,7 +110,8 @@ class Pipeline:
             self.monitors[spec.name] = self._monitor(spec, profile, {k: v for (m, k), v in saved.items()
                                                                     if m == spec.name and not is_label_key(k)})
         self.labels = {spec.name: self._labels(spec, {k: v for (m, k), v in saved.items()
-                                                      if m == spec.name and is_label_key(k)})
+                                                      if m == spec.name and is_label_key(k)},
+                                               self.monitors[spec.name].profile)
                        for spec in self.settings.models if spec.labels is not None}
         self.offsets = self.store.state.load_offsets(self.group)
         self._dirty = self._drop_legacy
@@ -137,12 +138,14 @@ class Pipeline:
         return m
 
     @staticmethod
-    def _labels(spec: ModelSpec, states: dict[str, dict]) -> RealizedPerformance:
+    def _labels(spec: ModelSpec, states: dict[str, dict], profile: ReferenceProfile | None) -> RealizedPerformance:
         count = spec.window.size is not None
+        ref = profile.performance if profile is not None else None
+        ages = tuple(r.after for r in spec.rules if r.after is not None)
         if not states:
-            return RealizedPerformance(spec.name, spec.labels, count)
+            return RealizedPerformance(spec.name, spec.labels, count, reference=ref, ages=ages)
         try:
-            return RealizedPerformance.from_state(spec.name, spec.labels, count, states)
+            return RealizedPerformance.from_state(spec.name, spec.labels, count, states, reference=ref, ages=ages)
         except st.StateError:
             raise
         except (KeyboardInterrupt, SystemExit):
@@ -174,6 +177,8 @@ class Pipeline:
     def set_reference(self, profile: ReferenceProfile) -> None:
         monitor = self.monitors[profile.model]
         monitor.profile = profile
+        if profile.model in self.labels:
+            self.labels[profile.model].set_reference(profile.performance)
         if monitor.pending:  # events collected for a reference from the stream: not needed now
             monitor.pending = []
             monitor.dirty.add(MODEL_KEY)
@@ -284,6 +289,7 @@ class Pipeline:
             self._print(summary)
         for revision in unit.performance:
             self._print(revision)
+        self.metrics.observe_labels(self.labels, unit.performance)
         return unit.offsets
 
     def _print(self, summary: dict) -> None:
@@ -319,4 +325,6 @@ class Pipeline:
     def _close(self, monitor: ModelMonitor, w: Window, unit: CommitUnit, now: float | None = None) -> None:
         summary = monitor.summarise(w)
         unit.windows.append(summary)
+        if monitor.spec.name in self.labels:  # its estimate is complete
+            self.labels[monitor.spec.name].closed(w.version, w.seq if monitor.spec.window.size else w.start_ms)
         unit.add(self.router.route(summary, self.wall() if now is None else now))

@@ -5,8 +5,8 @@ performance changed is revised at the next checkpoint (docs/labels.md, "In the p
 Pure: no Kafka, no store, no clock of its own. Time is event time, the newest event or
 label time seen (``newest``). Its state is keyed (all under ``labels/``): the join
 buffer's own keys under ``labels/buf/``, the version table and clock as
-``labels/versions``, one key per window accumulator, ``labels/perf/<code>/<window>``, and
-the segments' keys under ``labels/seg/`` (``driftline/segmented.py``).
+``labels/versions``, one key per window accumulator, ``labels/perf/<code>/<window>``,
+one per version's concept-drift detectors, ``labels/concept/<code>``, and the segments' keys under ``labels/seg/`` (``driftline/segmented.py``).
 
 >>> import numpy as np
 >>> from driftline.config.settings import LabelsSpec
@@ -25,7 +25,9 @@ import numpy as np
 
 from driftline import state as st
 from driftline.config.settings import LabelsSpec
-from driftline.detectors.performance import BinaryStats, DelayStats, RegressionStats
+from driftline.detectors.performance import BinaryStats, Calibrator, DelayStats, EstimatedStats, RegressionStats
+from driftline.detectors.performance.concept import ConceptDrift
+from driftline.detectors.performance.reference import against
 from driftline.labels.join import JoinBuffer
 from driftline.segmented import SegmentPerformance
 from driftline.types import iso
@@ -34,6 +36,12 @@ PREFIX = "labels/"
 _BUF, _PERF, _VERSIONS = "labels/buf/", "labels/perf/", "labels/versions"
 MAX_VERSIONS = 32767  # codes are int16
 LABEL_COUNTS = ("joined", "orphan", "expired", "duplicate", "sampled_out")
+BASELINE_WINDOWS = 10  # the previous version's newest labelled windows a new version is compared with
+#: the metrics compared with the reference, per task (the line's ``reference``)
+HEADLINE = {"binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier"),
+            "regression": ("mae", "rmse", "mape", "bias")}
+_CONCEPT = "labels/concept/"
+MAX_FINDINGS = 8  # concept-drift findings kept per window (the first ones)
 
 
 def is_label_key(key: str) -> bool:
@@ -43,9 +51,12 @@ def is_label_key(key: str) -> bool:
 class _Window:
     """One (version, window)'s accumulated performance."""
 
-    def __init__(self, task: str, threshold: float, version: str, window: int):
+    def __init__(self, task: str, threshold: float, version: str, window: int, calibrator: Calibrator | None = None):
         self.version, self.window = version, window
         self.stats = BinaryStats(threshold) if task == "binary" else RegressionStats()
+        #: the estimate from every windowed prediction's score (binary, with a labelled reference)
+        self.est = EstimatedStats(calibrator, threshold) if calibrator is not None else None
+        self.aged = 0  # how many of the label_coverage rules' ``after`` ages the window has passed
         self.delay = DelayStats()
         self.seq: int | None = None
         self.start: int | None = None
@@ -54,28 +65,41 @@ class _Window:
         self.last_ts = np.iinfo(np.int64).min
         self.revision = 0
         self.changed = False  # labels credited since the last revision
+        self.findings: list[dict] = []
 
     def to_state(self) -> dict:
         return {"format": st.FORMAT, "version": self.version, "window": self.window, "seq": self.seq,
                 "start": self.start, "end": self.end, "count": self.count, "last_ts": int(self.last_ts),
-                "revision": self.revision, "stats": self.stats.to_state(), "delay": self.delay.to_state()}
+                "revision": self.revision, "stats": self.stats.to_state(), "delay": self.delay.to_state(),
+                "est": None if self.est is None else self.est.to_state(), "aged": self.aged,
+                "findings": self.findings}
 
     @classmethod
-    def from_state(cls, state: dict, task: str, threshold: float) -> _Window:
+    def from_state(cls, state: dict, task: str, threshold: float, calibrator: Calibrator | None = None) -> _Window:
         st.check_format(state, "labels: window performance")
         w = cls(task, threshold, state["version"], int(state["window"]))
+        w.aged = int(state.get("aged", 0))
+        if state.get("est") is not None and calibrator is not None:
+            try:
+                w.est = EstimatedStats.from_state(state["est"], calibrator)
+            except ValueError:  # made with another reference's calibrator: this window has no estimate
+                w.est = None
         w.seq, w.start, w.end = state["seq"], state["start"], state["end"]
         w.count, w.last_ts, w.revision = int(state["count"]), int(state["last_ts"]), int(state["revision"])
         w.stats = (BinaryStats if task == "binary" else RegressionStats).from_state(state["stats"])
         w.delay = DelayStats.from_state(state["delay"])
+        w.findings = [dict(f) for f in state.get("findings", ())]
         return w
 
 
 class RealizedPerformance:
     """Predictions in, labels in, per-window performance revisions out, for one model."""
 
-    def __init__(self, model: str, spec: LabelsSpec, count_windows: bool, buffer: JoinBuffer | None = None):
+    def __init__(self, model: str, spec: LabelsSpec, count_windows: bool, buffer: JoinBuffer | None = None,
+                 reference: dict | None = None, ages: tuple[float, ...] = ()):
         self.model, self.spec, self.count_windows = model, spec, count_windows
+        self.set_reference(reference)
+        self.ages = tuple(sorted(set(ages)))  # seconds: a window is revised once it is that old
         self.buffer = buffer or JoinBuffer(segments=tuple(spec.segments), pred_dtype="float32",
                                            max_delay_ms=self._max_delay_ms, max_pending=spec.max_pending,
                                            sample=spec.sample)
@@ -88,6 +112,15 @@ class RealizedPerformance:
         self._dirty: set[tuple[int, int]] = set()
         self._deleted: set[tuple[int, int]] = set()
         self._versions_dirty = False
+        self.concept: dict[int, ConceptDrift] = {}  # per version code
+        self._concept_dirty: set[int] = set()
+
+    def set_reference(self, reference: dict | None) -> None:
+        """The labelled reference's performance (``ReferenceProfile.performance``): windows are
+        compared with it, and a binary model's windows created from now on are estimated."""
+        self.reference = reference
+        cal = (reference or {}).get("calibrator")
+        self.calibrator = Calibrator.from_state(cal) if cal is not None and self.spec.task == "binary" else None
 
     @property
     def _max_delay_ms(self) -> int:
@@ -128,6 +161,8 @@ class RealizedPerformance:
             self._count_segments(code, int(win), seg, sel)
             w = self._window(code, version, int(win))
             w.count += self.buffer.counts["added"] - before
+            if w.est is not None:
+                w.est.update(preds[sel])
             w.last_ts = max(w.last_ts, int(ts[sel].max()))
             self._dirty.add((code, int(win)))
         for win, (seq, start, end) in bounds.items():
@@ -144,7 +179,7 @@ class RealizedPerformance:
     def _window(self, code: int, version: str, win: int) -> _Window:
         key = (code, win)
         if key not in self.windows:
-            self.windows[key] = _Window(self.spec.task, self.spec.threshold, version, win)
+            self.windows[key] = _Window(self.spec.task, self.spec.threshold, version, win, self.calibrator)
             self._deleted.discard(key)
         return self.windows[key]
 
@@ -159,6 +194,7 @@ class RealizedPerformance:
                 self.counts[k] += v
             self._credit(j)
             self.segments.credit(j)
+            self._drift(j)
 
     def expire(self) -> None:
         """Expire predictions older than ``max_delay`` before the newest event or label time."""
@@ -185,10 +221,53 @@ class RealizedPerformance:
             w.changed = True
             self._dirty.add((code, win))
 
+    def _drift(self, j) -> None:
+        """The joined labels, in batch order, through their version's concept-drift detectors;
+        each detection becomes a finding of the window holding the prediction it fired at."""
+        for code in np.unique(j.version).tolist():
+            sel = j.version == code
+            c = self.concept.get(code) or self.concept.setdefault(code, self._detectors())
+            c.update(j.pred[sel], j.label[sel], j.window[sel], j.label_ts[sel])
+            self._concept_dirty.add(code)
+            for found in c.drain():
+                self._finding(code, found)
+
+    def _detectors(self) -> ConceptDrift:
+        return ConceptDrift(self.spec.task, self.spec.threshold)
+
+    def _finding(self, code: int, found: dict) -> None:
+        w = self.windows.get((code, found["window"]))
+        if w is None or len(w.findings) >= MAX_FINDINGS:
+            return
+        ts = found.pop("label_ts")
+        w.findings.append(found | {"version": self.versions[code], "ts": iso(ts), "informational": False})
+        w.changed = True
+        self._dirty.add((code, found["window"]))
+
     # -- output and state -------------------------------------------------------------------
 
+    def closed(self, version: str, window: int) -> None:
+        """The drift window closed: its estimate is complete, and is revised (before any label)."""
+        code = self._codes.get(version)
+        w = self.windows.get((code, window))
+        if w is not None and w.est is not None and w.est.n:
+            w.changed = True
+            self._dirty.add((code, window))
+
+    def _age(self) -> None:
+        """Revise each window that just became as old as an ``after`` of a label_coverage rule."""
+        for key, w in self.windows.items():
+            while w.aged < len(self.ages) and w.end is not None and \
+                    self.newest - w.end >= self.ages[w.aged] * 1000:
+                w.aged += 1
+                w.changed = True
+                self._dirty.add(key)
+
     def revisions(self) -> list[dict]:
-        """A revision of every window whose labels changed since the last call (``revision`` + 1)."""
+        """A revision of every window whose labels changed since the last call (``revision`` + 1),
+        closed since (its estimate), or became old enough for a label_coverage rule."""
+        if self.ages:
+            self._age()
         out = []
         for key in sorted(self._dirty):
             w = self.windows.get(key)
@@ -203,15 +282,71 @@ class RealizedPerformance:
         labelled = w.stats.n
         share = labelled / w.count if w.count else None
         delay = w.delay.metrics()
+        metrics = w.stats.metrics()
+        estimated = w.est.metrics() if w.est is not None and w.est.n else None
         return {"type": "performance", "model": self.model, "version": w.version,
                 "window": {"start": None if w.start is None else iso(w.start),
                            "end": None if w.end is None else iso(w.end), "seq": w.seq},
                 "window_kind": "count" if self.count_windows else "time", "window_key": w.window,
                 "task": self.spec.task, "count": w.count, "labelled": labelled, "labelled_share": share,
                 "delay": {k: delay[k] for k in ("p50", "p90", "max", "mean")},
-                "segment": None, "metrics": w.stats.metrics(), "estimated": None, "reference": None,
-                "findings": [], "enough": share is not None and share >= self.spec.min_labelled,
-                "revision": w.revision}
+                "segment": None, "metrics": metrics, "estimated": estimated,
+                "reference": self._against(metrics, estimated), "versions": self._versions(w, metrics, estimated),
+                "findings": list(w.findings),
+                "enough": share is not None and share >= self.spec.min_labelled,
+                "age": None if w.end is None or self.newest == np.iinfo(np.int64).min
+                else max(0.0, (self.newest - w.end) / 1000.0), "revision": w.revision}
+
+    def _versions(self, w: _Window, metrics: dict, estimated: dict | None) -> dict | None:
+        """The window against the version first seen before its own (the one it replaced, or
+        the champion beside a challenger): that version's window of the same time if it has
+        labels (time windows), else its newest labelled windows still held (at most
+        ``BASELINE_WINDOWS``), merged."""
+        code = self._codes.get(w.version, 0)
+        if code == 0:
+            return None
+        prev = code - 1
+        same = None if self.count_windows else self.windows.get((prev, w.window))
+        pool = [same] if same is not None and same.stats.n else \
+            sorted((x for (c, _), x in self.windows.items() if c == prev and x.stats.n),
+                   key=lambda x: x.window)[-BASELINE_WINDOWS:]
+        if not pool:
+            return None
+        stats = type(pool[0].stats).from_state(pool[0].stats.to_state())
+        for x in pool[1:]:
+            stats.merge(x.stats)
+        est = None
+        if estimated is not None and all(x.est is not None and x.est.calibration == w.est.calibration for x in pool):
+            try:
+                est = EstimatedStats.from_state(pool[0].est.to_state(), self.calibrator)
+                for x in pool[1:]:
+                    est.merge(x.est)
+            except ValueError:  # estimated with a calibrator of an earlier reference
+                est = None
+        head = HEADLINE[self.spec.task]
+        bm = stats.metrics()
+        em = est.metrics() if est is not None else None
+        return {"baseline": self.versions[prev], "same_window": pool[0] is same, "windows": len(pool),
+                "n": stats.n, "metrics": {k: bm.get(k) for k in head} | {"se": {k: (bm.get("se") or {}).get(k)
+                                                                                 for k in head}},
+                "realized": {k: v for k, v in against(metrics, bm, self.spec.z).items() if k in head}
+                if metrics.get("n") else {},
+                "estimated": {k: v for k, v in against(estimated, em, self.spec.z).items() if k in head}
+                if em is not None else {}}
+
+    def _against(self, metrics: dict, estimated: dict | None) -> dict | None:
+        """The reference's headline metrics, and the window's realized and estimated ones against them."""
+        ref = self.reference
+        if ref is None:
+            return None
+        head = HEADLINE[self.spec.task]
+        rm = ref["metrics"]
+        return {"n": ref["n"], "metrics": {k: rm.get(k) for k in head} | {"se": {k: (rm.get("se") or {}).get(k)
+                                                                                  for k in head}},
+                "realized": {k: v for k, v in against(metrics, rm, self.spec.z).items() if k in head}
+                if metrics.get("n") else {},
+                "estimated": {k: v for k, v in against(estimated, ref["estimated"], self.spec.z).items() if k in head}
+                if estimated is not None and ref.get("estimated") else {}}
 
     def _finished(self) -> None:
         """Forget windows whose every prediction is past ``max_delay``: no label can reach them."""
@@ -233,6 +368,8 @@ class RealizedPerformance:
             if (code, win) in self.windows:
                 out[f"{_PERF}{code}/{win}"] = self.windows[(code, win)].to_state()
         out |= self.segments.dirty_state(self.windows)
+        for code in sorted(self._concept_dirty):
+            out[f"{_CONCEPT}{code}"] = self.concept[code].to_state()
         if self._versions_dirty:
             out[_VERSIONS] = {"format": st.FORMAT, "names": list(self.versions), "newest": int(self.newest)}
         return out
@@ -241,13 +378,14 @@ class RealizedPerformance:
         self.buffer.clean()
         self.segments.clean()
         self._dirty, self._deleted, self._versions_dirty = set(), set(), False
+        self._concept_dirty = set()
 
     @classmethod
-    def from_state(cls, model: str, spec: LabelsSpec, count_windows: bool,
-                   states: dict[str, dict]) -> RealizedPerformance:
+    def from_state(cls, model: str, spec: LabelsSpec, count_windows: bool, states: dict[str, dict],
+                   reference: dict | None = None, ages: tuple[float, ...] = ()) -> RealizedPerformance:
         """Rebuild from every stored ``labels/…`` key of the model."""
         buf_states = {k[len(_BUF):]: v for k, v in states.items() if k.startswith(_BUF)}
-        out = cls(model, spec, count_windows)
+        out = cls(model, spec, count_windows, reference=reference, ages=ages)
         if buf_states:
             out.buffer = JoinBuffer.from_state(buf_states, max_delay_ms=out._max_delay_ms,
                                                max_pending=spec.max_pending)
@@ -264,7 +402,9 @@ class RealizedPerformance:
         for key, state in states.items():
             if key.startswith(_PERF):
                 code, win = key[len(_PERF):].split("/")
-                out.windows[(int(code), int(win))] = _Window.from_state(state, spec.task, spec.threshold)
+                out.windows[(int(code), int(win))] = _Window.from_state(state, spec.task, spec.threshold,
+                                                                        out.calibrator)
+        out._restore_concept(states)
         return out
 
     def _check_segments(self, stored: tuple[str, ...]) -> None:
@@ -272,3 +412,10 @@ class RealizedPerformance:
             raise st.StateError(f"model {self.model}: labels.segments was {list(stored)} when the pending predictions "
                                 f"were stored, now {list(self.spec.segments)}; it cannot change on restore (driftline db "
                                 "reset-state discards the stored state)")
+    def _restore_concept(self, states: dict[str, dict]) -> None:
+        """The detectors of each version; those made for another task or threshold start afresh."""
+        for key, state in states.items():
+            if key.startswith(_CONCEPT):
+                c = ConceptDrift.from_state(st.check_format(state, f"model {self.model}: labels concept drift"))
+                if (c.task, c.threshold) == (self.spec.task, self.spec.threshold):
+                    self.concept[int(key[len(_CONCEPT):])] = c

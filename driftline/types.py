@@ -185,6 +185,9 @@ class AlertState:
     since: str | None = None
     severity: str = "warning"
     last_event: dict | None = None
+    #: a performance rule's newest window observed (its window key): revisions of older windows
+    #: (their late labels) are no observation, so they cannot resolve what newer windows fire
+    judged: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

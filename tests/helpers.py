@@ -8,14 +8,15 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import numpy as np
 import orjson
 
+from tests.http_standin import HttpStandIn
 
-class FakeSlack:
+
+class FakeSlack(HttpStandIn):
     """Answers chat.postMessage, chat.update, conversations.history, conversations.replies and
     an incoming webhook like Slack does; any other POST (a pipeline's webhook) gets ``ok``.
 
@@ -46,57 +47,28 @@ class FakeSlack:
     was posted (:meth:`posted`) and how often it was asked.
     """
 
+    methods = ("POST", "GET")  # the history methods may come as GET
+
     def __init__(self, throttle: int = 0, retry_after: int = 7, fail: bool = False,
                  phases: list[tuple[float, int]] = (), clock=None, hang: float = 0.0, hang_count: int = 1,
                  hang_posts: bool = False, channel_ids: dict[str, str] | None = None,
                  tokens: tuple[str, ...] = (), first_ts: float = 1.0):
-        self.requests: list[dict] = []
+        super().__init__(hang=hang)
         self.delivered: list[dict] = []
         self.hung: list[dict] = []
-        self.hang, self.hang_count, self.hang_posts = hang, hang_count, hang_posts
-        self._released = threading.Event()
+        self.hang_count, self.hang_posts = hang_count, hang_posts
         self.fail = fail
         self.throttle, self.retry_after = throttle, retry_after
         self.phases, self.clock = list(phases), clock
         self.channel_ids, self.tokens = dict(channel_ids or {}), tuple(tokens)
         self.channels: dict[str, list[dict]] = {}  # channel ID → its messages, oldest first
         self._next_ts, self._lock = first_ts, threading.Lock()
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the history methods may come as GET
-                self.do_POST()
-
-            def do_POST(self):  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                path, _, query = self.path.partition("?")
-                request = {"path": self.path, "method": path.rsplit("/", 1)[-1] if path.startswith("/api/") else None,
-                           "auth": self.headers.get("Authorization"), "body": outer.parse(raw, query, self.headers),
-                           "raw": raw, "headers": dict(self.headers)}
-                outer.requests.append(request)
-                if outer.hangs(request):
-                    outer._released.wait(outer.hang)
-                    self.close_connection = True  # no answer: the client timed out long ago
-                    return
-                status, payload, headers = outer.answer(request)
-                self._answer(status, payload, headers)
-
-            def _answer(self, status, payload, headers=None):
-                data = b"ok" if payload is None else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain" if payload is None else "application/json")
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def record(self, handler, raw: bytes) -> dict:
+        path, _, query = handler.path.partition("?")
+        return {"path": handler.path, "method": path.rsplit("/", 1)[-1] if path.startswith("/api/") else None,
+                "auth": handler.headers.get("Authorization"), "body": self.parse(raw, query, handler.headers),
+                "raw": raw, "headers": dict(handler.headers)}
 
     @staticmethod
     def parse(raw: bytes, query: str, headers) -> dict:
@@ -106,7 +78,7 @@ class FakeSlack:
             return args | json.loads(raw)
         return args | {k: v[0] for k, v in parse_qs(raw.decode()).items()}
 
-    def answer(self, request: dict) -> tuple[int, dict | None, dict]:
+    def answer(self, request: dict) -> tuple[int, dict | bytes, dict]:
         throttled = (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(self.retry_after)})
         phase = self.phase()
         if phase == 429:
@@ -120,7 +92,7 @@ class FakeSlack:
             return 500, {"ok": False, "error": "boom"}, {}
         if request["method"] is None:  # an incoming webhook, a pipeline's webhook
             self.delivered.append(request)
-            return 200, None, {}
+            return 200, b"ok", {}
         payload = self.api(request)
         if payload.get("ok") and request["method"] in ("chat.postMessage", "chat.update"):
             self.delivered.append(request)
@@ -234,15 +206,6 @@ class FakeSlack:
     def phase(self) -> int | None:
         now = self.clock() if self.clock else 0.0
         return next((status for until, status in self.phases if now < until), None)
-
-    def __enter__(self) -> FakeSlack:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._released.set()
-        self.server.shutdown()
-        self.server.server_close()
 
     def messages(self) -> list[dict]:
         return [r["body"] for r in self.requests if r["method"] == "chat.postMessage"]

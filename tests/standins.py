@@ -1,84 +1,27 @@
 """Real HTTP servers standing in for PagerDuty's Events API v2 and Alertmanager's API v2,
 and a builder of ``incident`` notification payloads shaped like docs/alerting.md's example.
 
-The stand-ins check what the real services check (required fields, allowed values, the
-``postableAlert`` schema, ``endsAt`` not before ``startsAt``) and answer as they do, so a
-test sees the same 202 / 200 / 400 the real service would give. ``answers`` is a queue of
-``(status, body, headers)`` served before the normal answer (429, 500, …); ``hang`` holds
-every request that long without answering (a timeout)."""
+The stand-ins (on :class:`tests.http_standin.HttpStandIn`) check what the real services check
+(required fields, allowed values, the ``postableAlert`` schema, ``endsAt`` not before
+``startsAt``) and answer as they do, so a test sees the same 202 / 200 / 400 the real service
+would give. ``answers`` is a queue of ``(status, body, headers)`` served before the normal
+answer (429, 500, …); ``hang`` holds every request that long without answering (a timeout)."""
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from hypothesis import strategies as st
+
+from tests.http_standin import HttpStandIn
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 PD_SEVERITIES = {"critical", "error", "warning", "info"}
 
 
-class StandIn:
-    """Records every request (``requests``: path, headers, body) and answers with :meth:`answer`."""
-
-    def __init__(self, answers: list[tuple[int, object, dict]] = (), hang: float = 0.0):
-        self.requests: list[dict] = []
-        self.answers = list(answers)
-        self.hang = hang
-        self._released = threading.Event()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = None
-                request = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                           "body": body, "raw": raw}
-                outer.requests.append(request)
-                if outer.hang:
-                    outer._released.wait(outer.hang)
-                    self.close_connection = True
-                    return
-                status, payload, headers = outer.answers.pop(0) if outer.answers else outer.answer(request)
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain" if isinstance(payload, bytes) else "application/json")
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def answer(self, request: dict) -> tuple[int, object, dict]:
-        return 200, b"", {}
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._released.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def bodies(self) -> list:
-        return [r["body"] for r in self.requests]
-
-
-class FakePagerDuty(StandIn):
+class FakePagerDuty(HttpStandIn):
     """``POST /v2/enqueue`` as PagerDuty answers it: 202 with ``dedup_key``, or 400 ``invalid event``."""
 
     def answer(self, request: dict) -> tuple[int, object, dict]:
@@ -126,7 +69,7 @@ def _iso(value) -> bool:
     return True
 
 
-class FakeAlertmanager(StandIn):
+class FakeAlertmanager(HttpStandIn):
     """``POST /api/v2/alerts`` as Alertmanager answers it: 200, or 400 with its reason as text.
     With ``auth`` set, any other ``Authorization`` header is a 401."""
 
@@ -208,14 +151,6 @@ def feature_alert(subject: str = "amount", rule: str = "amount_drift", severity:
                   status: str = "firing", fingerprint: str = "b1") -> dict:
     return {"fingerprint": fingerprint, "rule": rule, "level": "feature", "subject": subject, "severity": severity,
             "status": status, "value": 32.8, "threshold": 4.45, "since": "2026-11-18T11:07:00.000Z"}
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (a server that is down)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- any incident: for the property tests (a payload of another release, odd values) --------------

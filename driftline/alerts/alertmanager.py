@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from driftline.alerts.values import alerts_of, error_body, mapping, ratio, reason, retry_after
 from driftline.errors import DeliveryError, ThrottledError
 from driftline.redact import url_display
 from driftline.types import Receipt, iso, to_ms
@@ -62,17 +63,6 @@ log = logging.getLogger(__name__)
 
 MAX_FEATURE_LINES = 10
 RETRY_FAILED_REFRESH = 10.0  # seconds before a refresh that failed is tried again (at most resend_interval)
-
-
-def mapping(inc: dict, key: str) -> dict:
-    """``inc[key]`` when it is a mapping, else empty: a payload of another release renders too."""
-    value = inc.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def alerts_of(inc: dict) -> list[dict]:
-    value = inc.get("alerts")
-    return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
 
 
 def firing(inc: dict) -> list[dict]:
@@ -107,7 +97,7 @@ def evidence(inc: dict) -> list[str]:
                      f"against threshold {_num(worst.get('threshold'))} ({_num(worst.get('ratio'))}×)")
     features = mapping(inc, "features")
     if features:
-        ranked = sorted(features, key=lambda k: -_ratio(features[k]))
+        ranked = sorted(features, key=lambda k: -ratio(features[k]))
         shown = ", ".join(f"{k} ({_num(mapping(features, k).get('ratio'))}×)" for k in ranked[:MAX_FEATURE_LINES])
         more = f" and {len(ranked) - MAX_FEATURE_LINES} more" if len(ranked) > MAX_FEATURE_LINES else ""
         lines.append(f"drifted features ({len(ranked)}): {shown}{more}")
@@ -242,15 +232,15 @@ class AlertmanagerSink:
         except urllib.error.HTTPError as exc:
             raise self._refused(exc) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise _Unreachable(f"Alertmanager {url_display(self.url)} unreachable: {_reason(exc)}") from exc
+            raise _Unreachable(f"Alertmanager {url_display(self.url)} unreachable: {reason(exc)}") from exc
         except ValueError as exc:  # urllib's "unknown url type"
             raise _Unreachable(f"Alertmanager {url_display(self.url)} has an address urllib cannot use") from exc
 
     def _refused(self, exc: urllib.error.HTTPError) -> DeliveryError:
         where = url_display(self.url)
         if exc.code in (429, 503):
-            return ThrottledError(f"Alertmanager {where} answered {exc.code}", _retry_after(exc.headers.get("Retry-After")))
-        said = _read(exc)
+            return ThrottledError(f"Alertmanager {where} answered {exc.code}", retry_after(exc.headers.get("Retry-After")))
+        said = error_body(exc)[:300].decode("utf-8", "replace").strip()
         for secret in self._auth.split(" ", 1)[1:]:
             said = said.replace(secret, "***")
         return DeliveryError(f"Alertmanager {where} answered HTTP {exc.code}" + (f": {said}" if said else ""))
@@ -287,35 +277,6 @@ def _rfc3339(seconds: float) -> str:
     return iso(int(round(seconds * 1000)))
 
 
-def _ratio(feature) -> float:
-    value = feature.get("ratio") if isinstance(feature, dict) else None
-    return value if isinstance(value, (int, float)) and not math.isnan(value) else 0.0
-
-
 def _num(value) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
-
-def _read(exc: urllib.error.HTTPError) -> str:
-    try:
-        return exc.read()[:300].decode("utf-8", "replace").strip()
-    except (OSError, ValueError):
-        return ""
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _reason(exc: OSError) -> str:
-    """Why a request failed, without the URL (``URLError`` wraps the socket's error)."""
-    reason = getattr(exc, "reason", exc)
-    if isinstance(reason, str):
-        return reason
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    return reason.strerror if isinstance(reason, OSError) and reason.strerror else reason.__class__.__name__

@@ -20,8 +20,23 @@ def _effect(r: dict) -> str:
     return ""
 
 
+def metric_lines(features: dict) -> list[str]:
+    """A performance alert's evidence (``rules.performance``): per metric, its value, standard
+    error and how much of the window was labelled, e.g. ``roc_auc: 0.512 ± 0.018 over 1261
+    labelled (63%), revision 3``."""
+    lines = []
+    for name, r in features.items():
+        se = f" ± {_fmt(r['se'])}" if r.get("se") is not None else ""
+        share = f" ({r['labelled_share']:.0%})" if r.get("labelled_share") is not None else ""
+        lines.append(f"{name}: {_fmt(r['value'])}{se} over {r.get('labelled')} labelled{share}, "
+                     f"revision {r.get('revision')}")
+    return lines
+
+
 def evidence_lines(features: dict) -> list[str]:
-    """One line per drifted subject, most significant first."""
+    """One line per drifted subject, most significant first (a performance alert's: :func:`metric_lines`)."""
+    if any("value" in r and "statistic" not in r for r in features.values()):
+        return metric_lines(features)
     lines = []
     order = sorted(features.items(), key=lambda kv: (kv[1].get("p_value") is None, kv[1].get("p_value") or 0,
                                                      -abs(kv[1]["statistic"])))

@@ -35,13 +35,13 @@ in the request body only, never in an error message or a log line.
 from __future__ import annotations
 
 import logging
-import math
 import urllib.error
 import urllib.request
 from datetime import datetime
 
 import orjson
 
+from driftline.alerts.values import alerts_of, error_body, mapping, ratio, reason, retry_after
 from driftline.errors import DeliveryError, ThrottledError
 from driftline.redact import url_display
 from driftline.types import Receipt
@@ -95,7 +95,7 @@ def summary(inc: dict) -> str:
 def details(inc: dict, max_features: int = MAX_FEATURES) -> dict:
     """The evidence: bounded, the worst features first."""
     features = mapping(inc, "features")
-    ranked = sorted(features, key=lambda name: -_ratio(features[name]))
+    ranked = sorted(features, key=lambda name: -ratio(features[name]))
     alerts = sorted(alerts_of(inc), key=lambda a: a.get("status") != "firing")
     new = inc.get("new_features")
     out = {"incident": inc["id"], "status": inc.get("status"), "title": inc.get("title"),
@@ -109,17 +109,6 @@ def details(inc: dict, max_features: int = MAX_FEATURES) -> dict:
     return out
 
 
-def mapping(inc: dict, key: str) -> dict:
-    """``inc[key]`` when it is a mapping, else empty: a payload of another release renders too."""
-    value = inc.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def alerts_of(inc: dict) -> list[dict]:
-    value = inc.get("alerts")
-    return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
-
-
 def _timestamp(value) -> str | None:
     """``value`` when it is an ISO-8601 time (PagerDuty's ``timestamp``), else ``None``."""
     try:
@@ -127,11 +116,6 @@ def _timestamp(value) -> str | None:
     except (TypeError, ValueError):
         return None
     return value
-
-
-def _ratio(feature) -> float:
-    value = feature.get("ratio") if isinstance(feature, dict) else None
-    return value if isinstance(value, (int, float)) and not math.isnan(value) else 0.0
 
 
 def _num(value) -> str:
@@ -183,7 +167,7 @@ class PagerDutySink:
         except urllib.error.HTTPError as exc:
             raise self._refused(exc) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise DeliveryError(f"PagerDuty {url_display(self.url)} unreachable: {_reason(exc)}") from exc
+            raise DeliveryError(f"PagerDuty {url_display(self.url)} unreachable: {reason(exc)}") from exc
         except ValueError as exc:  # urllib's "unknown url type"
             raise DeliveryError(f"PagerDuty {url_display(self.url)} has an address urllib cannot use") from exc
 
@@ -191,8 +175,8 @@ class PagerDutySink:
         where = url_display(self.url)
         if exc.code == 429:
             return ThrottledError(f"PagerDuty {where} rate limit (HTTP 429)",
-                                  _retry_after(exc.headers.get("Retry-After"), DEFAULT_RETRY_AFTER))
-        answer = _json(_read(exc))
+                                  retry_after(exc.headers.get("Retry-After"), DEFAULT_RETRY_AFTER))
+        answer = _json(error_body(exc))
         said = "; ".join(str(x) for x in [answer.get("message"), *(answer.get("errors") or [])] if x)
         said = self._clean(said)[:500]
         if exc.code == 400:
@@ -204,13 +188,6 @@ class PagerDutySink:
         return text.replace(self._routing_key, "***")
 
 
-def _read(exc: urllib.error.HTTPError) -> bytes:
-    try:
-        return exc.read()
-    except (OSError, ValueError):
-        return b""
-
-
 def _json(raw: bytes) -> dict:
     try:
         value = orjson.loads(raw) if raw else {}
@@ -218,20 +195,3 @@ def _json(raw: bytes) -> dict:
         return {}
     return value if isinstance(value, dict) else {}
 
-
-def _retry_after(value: str | None, default: float) -> float:
-    try:
-        seconds = float(value) if value is not None else default
-    except ValueError:
-        return default
-    return seconds if math.isfinite(seconds) and seconds >= 0 else default
-
-
-def _reason(exc: OSError) -> str:
-    """Why a request failed, without the URL (``URLError`` wraps the socket's error)."""
-    reason = getattr(exc, "reason", exc)
-    if isinstance(reason, str):
-        return reason
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    return reason.strerror if isinstance(reason, OSError) and reason.strerror else reason.__class__.__name__

@@ -36,13 +36,14 @@ from driftline.types import AlertState, Notification, Routed, to_ms
 log = logging.getLogger(__name__)
 
 #: rules that request retraining unless ``retrain.rules`` names others: drift, not plumbing
-_DRIFT_RULES = ("share", "count", "feature")
+_DRIFT_RULES = ("share", "count", "feature", "metric")  # rules whose firing asks for retraining by default
 
 
 def retraining_rules(spec: ModelSpec) -> set[str]:
     if spec.retrain.rules is not None:
         return set(spec.retrain.rules)
-    return {r.name for r in spec.rules if r.retrain and any(getattr(r, k) is not None for k in _DRIFT_RULES)}
+    return {r.name for r in spec.rules
+            if r.retrain and (r.concept_drift or any(getattr(r, k) is not None for k in _DRIFT_RULES))}
 
 
 class Router:
@@ -76,12 +77,13 @@ class Router:
         return out
 
     def route_performance(self, revision: dict, now: float | None = None) -> Routed:
-        """One revision of a window's realized performance → what its ``metric`` rules cause
-        (the same alert lifecycle and incidents as windows; no retraining trigger of its own)."""
+        """One revision of a window's performance → what its ``metric`` and ``concept_drift``
+        rules cause (the same alert lifecycle, incidents and retraining triggers as windows; the
+        trigger's evidence carries the performance numbers)."""
         spec, out = self.specs[revision["model"]], Routed()
         events = []
         for rule in spec.rules:
-            if rule.metric is None:
+            if rule.metric is None and not rule.concept_drift:
                 continue
             fp = fingerprint(revision["model"], revision["version"], rule, segment_of(revision))
             state, event = performance(rule, revision, self.alerts.get(fp))
@@ -89,7 +91,11 @@ class Router:
             if event is not None:
                 events.append((rule, event))
         if events:
-            self._apply(spec, revision["version"], events, None, self.clock() if now is None else now, out)
+            w = revision["window"]
+            window = {"model": revision["model"], "version": revision["version"], "start": w["start"],
+                      "end": w["end"], "count": revision["count"]}
+            self._apply(spec, revision["version"], events, None, self.clock() if now is None else now, out,
+                        trigger_window=window)
         return out
 
     def tick(self, silence: dict[tuple[str, str], list[tuple[float, str]]], now: float | None = None) -> Routed:
@@ -140,8 +146,9 @@ class Router:
     # -- incidents ----------------------------------------------------------------
 
     def _apply(self, spec: ModelSpec, version: str, events: list[tuple[RuleSpec, dict]],
-               summary: dict | None, now: float, out: Routed) -> None:
-        """Alert events of one model version → their incidents, notifications and trigger."""
+               summary: dict | None, now: float, out: Routed, trigger_window: dict | None = None) -> None:
+        """Alert events of one model version → their incidents, notifications and trigger
+        (``trigger_window``: the window a performance revision is of, when there is no summary)."""
         touched: dict[str, tuple[Incident, set[str], list[str]]] = {}
 
         def mark(inc: Incident, what: str, new: list[str] = ()) -> None:
@@ -182,8 +189,8 @@ class Router:
                     new = inc.add_evidence(drifted, summary["end"])
                     mark(inc, "updated" if new else "changed", new)
         for inc, what, new in touched.values():
-            if summary is not None and inc.status == "firing":
-                self._trigger(spec, inc, summary, out)
+            if (summary or trigger_window) is not None and inc.status == "firing":
+                self._trigger(spec, inc, summary or trigger_window, out)
             end = summary["end"] if summary is not None else inc.updated_at
             window = {"start": summary["start"] if summary else None, "end": end}
             if "opened" in what:
@@ -239,7 +246,11 @@ class Router:
             log.info("retrain trigger for %s/%s held back by cooldown", *key)
             return
         self.cooldowns.record(key, end)
-        event = cloud_event(lead.last_event, summary, self.group, inc.snapshot())
+        perf = {a["rule"]: self.alerts[a["fingerprint"]].last_event["features"] for a in inc.firing
+                if self.rules.get((spec.name, a["rule"])) is not None
+                and (self.rules[(spec.name, a["rule"])].metric or self.rules[(spec.name, a["rule"])].concept_drift)
+                and self.alerts[a["fingerprint"]].last_event is not None}
+        event = cloud_event(lead.last_event, summary, self.group, inc.snapshot(), perf)
         inc.trigger = event["id"]
         trigger = {"type": "trigger", "model": summary["model"], "version": summary["version"],
                    "time": summary["end"], "incident": inc.id, "event": event}

@@ -3,7 +3,8 @@
 An alert is identified by a fingerprint of model, version, rule and the
 rule's condition, so the same problem is one alert however many windows show it.
 
->>> from driftline.config.settings import RuleSpec
+>>> from driftline.config.settings import LABEL_METRICS, RuleSpec
+from driftline.detectors.performance.compare import LOWER_IS_BETTER
 >>> rule = RuleSpec(feature="amount", resolve_after=1)
 >>> w = {"model": "m", "version": "v", "start": "s", "end": "e1", "tests_run": True,
 ...      "features": {"amount": {"drift": {"method": "psi", "statistic": 0.3,
@@ -21,7 +22,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from driftline.config.settings import RuleSpec
+from driftline.config.settings import LABEL_METRICS, RuleSpec
+from driftline.detectors.performance.compare import LOWER_IS_BETTER
 from driftline.summary import drift_results, subjects
 from driftline.types import AlertState
 
@@ -43,6 +45,8 @@ def fingerprint(model: str, version: str, rule: RuleSpec, segment: str | None = 
         cond = f"dead_letters={rule.dead_letters}"
     elif rule.metric is not None:
         cond = f"metric={rule.metric}:{rule.below}:{rule.above}"
+    elif rule.concept_drift:
+        cond = "concept_drift"
     else:
         cond = f"feature={rule.feature}"
     text = "|".join((model, version, rule.name, cond) + ((f"segment={segment}",) if segment is not None else ()))
@@ -109,7 +113,7 @@ def _dead_letters(rule: RuleSpec, summary: dict):
 def condition(rule: RuleSpec, summary: dict):
     """``(breach, subject, value, threshold, evidence)`` for one window, or ``None`` when the
     window says nothing about the rule (tests not run, its feature absent, a partial window)."""
-    if rule.no_data is not None or rule.metric is not None:
+    if rule.no_data is not None or rule.metric is not None or rule.concept_drift:
         return None  # by the clock (see no_data()), or by performance revisions (see performance())
     if rule.volume is not None:
         return _volume(rule, summary)
@@ -136,29 +140,113 @@ def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
 
 
 def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
-    """A ``metric`` rule on one revision of a window's realized performance: one observation
-    per revision, none while the window has too few labels (``enough`` false) or the metric
-    is undefined. A segment's revision is its own alert (fingerprint, ``segment`` in the event,
-    named first in the subject)."""
+    """A ``metric`` or ``concept_drift`` rule on one revision of a window's performance: one
+    observation per revision of the newest window observed so far or of a newer one; late
+    labels of an older window are none (else an older, healthy window's revisions would clear
+    what the newest ones fire — only a concept-drift detection in it still counts). None while
+    the metric is undefined; for a realized metric or a label delay, none while the window has
+    too few labels (``enough`` false); an ``estimated_`` metric needs no label;
+    ``label_coverage`` with ``after`` waits until the window is that old. A segment's revision
+    is its own alert (fingerprint, ``segment`` in the event, named first in the subject); a
+    concept-drift rule reads the whole version's only."""
     segment = segment_of(revision)
     state = state or _new(rule, revision["model"], revision["version"], segment)
-    value = revision["metrics"].get(rule.metric)
-    if not revision.get("enough") or value is None:
+    key = revision["window_key"]
+    if rule.concept_drift and segment is not None:
         return state, None
-    low, high = rule.below is not None and value < rule.below, rule.above is not None and value > rule.above
-    bound = rule.below if (low or rule.above is None) else rule.above
+    if rule.concept_drift:
+        found = _concept_findings(revision)
+        if state.judged is not None and key < state.judged and not found:
+            return state, None  # an older window's late labels: no observation (see below)
+        state, event = concept_drift(rule, revision, state, found)
+        return replace(state, judged=max(key, state.judged if state.judged is not None else key)), event
+    if state.judged is not None and key < state.judged:
+        return state, None  # late labels of an older window than the newest one judged
+    source, name = _metric_source(rule.metric)
+    observed = _observe(rule, revision, source, name)
+    if observed is None:
+        return state, None
+    state = replace(state, judged=key)
+    breach, value, bound, how = observed
     w = revision["window"]
-    what = (f"{rule.metric} {value:.4g} over {revision['labelled']} labelled of window #{w['seq']}"
-            + (f" (below {rule.below:g})" if low else f" (above {rule.above:g})" if high else ""))
-    evidence = {rule.metric: {"value": value, "se": (revision["metrics"].get("se") or {}).get(rule.metric),
+    what = (f"{rule.metric} {value:.4g} of window #{w['seq']} ({revision['labelled']} labelled)"
+            + (f" ({how})" if breach else ""))
+    metrics = revision.get(source) if source in ("metrics", "estimated") else {}
+    evidence = {rule.metric: {"value": value, "se": ((metrics or {}).get("se") or {}).get(name),
                               "labelled": revision["labelled"], "labelled_share": revision["labelled_share"],
                               "revision": revision["revision"]}}
+    if bound is not None and how.startswith("worse than"):
+        evidence[rule.metric]["previous" if rule.drop_from_previous is not None else "reference"] = bound
+        if rule.drop_from_previous is not None:
+            evidence[rule.metric]["baseline"] = revision["versions"]["baseline"]
     if segment is not None:
         what = f"segment {segment}: {what}"
-    state, event = step(rule, state, (low or high, what, value, bound, evidence), w["start"], w["end"])
+    state, event = step(rule, state, (breach, what, value, bound, evidence), w["start"], w["end"])
     if event is not None and segment is not None:
         event["segment"] = segment
     return state, event
+
+
+def _metric_source(metric: str) -> tuple[str, str]:
+    """Where a rule's metric is read: ``metrics`` (realized), ``estimated``, ``labels`` (coverage, delay)."""
+    if metric.startswith("estimated_"):
+        return "estimated", metric[len("estimated_"):]
+    if metric in LABEL_METRICS:
+        return "labels", metric
+    return "metrics", metric
+
+
+def _observe(rule: RuleSpec, revision: dict, source: str, name: str):
+    """``(breach, value, bound, how)`` of one revision, or ``None`` when it says nothing."""
+    if source == "labels":
+        if name == "label_coverage":
+            if rule.after is not None and (revision.get("age") is None or revision["age"] < rule.after):
+                return None
+            value = revision["labelled_share"]
+        else:
+            value = revision["delay"].get(name[len("label_delay_"):]) if revision.get("enough") else None
+    elif source == "estimated":
+        value = (revision.get("estimated") or {}).get(name)
+    else:
+        value = revision["metrics"].get(name) if revision.get("enough") else None
+    if value is None:
+        return None
+    drop, against = rule.reference_drop, "reference"
+    if rule.drop_from_previous is not None:
+        drop, against = rule.drop_from_previous, "versions"
+    if drop is None:
+        low, high = rule.below is not None and value < rule.below, rule.above is not None and value > rule.above
+        bound = rule.below if (low or rule.above is None) else rule.above
+        return low or high, value, bound, f"below {rule.below:g}" if low else f"above {rule.above:g}" if high else ""
+    ref = revision.get(against) or {}
+    c = ref.get("estimated" if source == "estimated" else "realized", {}).get(name)
+    if c is None or c.get("delta") is None:
+        return None  # no labelled reference (no previous version), or the metric is undefined in one
+    ref_value = value - c["delta"]  # the reference's realized value (its estimated one for an estimate)
+    what = "the reference" if against == "reference" else f"version {ref['baseline']}"
+    worse = c["delta"] if name in LOWER_IS_BETTER else -c["delta"]
+    if drop == "significant":
+        z = "" if c["z"] is None else f", z {c['z']:.2f}"
+        return bool(c["significant"]), value, ref_value, f"worse than {what} {ref_value:.4g}{z}"
+    return worse > drop, value, ref_value, f"worse than {what} {ref_value:.4g} by {worse:.4g} > {drop:g}"
+
+
+def _concept_findings(revision: dict) -> list[dict]:
+    return [f for f in revision.get("findings") or () if f.get("kind") == "concept_drift"
+            and not f.get("informational") and f.get("direction") == "worse"]
+
+
+def concept_drift(rule: RuleSpec, revision: dict, state: AlertState, found: list[dict] | None = None):
+    """A ``concept_drift`` rule on one revision: breached when its ``findings`` hold a concept-drift
+    detection that made the error stream worse and is not informational (one observation per
+    revision, as a ``metric`` rule; the finding stays with its window, so each of that window's
+    revisions breaches again)."""
+    found = _concept_findings(revision) if found is None else found
+    w = revision["window"]
+    what = (", ".join(f"{f['detector']} on the {f['signal']}: {f['before']:.4g} → {f['after']:.4g} at {f['ts']}"
+                      for f in found) + f" (window #{w['seq']})" if found else "no concept drift detected")
+    evidence = {f"{f['detector']} {f['signal']}": f for f in found}
+    return step(rule, state, (bool(found), what, len(found), 1, evidence), w["start"], w["end"])
 
 
 def no_data(rule: RuleSpec, model: str, version: str, silent_for: float, last_event: str,

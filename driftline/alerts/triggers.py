@@ -51,11 +51,13 @@ class Cooldowns:
             raise ValueError(f"cooldown state: last_trigger is not a list of [model, version, ms]: {exc}") from exc
 
 
-def cloud_event(alert: dict, summary: dict, group: str, incident: dict | None = None) -> dict:
+def cloud_event(alert: dict, summary: dict, group: str, incident: dict | None = None,
+                performance: dict[str, dict] | None = None) -> dict:
     """A CloudEvents 1.0 structured-mode retraining request carrying its evidence: the
     incident's (every feature that drifted while it was open) when there is one, else the
     alert's. Its id is derived from the incident (else the alert and window), so a redelivery
-    or a replay carries the same one."""
+    or a replay carries the same one. ``performance``: the evidence of the incident's firing
+    performance rules (rule → metric → value, standard error, labelled share, reference)."""
     name = f"incident:{incident['id']}" if incident else f"{alert['fingerprint']}:{summary['end']}"
     ident = uuid.uuid5(uuid.NAMESPACE_URL, f"driftline:{name}")
     drifted = incident["features"] if incident else alert["features"]
@@ -73,6 +75,11 @@ def cloud_event(alert: dict, summary: dict, group: str, incident: dict | None = 
             "incident": incident["id"] if incident else None,
             "window": {"start": summary["start"], "end": summary["end"], "count": summary["count"]},
             "drifted": {k: {x: v.get(x) for x in ("method", "statistic", "p_value", "threshold")}
-                        for k, v in drifted.items()},
+                        for k, v in drifted.items() if not (performance and k in _metrics(performance))},
+            **({"performance": performance} if performance else {}),
         },
     }
+
+
+def _metrics(performance: dict[str, dict]) -> set[str]:
+    return {m for evidence in performance.values() for m in evidence}

@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from driftline.alerts.values import reason
 from driftline.errors import DeliveryError, ThrottledError
 from driftline.redact import url_display
 from driftline.types import Receipt
@@ -221,7 +222,7 @@ class WebhookSink:
         except urllib.error.HTTPError as exc:
             return self._answered(exc)
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            raise DeliveryError(f"webhook {self._where()} unreachable: {_reason(exc)}") from exc
+            raise DeliveryError(f"webhook {self._where()} unreachable: {reason(exc)}") from exc
         except ValueError as exc:  # urllib's "unknown url type": the text would show the URL
             raise DeliveryError(f"webhook {self._where()} has an address urllib cannot use") from exc
 
@@ -293,12 +294,3 @@ def _retry_after(value: str | None, now: float) -> float | None:
         return None
     return max(0.0, when.timestamp() - now) if when.tzinfo is not None else None
 
-
-def _reason(exc: Exception) -> str:
-    """Why a request failed, without the URL (``URLError`` wraps the socket's error)."""
-    reason = getattr(exc, "reason", exc)
-    if isinstance(reason, str):
-        return reason
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    return reason.strerror if isinstance(reason, OSError) and reason.strerror else reason.__class__.__name__

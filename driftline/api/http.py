@@ -201,6 +201,18 @@ def _api(views: Views) -> list[Route]:
         """
         return views.silences(q)
 
+    def performance(r, a, q):
+        """
+        summary: "A model's realized performance per window (the performance line's fields; enough by the current
+          labels.min_labelled), the newest `limit` windows oldest first; labels false when none are configured."
+        parameters: [{name: version, in: query, description: "one version (default: all)"},
+                     {name: segment, in: query, description: "FEATURE=VALUE (default: the whole version)"},
+                     {name: limit, in: query, description: "1..1000, default 100"}]
+        responses: {200: {description: "{model, labels, min_labelled, headline_metrics, items}"},
+                    400: {description: bad parameter}, 404: {description: unknown model or version}}
+        """
+        return views.performance(a["model"], q)
+
     def lag(r, a, q):
         """
         summary: "Consumer lag per partition (the high watermark minus the offset the store has committed), when
@@ -212,6 +224,7 @@ def _api(views: Views) -> list[Route]:
     v = "/api/v1"
     return [Route(f"{v}/models", _handler(models)),
             Route(f"{v}/models/{{model}}/versions/{{version}}/windows", _handler(windows)),
+            Route(f"{v}/models/{{model}}/performance", _handler(performance)),
             Route(f"{v}/models/{{model}}/versions/{{version}}/subjects/{{subject}}/series", _handler(series)),
             Route(f"{v}/windows/{{id:int}}", _handler(window)),
             Route(f"{v}/alerts", _handler(alerts)), Route(f"{v}/triggers", _handler(triggers)),

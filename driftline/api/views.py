@@ -8,6 +8,7 @@ from driftline import summary as layout
 from driftline.api import histograms
 from driftline.api import incidents as inc
 from driftline.api import params as p
+from driftline.api import performance as perf
 from driftline.silencing import view
 from driftline.types import iso
 
@@ -33,9 +34,12 @@ def _status(last: dict | None, firing: list[str], incidents: int = 0) -> str:
 
 
 class Views:
-    def __init__(self, browse, models: list[str] | None = None, clock=time.time, lag=None):
-        """``lag()`` → the consumer's lag per partition (``driftline run``); None: no consumer here."""
+    def __init__(self, browse, models: list[str] | None = None, clock=time.time, lag=None,
+                 labels: dict[str, float] | None = None):
+        """``lag()`` → the consumer's lag per partition (``driftline run``); None: no consumer here.
+        ``labels``: model → its ``labels.min_labelled``, for the models with ``labels`` configured."""
         self.browse, self.configured, self.clock, self.lag_of = browse, models or [], clock, lag
+        self.labels = labels or {}
 
     def lag(self) -> dict:
         if self.lag_of is None:
@@ -49,9 +53,12 @@ class Views:
         alerts = self.browse.alert_states()
         versions = self.browse.versions()
         open_ = self.browse.firing_incidents()
-        items = [self._version(v, alerts, open_.get((v["model"], v["version"]), 0)) for v in versions]
+        found = perf.summaries(self.browse, self.labels)
+        items = [self._version(v, alerts, open_.get((v["model"], v["version"]), 0))
+                 | {"performance": perf.for_version(v["model"], v["version"], found, self.labels)} for v in versions]
         seen = {v["model"] for v in versions}
-        items += [{"model": m, "version": None, "status": "no data", "windows": 0, "firing_incidents": 0}
+        items += [{"model": m, "version": None, "status": "no data", "windows": 0, "firing_incidents": 0,
+                   "performance": None}
                   for m in self.configured
                   if m not in seen]
         return {"items": items}
@@ -100,6 +107,15 @@ class Views:
             test = (_trends(last)[subject], "trend")
         return {"model": model, "version": version, "subject": subject, "test": q.get("test"),
                 **self.browse.series(model, version, subject, start, end, points, test)}
+
+    def performance(self, model: str, q) -> dict:
+        version, segment, limit = perf.query(q)
+        if model not in self.configured and model not in self.browse.performance_models():
+            raise NotFound(f"no model {model!r} configured or stored")
+        if version is not None and not any(v["model"] == model and v["version"] == version
+                                           for v in self.browse.versions()):
+            raise NotFound(f"no windows stored for model {model!r} version {version!r}")
+        return perf.rows(self.browse, model, version, segment, limit, self.labels)
 
     def window(self, window_id: int) -> dict:
         if not 0 <= window_id < 2 ** 63:  # past a 64-bit key no window can exist (and SQLite refuses the bind)

@@ -36,6 +36,11 @@ def parse_duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _number_or_duration(value: object) -> object:
+    """A bound of a ``metric`` rule: a number, or a duration for the label-delay metrics (``3d``)."""
+    return parse_duration(value) if isinstance(value, str) else value
 FeatureKind = Literal["numeric", "categorical", "boolean"]
 DEFAULT_TESTS = {"numeric": ("meanvar", "ks"), "categorical": ("chisquare",)}
 
@@ -164,7 +169,8 @@ class RuleSpec(_Frozen):
     ``feature`` (one named feature, ``prediction``, ``multivariate`` or ``domain_classifier``),
     ``quality: true`` (any data-quality finding), ``no_data`` (no event for that long, by
     event time and by wall clock), ``volume`` (events per window against the reference's
-    rate) or ``dead_letters`` (share of the window's records that were bad).
+    rate), ``dead_letters`` (share of the window's records that were bad), ``metric`` or
+    ``concept_drift: true`` (a realized-performance revision holds a concept-drift detection).
     """
 
     name: str = "feature_drift"
@@ -177,8 +183,19 @@ class RuleSpec(_Frozen):
     dead_letters: float | None = Field(default=None, gt=0, le=1)
     #: a realized-performance metric (needs ``labels``), breached ``below`` or ``above`` a value
     metric: str | None = None
-    below: float | None = None
-    above: float | None = None
+    below: Annotated[float | None, BeforeValidator(_number_or_duration)] = None
+    above: Annotated[float | None, BeforeValidator(_number_or_duration)] = None
+    #: worse than the labelled reference's value of ``metric``: ``significant`` (by more than
+    #: ``labels.z`` standard errors of both) or by more than a number; ``drop: x`` is short for a number
+    drop_from_reference: Literal["significant"] | Annotated[float, Field(gt=0)] | None = None
+    drop: float | None = Field(default=None, gt=0)
+    #: worse than the model's previous version (the one first seen before this one: the version
+    #: it replaced, or the champion beside a challenger), as ``drop_from_reference``: the rollback rule
+    drop_from_previous: Literal["significant"] | Annotated[float, Field(gt=0)] | None = None
+    #: ``label_coverage`` only: judge a window once it is this old (by the newest event or label time)
+    after: Duration | None = Field(default=None, gt=0)
+    #: a concept-drift detection (worse) on the error stream of the labels (needs ``labels``)
+    concept_drift: bool = False
     retrain: bool = True  # whether firing requests retraining (data-quality problems are fixed, not retrained)
     severity: Literal["info", "warning", "critical"] = "warning"
     for_windows: int = Field(default=1, ge=1)
@@ -189,14 +206,29 @@ class RuleSpec(_Frozen):
     @model_validator(mode="after")
     def _one_condition(self) -> RuleSpec:
         given = [x for x in (self.share, self.count, self.feature, self.no_data, self.volume,
-                             self.dead_letters, self.metric) if x is not None] + [1] * self.quality
+                             self.dead_letters, self.metric) if x is not None] \
+            + [1] * self.quality + [1] * self.concept_drift
         if len(given) != 1:
             raise ValueError("set exactly one of 'share', 'count', 'feature', 'quality: true', "
-                             "'no_data', 'volume', 'dead_letters' or 'metric'")
-        if (self.metric is None) != (self.below is None and self.above is None):
-            raise ValueError("'below'/'above' go with 'metric' (e.g. metric: roc_auc, below: 0.75), and "
-                             "'metric' needs one of them")
+                             "'no_data', 'volume', 'dead_letters', 'metric' or 'concept_drift: true'")
+        drops = {"drop", "drop_from_reference", "drop_from_previous"}
+        bounds = [k for k in ("below", "above", *sorted(drops)) if getattr(self, k) is not None]
+        if (self.metric is None) != (not bounds):
+            raise ValueError("'below'/'above'/'drop'/'drop_from_reference'/'drop_from_previous' go with 'metric' "
+                             "(e.g. metric: roc_auc, below: 0.75), and 'metric' needs one of them")
+        if len(set(bounds) & drops) > 1 or (set(bounds) & drops and set(bounds) & {"below", "above"}):
+            raise ValueError("a 'metric' rule has 'below'/'above', or one of 'drop'/'drop_from_reference'/"
+                             "'drop_from_previous'")
+        if self.after is not None and self.metric != "label_coverage":
+            raise ValueError("'after' goes with 'metric: label_coverage' (judge a window once it is that old)")
+        if self.metric in LABEL_METRICS and set(bounds) & drops:
+            raise ValueError(f"metric {self.metric!r} has no reference value: use 'below' or 'above'")
         return self
+
+    @property
+    def reference_drop(self) -> str | float | None:
+        """``significant``, a number, or ``None`` (a fixed bound)."""
+        return self.drop if self.drop is not None else self.drop_from_reference
 
     @property
     def level(self) -> str:
@@ -230,6 +262,22 @@ PERFORMANCE_METRICS = {
 }
 
 
+#: metrics of the labels themselves, for any task: the labelled share, the label delay (seconds)
+LABEL_METRICS = ("label_coverage", "label_delay_p50", "label_delay_p90", "label_delay_max")
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    """What a ``metric`` rule may name for ``task``: realized metrics, ``estimated_`` ones
+    (binary; the estimate before labels), and :data:`LABEL_METRICS`."""
+    est = tuple(f"estimated_{m}" for m in ESTIMATED_METRICS) if task == "binary" else ()
+    return PERFORMANCE_METRICS[task] + est + LABEL_METRICS
+
+
+#: what the estimate of a binary classifier reports (driftline.detectors.performance.EstimatedStats)
+ESTIMATED_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "log_loss", "brier",
+                     "base_rate", "predicted_positive_rate")
+
+
 class LabelsSpec(_Frozen):
     """Realized performance from label events (see docs/labels.md, "In the pipeline").
 
@@ -251,6 +299,11 @@ class LabelsSpec(_Frozen):
     min_labelled: float = Field(default=0.3, ge=0, le=1)
     segments: list[str] = Field(default_factory=list)
     max_segments: int = Field(default=10, ge=1, le=1000)
+    #: the reference file's column of labels: with it, each window's performance is compared
+    #: with the reference's, and a binary model's is estimated before its labels come
+    reference_label: str = Field(default="label", min_length=1)
+    #: how many standard errors worse than the reference a metric must be to be ``significant``
+    z: float = Field(default=3.0, gt=0)
 
 
 class ModelSpec(_Frozen):
@@ -316,8 +369,10 @@ class ModelSpec(_Frozen):
         metric_rules = [r for r in self.rules if r.metric is not None]
         if metric_rules and self.labels is None:
             raise ValueError(f"rule {metric_rules[0].name!r}: a 'metric' rule needs 'labels'")
+        if self.labels is None and (cd := [r for r in self.rules if r.concept_drift]):
+            raise ValueError(f"rule {cd[0].name!r}: a 'concept_drift' rule needs 'labels'")
         for r in metric_rules:
-            known = PERFORMANCE_METRICS[self.labels.task]
+            known = metric_names(self.labels.task)
             if r.metric not in known:
                 raise ValueError(f"rule {r.name!r}: unknown metric {r.metric!r} for task {self.labels.task!r} "
                                  f"(expected one of {', '.join(known)})")
@@ -328,6 +383,10 @@ class ModelSpec(_Frozen):
         if self.prediction is None or self.prediction.kind != "numeric":
             raise ValueError("labels: needs a numeric 'prediction' (a score for 'binary', "
                              "the predicted value for 'regression')")
+        for i, r in enumerate(self.rules):
+            if r.after is not None and r.after > self.labels.max_delay:
+                raise ValueError(f"rules[{i}].after ({r.after / 86400:g}d, rule {r.name!r}) is past labels.max_delay "
+                                 f"({self.labels.max_delay / 86400:g}d), when a window is forgotten")
         self._check_segments()
 
     def _check_segments(self) -> None:

@@ -88,7 +88,7 @@ def design_effects(values: np.ndarray | None, codes: np.ndarray, bins: int, m: i
     if n < 20 or m < 2:
         return out
     p = np.bincount(codes, minlength=bins) / n
-    cells = p * m >= 5
+    cells = (p * m >= 5) & (p < 1)  # a category that is every value has no variance to inflate
     cum = np.cumsum(p)[:-1]
     cuts = (cum * m >= 5) & ((1 - cum) * m >= 5)
     lo, hi = outer_cells(np.bincount(codes, minlength=bins)) if values is not None else (None, None)

@@ -129,6 +129,9 @@ class ReferenceProfile:
     #: events per second while the reference was collected from the stream (the volume rule's
     #: baseline); None for a reference from a file
     rate: float | None = None
+    #: the labelled reference's performance (driftline.detectors.performance.reference); None
+    #: without a label column or ``labels:``
+    performance: dict | None = None
 
     def empty_features(self) -> list[str]:
         """Features the reference holds no values for (they are summarised, never tested)."""
@@ -138,14 +141,15 @@ class ReferenceProfile:
         return {"model": self.model, "n": self.n, "source": self.source, "calibration": self.calibration,
                 "multivariate": self.multivariate, "fields_seen": self.fields_seen, "domain": self.domain,
                 "features": {k: v.to_dict() for k, v in self.features.items()},
-                **({"rate": self.rate} if self.rate is not None else {})}  # absent: older digests hold
+                **({"rate": self.rate} if self.rate is not None else {}),  # absent: older digests hold
+                **({"performance": self.performance} if self.performance is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> ReferenceProfile:
         feats = {k: (NumericProfile.from_dict(v) if v["kind"] == "numeric"
                      else CategoricalProfile.from_dict(v)) for k, v in d["features"].items()}
         return cls(d["model"], feats, d["n"], d["source"], d.get("calibration"), d.get("multivariate"),
-                   d.get("fields_seen"), d.get("domain"), d.get("rate"))
+                   d.get("fields_seen"), d.get("domain"), d.get("rate"), d.get("performance"))
 
 
 def build_reference(model: str, specs: dict, columns: dict[str, list | np.ndarray],

@@ -15,6 +15,7 @@ from sqlalchemy import Integer, and_, case, func, or_, select, text
 from driftline.silencing import Silence
 from driftline.store import schema as t
 from driftline.store.engine import Queries, mapped
+from driftline.store.performance import PerformanceReads
 from driftline.store.silences import silences_of
 
 W = t.windows
@@ -38,7 +39,7 @@ def _in_range(q, model: str, version: str, start: str | None, end: str | None):
     return q
 
 
-class Browse(Queries):
+class Browse(PerformanceReads, Queries):
 
     @mapped("the store did not answer")
     def ping(self) -> None:

@@ -77,7 +77,7 @@ class Results:
                 "seq": w["seq"], "count": r["count"], "labelled": r["labelled"],
                 "labelled_share": r["labelled_share"], "delay_p50": d.get("p50"), "delay_p90": d.get("p90"),
                 "delay_max": d.get("max"), "metrics": r["metrics"], "revision": r["revision"],
-                "estimated": r.get("estimated"), "reference": r.get("reference"),
+                "estimated": r.get("estimated"), "reference": r.get("reference"), "versions": r.get("versions"),
                 "findings": r.get("findings") or None, "updated_at": time.time()})
 
     @mapped("could not load performance")

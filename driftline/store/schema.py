@@ -142,6 +142,7 @@ performance = Table(  # migration 0008: realized performance per window, revised
     Column("segment", String(400), nullable=False, server_default=""),
     Column("estimated", JSON),  # estimated metrics (before labels and beside them), or null
     Column("reference", JSON),  # the reference's metrics and the comparison with them, or null
+    Column("versions", JSON),  # the window against the model's previous version, or null
     Column("findings", JSON),  # e.g. concept drift on the error stream: a list, or null
     UniqueConstraint("model", "version", "window_key", "segment", name="uq_performance"),
 )

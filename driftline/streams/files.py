@@ -213,7 +213,8 @@ def _jsonl(path: Path) -> dict:
             except orjson.JSONDecodeError as exc:
                 raise ReferenceError_(f"{path}:{n}: malformed JSON: {exc}") from exc
             if isinstance(row.get("features"), dict):
-                row = {**row["features"], "prediction": row.get("prediction")}
+                row = {**row["features"], "prediction": row.get("prediction"),
+                       **({"label": row["label"]} if "label" in row else {})}  # a labelled reference
             rows.append(row)
     names = list(dict.fromkeys(k for r in rows for k in r))
     out: dict = {}

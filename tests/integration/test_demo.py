@@ -25,6 +25,7 @@ def demo_config(broker, tmp_path, uid, reference):
                     + b"\n")
     cfg = copy.deepcopy(DEMO_CONFIG)
     cfg["kafka"] |= {"bootstrap_servers": broker.bootstrap, "topics": [f"events-{uid}"], "group_id": f"demo-{uid}",
+                     "label_topics": [f"labels-{uid}"],
                      "dead_letter_topic": f"dead-{uid}", "group_instance_id": None,
                      "client": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}}
     cfg["alerts"] |= {"topic": f"alerts-{uid}", "retrain_topic": f"retrain-{uid}"}

@@ -1,6 +1,6 @@
-"""The Alertmanager sink over real HTTP to a stand-in for its API v2 (tests/standins.py)."""
+"""The Alertmanager sink over real HTTP to a stand-in for its API v2 (tests/standins.py); what it shares
+with the PagerDuty sink (configuration, secrets, a server down or silent) is in test_incident_sinks.py."""
 
-import ast
 import base64
 import json
 import logging
@@ -9,27 +9,24 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import driftline.alerts.alertmanager as alertmanager_module
 from driftline.alerts.alertmanager import AlertmanagerSink, alerts_of, postable
-from driftline.app import build_sinks
-from driftline.config import masked, parse_settings
-from driftline.errors import ConfigError, DeliveryError, ThrottledError
+from driftline.config import parse_settings
+from driftline.errors import DeliveryError, ThrottledError
 from driftline.types import iso, to_ms
 from tests.helpers import config
+from tests.http_standin import closed_port
 from tests.standins import (
     INCIDENT,
     JSON,
     RFC3339,
     FakeAlertmanager,
     alertmanager_problems,
-    closed_port,
     feature_alert,
     incident_payload,
     model_alert,
@@ -204,14 +201,6 @@ def test_answers_become_our_errors(answer, error, retry_after):
         assert "HTTP 400: start time must be before end time" in str(info.value)
 
 
-def test_unreachable_and_timeout_are_delivery_errors():
-    with pytest.raises(DeliveryError, match="unreachable"):
-        sink(f"http://127.0.0.1:{closed_port()}").send("incident", opened(), "k")
-    with FakeAlertmanager(hang=5) as am:
-        with pytest.raises(DeliveryError, match="timed out"):
-            sink(am, timeout=0.3).send("incident", opened(), "k")
-
-
 @pytest.mark.parametrize("auth, header", [
     ({"token": TOKEN}, f"Bearer {TOKEN}"),
     ({"username": "driftline", "password": "pa55-W0rd-basic"},
@@ -232,47 +221,6 @@ def test_auth_is_sent_and_never_logged(caplog, auth, header):
     assert "HTTP 401" in str(info.value) and "not-the-right-one" not in str(info.value)
     assert caplog.records and secret not in caplog.text and header not in caplog.text
     assert secret not in repr(s) and header.split()[1] not in repr(s)
-
-
-def test_the_sink_imports_no_other_edge():
-    tree = ast.parse(Path(alertmanager_module.__file__).read_text())
-    ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module.startswith("driftline")}
-    assert ours <= {"driftline.errors", "driftline.redact", "driftline.types"}
-
-
-# -- configuration ------------------------------------------------------------------
-
-
-def errors_of(raw) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_settings(raw, {})
-    return [f"{p}: {m}" for p, m in info.value.problems]
-
-
-def test_a_bad_or_missing_url_fails_at_start_up_naming_its_path():
-    assert errors_of(config(alerts={"alertmanager": {"url": "alertmanager:9093"}})) == [
-        "alerts.alertmanager.url: expected an http:// or https:// URL"]
-    assert errors_of(config(alerts={"alertmanager": {}})) == ["alerts.alertmanager.url: required key is missing"]
-    assert errors_of(config(alerts={"alertmanager": {"url": "http://am:9093", "resend_interval": "0s"}})) == [
-        "alerts.alertmanager.resend_interval: Input should be greater than 0 (got 0.0)"]
-
-
-def test_auth_is_a_token_or_a_username_and_password():
-    both = {"url": "http://am:9093", "token": TOKEN, "username": "u", "password": "p4ssw0rd"}
-    assert errors_of(config(alerts={"alertmanager": both})) == [
-        "alerts.alertmanager: set a bearer 'token' or 'username' and 'password', not both"]
-    assert errors_of(config(alerts={"alertmanager": {"url": "http://am:9093", "username": "u"}})) == [
-        "alerts.alertmanager: basic auth needs both 'username' and 'password'"]
-
-
-def test_configured_alertmanager_is_a_sink_and_its_secrets_are_masked():
-    raw = config(alerts={"alertmanager": {"url": "https://am.example.com:9093/", "resend_interval": "2m",
-                                          "token": "${AM_TOKEN}"}})
-    settings = parse_settings(raw, {"AM_TOKEN": TOKEN})
-    s = build_sinks(settings)["alertmanager"]
-    assert s.accepts == frozenset({"incident"}) and s.resend_interval == 120 and s.url == "https://am.example.com:9093"
-    assert TOKEN not in json.dumps(masked(settings), default=str) and TOKEN not in repr(settings)
-    assert "alertmanager" not in build_sinks(parse_settings(config(), {}))
 
 
 # -- any payload renders --------------------------------------------------------------

@@ -1,26 +1,22 @@
-"""The PagerDuty sink over real HTTP to a stand-in for the Events API v2 (tests/standins.py)."""
+"""The PagerDuty sink over real HTTP to a stand-in for the Events API v2 (tests/standins.py); what it shares
+with the Alertmanager sink (configuration, secrets, a server down or silent) is in test_incident_sinks.py."""
 
-import ast
-import json
 import logging
 import time
-from pathlib import Path
 
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import driftline.alerts.pagerduty as pagerduty_module
 from driftline.alerts.pagerduty import MAX_FEATURES, MAX_SUMMARY, PagerDutySink, encode, event
 from driftline.app import build_sinks
-from driftline.config import masked, parse_settings
-from driftline.errors import ConfigError, DeliveryError, ThrottledError
+from driftline.config import parse_settings
+from driftline.errors import DeliveryError, ThrottledError
 from tests.helpers import config
 from tests.standins import (
     INCIDENT,
     FakePagerDuty,
-    closed_port,
     feature_alert,
     incident_payload,
     model_alert,
@@ -124,16 +120,6 @@ def test_400_names_pagerdutys_reason_and_never_the_key():
     assert short not in text
 
 
-def test_server_down_and_timeout_are_delivery_errors_without_the_key():
-    with pytest.raises(DeliveryError) as down:
-        send(f"http://127.0.0.1:{closed_port()}", incident_payload())
-    assert "unreachable" in str(down.value) and KEY not in str(down.value)
-    with FakePagerDuty(hang=5) as pd:
-        with pytest.raises(DeliveryError) as slow:
-            send(pd, incident_payload(), timeout=0.3)
-    assert "timed out" in str(slow.value) and KEY not in str(slow.value)
-
-
 def test_the_routing_key_is_never_logged_even_at_debug(caplog):
     caplog.set_level(logging.DEBUG)
     errors = []
@@ -149,36 +135,7 @@ def test_the_routing_key_is_never_logged_even_at_debug(caplog):
     assert KEY not in repr(PagerDutySink(KEY))
 
 
-def test_the_sink_imports_no_other_edge():
-    tree = ast.parse(Path(pagerduty_module.__file__).read_text())
-    ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module.startswith("driftline")}
-    assert ours <= {"driftline.errors", "driftline.redact", "driftline.types"}
-
-
 # -- configuration ------------------------------------------------------------------
-
-
-def errors_of(raw) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_settings(raw, {})
-    return [f"{p}: {m}" for p, m in info.value.problems]
-
-
-def test_a_missing_or_malformed_routing_key_fails_at_start_up_naming_its_path():
-    assert errors_of(config(alerts={"pagerduty": {}})) == ["alerts.pagerduty.routing_key: required key is missing"]
-    (problem,) = errors_of(config(alerts={"pagerduty": {"routing_key": "short-key"}}))
-    assert problem.startswith("alerts.pagerduty.routing_key: expected the 32-character") and "short-key" not in problem
-    assert errors_of(config(alerts={"pagerduty": {"routing_key": KEY, "url": "events.pagerduty.com"}})) == [
-        "alerts.pagerduty.url: expected an http:// or https:// URL"]
-
-
-def test_configured_pagerduty_is_a_sink_and_its_key_is_masked():
-    settings = parse_settings(config(alerts={"pagerduty": {"routing_key": "${PD_KEY}", "timeout": "5s"}}),
-                              {"PD_KEY": KEY})
-    sink = build_sinks(settings)["pagerduty"]
-    assert sink.accepts == frozenset({"incident"}) and sink.url == "https://events.pagerduty.com" and sink.timeout == 5
-    shown = json.dumps(masked(settings), default=str)
-    assert KEY not in shown and KEY not in repr(settings)
 
 
 def test_a_blank_routing_key_turns_pagerduty_off():

@@ -9,10 +9,8 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import time
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -24,6 +22,7 @@ from driftline.errors import ConfigError, DeliveryError, ThrottledError
 from driftline.store import SqlStore
 from driftline.types import CommitUnit, Notification, Receipt
 from tests.helpers import config
+from tests.http_standin import HttpStandIn, closed_port
 
 EVENT = {
     "specversion": "1.0", "id": "bb9b58fc-6bab-57e3-b813-40594f7c2664", "source": "driftline/g",
@@ -41,44 +40,16 @@ NEXT = {"type": "trigger", "model": "fraud", "version": "v3", "time": EVENT["tim
 SECRET, TOKEN = "s3cret-for-tests", "eyJhbGciOiJIUzI1NiJ9.jwt-Tok3n"
 
 
-class Endpoint:
-    """A real HTTP server: records every POST and answers from ``script`` — a list of
-    ``(status, headers, body)`` used in turn, then ``default`` for every later request."""
+class Endpoint(HttpStandIn):
+    """A real HTTP server: records every POST and answers from ``answers`` — a list of
+    ``(status, body, headers)`` used in turn, then ``default`` for every later request."""
 
-    def __init__(self, script=(), default=(200, {}, {"ok": True})):
-        self.requests: list[dict] = []
-        self.script, self.default = list(script), default
-        outer = self
+    def __init__(self, answers=(), default=(200, {"ok": True}, {})):
+        super().__init__(answers)
+        self.default = default
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.requests.append({"path": self.path, "raw": raw, "body": json.loads(raw),
-                                       "headers": {k.lower(): v for k, v in self.headers.items()}})
-                status, headers, body = outer.script.pop(0) if outer.script else outer.default
-                data = b"" if body is None else json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                if body is not None:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def __enter__(self) -> Endpoint:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: dict) -> tuple[int, object, dict]:
+        return self.default
 
 
 def readme_verify(secret: str, header: str, body: bytes, now: float, tolerance: float = 300) -> bool:
@@ -90,12 +61,6 @@ def readme_verify(secret: str, header: str, body: bytes, now: float, tolerance: 
         return False
     mac = hmac.new(secret.encode(), f"{stamps[0]}.".encode() + body, hashlib.sha256).hexdigest()
     return any(k.strip() == "v1" and hmac.compare_digest(mac, v) for k, v in pairs)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- each preset's request ---------------------------------------------------------------------
@@ -127,7 +92,7 @@ def test_airflow3_dag_run_is_what_api_v2_expects():
 
 
 def test_github_workflow_dispatch_sends_ref_and_string_inputs_and_takes_204():
-    with Endpoint(default=(204, {}, None)) as api:
+    with Endpoint(default=(204, None, {})) as api:
         receipt = WebhookSink(api.url + "/repos/acme/models/actions/workflows/retrain.yml/dispatches",
                               "github_workflow", token="ghp_x", ref="release").send("trigger", NEXT, "k")
         (req,) = api.requests
@@ -152,7 +117,7 @@ def test_github_workflow_evidence_is_cut_to_githubs_inputs_limit_and_stays_json(
     drifted = {f"feature_{i:04d}": {"method": "ks", "statistic": 1.0 + i, "p_value": 0.0, "threshold": 1.0}
                for i in range(2000)}
     big = {**TODAY, "event": {**EVENT, "data": {**EVENT["data"], "drifted": drifted}}}
-    with Endpoint(default=(204, {}, None)) as api:
+    with Endpoint(default=(204, None, {})) as api:
         WebhookSink(api.url + "/repos/a/b/actions/workflows/1234/dispatches", "github_workflow").send(
             "trigger", big, "k")
         (req,) = api.requests
@@ -164,7 +129,7 @@ def test_github_workflow_evidence_is_cut_to_githubs_inputs_limit_and_stays_json(
 
 
 def test_github_repository_dispatch_and_cloudevents_presets():
-    with Endpoint(default=(204, {}, None)) as api:
+    with Endpoint(default=(204, None, {})) as api:
         WebhookSink(api.url + "/repos/acme/models/dispatches", "github", token="ghp_x").send("trigger", NEXT, "k")
         WebhookSink(api.url + "/hooks/retrain", "cloudevents").send("trigger", NEXT, "k")
         gh, ce = api.requests
@@ -197,7 +162,7 @@ def test_every_preset_is_signed_carries_the_event_id_and_verifies_with_the_readm
 
 # -- answers -------------------------------------------------------------------------------------
 
-CONFLICT = (409, {}, {"detail": "DAG Run with id driftline-bb9b already exists", "status": 409, "title": "Conflict"})
+CONFLICT = (409, {"detail": "DAG Run with id driftline-bb9b already exists", "status": 409, "title": "Conflict"}, {})
 
 
 @pytest.mark.parametrize("preset, path", [("airflow", "/api/v1/dags/d/dagRuns"), ("airflow3", "/api/v2/dags/d/dagRuns")])
@@ -237,7 +202,7 @@ def test_airflow_409_through_the_outbox_is_one_row_sent_and_no_retry(tmp_path):
 def test_500_then_200_is_retried_with_the_same_delivery_id(tmp_path):
     store = outbox_with(tmp_path)
     now = [time.time()]
-    with Endpoint(script=[(500, {}, {"detail": "scheduler busy"})]) as api:
+    with Endpoint([(500, {"detail": "scheduler busy"}, {})]) as api:
         d = Dispatcher(store, {"webhook:x": WebhookSink(api.url + "/api/v1/dags/d/dagRuns", "airflow",
                                                         secret=SECRET, clock=lambda: now[0])},
                        clock=lambda: now[0])
@@ -255,9 +220,9 @@ def test_500_then_200_is_retried_with_the_same_delivery_id(tmp_path):
 
 
 def test_429_with_retry_after_is_throttled_in_seconds_or_as_a_date():
-    with Endpoint(script=[(429, {"Retry-After": "42"}, {"message": "slow down"}),
-                          (503, {"Retry-After": formatdate(time.time() + 120, usegmt=True)}, None),
-                          (429, {}, None)]) as api:
+    with Endpoint([(429, {"message": "slow down"}, {"Retry-After": "42"}),
+                   (503, None, {"Retry-After": formatdate(time.time() + 120, usegmt=True)}),
+                   (429, None, {})]) as api:
         sink = WebhookSink(api.url + "/repos/o/r/dispatches", "github")
         with pytest.raises(ThrottledError) as info:
             sink.send("trigger", NEXT, "k")
@@ -272,7 +237,7 @@ def test_429_with_retry_after_is_throttled_in_seconds_or_as_a_date():
 
 def test_an_error_answer_never_shows_the_path_query_or_token():
     secret_path = "/api/v2/dags/Tok3nDag/dagRuns"
-    echo = (422, {}, {"detail": f"bad request to {secret_path}?key=Qu3ryKey with {TOKEN}"})
+    echo = (422, {"detail": f"bad request to {secret_path}?key=Qu3ryKey with {TOKEN}"}, {})
     with Endpoint(default=echo) as api:
         with pytest.raises(DeliveryError) as info:
             WebhookSink(api.url + secret_path + "?key=Qu3ryKey", "airflow3", token=TOKEN).send("trigger", NEXT, "k")
@@ -302,7 +267,7 @@ def test_a_server_that_is_down_or_silent_is_a_delivery_error_without_url_path_or
 
 
 def test_a_redirect_is_not_followed():
-    with Endpoint(default=(302, {"Location": "http://127.0.0.1:1/elsewhere"}, None)) as api:
+    with Endpoint(default=(302, None, {"Location": "http://127.0.0.1:1/elsewhere"})) as api:
         with pytest.raises(DeliveryError, match="answered HTTP 302"):
             WebhookSink(api.url + "/hooks/x", token=TOKEN).send("trigger", NEXT, "k")
         assert len(api.requests) == 1

@@ -58,6 +58,50 @@ function drawRows(box, cls, order, alertTimes, triggerTimes) {
   }
 }
 
+async function loadPerformance() {
+  const box = document.getElementById("performance");
+  const perf = await api("/models/" + encodeURIComponent(MODEL) + "/performance?limit=1000&version=" + encodeURIComponent(VERSION));
+  if (!perf.items.length) {
+    box.dataset.state = perf.labels ? "empty" : "no-labels";
+    box.append(el("p", {}, perf.labels ? "labels are configured; none has joined a prediction of this version yet"
+                                       : "no labels configured for this model (models[].labels)"));
+    return;
+  }
+  box.dataset.state = "shown";
+  const items = perf.items, task = items[items.length - 1].task, metric = perf.headline_metrics[task][0];
+  const x = items.map((r) => r.window.start), value = (r, k) => (r[k] || {})[metric] ?? null;
+  const thin = items.filter((r) => r.enough === false);
+  const traces = [
+    {x, y: items.map((r) => value(r, "metrics")), name: "realized " + metric, type: "scatter", mode: "lines+markers",
+     error_y: {type: "data", array: items.map((r) => (r.metrics.se || {})[metric] ?? 0), visible: true, thickness: 1},
+     marker: {size: 8, symbol: items.map((r) => r.enough === false ? "circle-open" : "circle")},
+     text: items.map((r) => esc(`#${r.window.seq ?? "-"}: ${r.labelled}/${r.count} labelled` + (r.enough === false ? " (not enough)" : ""))),
+     hovertemplate: "%{x}<br>" + metric + " %{y}<br>%{text}<extra></extra>"},
+    {x, y: items.map((r) => r.labelled_share), name: "labelled share", type: "bar", yaxis: "y2", opacity: 0.25,
+     marker: {color: "#7f8c8d"}, hoverinfo: "x+y"},
+  ];
+  if (items.some((r) => r.estimated)) {
+    traces.push({x, y: items.map((r) => value(r, "estimated")), name: "estimated " + metric, type: "scatter",
+                 mode: "lines+markers", line: {dash: "dot"}});
+  }
+  const chart = el("div", {class: "chart", id: "performance-chart", "data-metric": metric});
+  const note = el("p", {class: "note", id: "performance-note"}, thin.length
+    ? `${thin.length} window(s) (open markers) have less than ${perf.min_labelled ?? "min_labelled"} of their predictions labelled: their ${metric} is of a small, possibly unrepresentative part`
+    : `every window shown has enough labels (labels.min_labelled ${perf.min_labelled})`);
+  const table = el("table", {id: "performance-table"}, el("tr", {}, ...["seq", "start", "labelled", "share", "enough", metric, "± se", "estimated", "revision"].map((h) => el("th", {}, h))));
+  for (const r of items) {
+    table.append(el("tr", {"data-enough": String(r.enough)}, el("td", {}, r.window.seq ?? "–"), el("td", {}, r.window.start ?? "–"),
+      el("td", {}, r.labelled + "/" + r.count), el("td", {}, r.labelled_share == null ? "–" : (100 * r.labelled_share).toFixed(1) + " %"),
+      el("td", {}, r.enough === false ? "not enough" : r.enough ? "yes" : "–"), el("td", {}, fmt(value(r, "metrics"))),
+      el("td", {}, fmt((r.metrics.se || {})[metric])), el("td", {}, fmt(value(r, "estimated"))), el("td", {}, r.revision)));
+  }
+  box.append(note, chart, table);
+  Plotly.newPlot(chart, traces, {margin: {l: 50, r: 60, t: 30, b: 30}, height: 260,
+    legend: {orientation: "h", x: 0, y: 1.12}, yaxis: {title: esc(metric)},
+    yaxis2: {overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%", dtick: 0.25, title: "labelled share",
+             showgrid: false}}, PLOT);
+}
+
 async function loadWindows() {
   const w = await api(BASE + "/windows?limit=1000&" + rangeQuery);
   const body = document.querySelector("#windows tbody");
@@ -122,5 +166,5 @@ async function showWindow(id) {
   box.dataset.window = id;
 }
 
-Promise.all([loadFeatures(), loadWindows()]).then(() => { document.body.dataset.loaded = "1"; })
+Promise.all([loadFeatures(), loadWindows(), loadPerformance()]).then(() => { document.body.dataset.loaded = "1"; })
   .catch((e) => showError(document.body, e));

@@ -3,9 +3,10 @@
 ``performance`` gains ``segment`` (``""`` for the whole model version, ``feature=value``
 for one segment; part of the unique key), ``estimated`` (the estimated metrics of the
 window, JSON, before and beside its labels), ``reference`` (the reference's metrics and the
-comparison with them, JSON) and ``findings`` (JSON list, e.g. concept drift on the error
-stream). The performance table is small (a row per window); it is made anew with its rows
-(ids kept), not altered column by column. The downgrade keeps the whole-version rows only.
+comparison with them, JSON), ``versions`` (the comparison with the previous version,
+JSON) and ``findings`` (JSON list, e.g. concept drift on the error stream). The table is
+small (a row per window); it is made anew with its rows (ids kept), not altered column by
+column. The downgrade keeps the whole-version rows only.
 
 Revision ID: 0009
 Revises: 0008
@@ -48,7 +49,8 @@ def _columns() -> list[sa.Column]:
 def _recreate(new: bool, rows: list[dict]) -> None:
     op.drop_table("performance")
     extra = [sa.Column("segment", sa.String(400), nullable=False, server_default=""),
-             sa.Column("estimated", sa.JSON), sa.Column("reference", sa.JSON), sa.Column("findings", sa.JSON),
+             sa.Column("estimated", sa.JSON), sa.Column("reference", sa.JSON), sa.Column("versions", sa.JSON),
+             sa.Column("findings", sa.JSON),
              sa.UniqueConstraint("model", "version", "window_key", "segment", name="uq_performance")] if new \
         else [sa.UniqueConstraint("model", "version", "window_key", name="uq_performance")]
     table = op.create_table("performance", *_columns(), *extra)
