@@ -6,7 +6,8 @@ Pure: no Kafka, no store, no clock of its own. Time is event time, the newest ev
 label time seen (``newest``). Its state is keyed (all under ``labels/``): the join
 buffer's own keys under ``labels/buf/``, the version table and clock as
 ``labels/versions``, one key per window accumulator, ``labels/perf/<code>/<window>``,
-one per version's concept-drift detectors, ``labels/concept/<code>``, and the segments' keys under ``labels/seg/`` (``driftline/segmented.py``).
+one per version's concept-drift detectors, ``labels/concept/<code>``, and the segments'
+keys under ``labels/seg/`` (``driftline/segmented.py``).
 
 >>> import numpy as np
 >>> from driftline.config.settings import LabelsSpec

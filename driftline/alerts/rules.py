@@ -3,8 +3,7 @@
 An alert is identified by a fingerprint of model, version, rule and the
 rule's condition, so the same problem is one alert however many windows show it.
 
->>> from driftline.config.settings import LABEL_METRICS, RuleSpec
-from driftline.detectors.performance.compare import LOWER_IS_BETTER
+>>> from driftline.config.settings import RuleSpec
 >>> rule = RuleSpec(feature="amount", resolve_after=1)
 >>> w = {"model": "m", "version": "v", "start": "s", "end": "e1", "tests_run": True,
 ...      "features": {"amount": {"drift": {"method": "psi", "statistic": 0.3,
