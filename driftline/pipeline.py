@@ -242,7 +242,8 @@ class Pipeline:
         if realized is None or assigned is None or not assigned[0].n:
             return
         cols, windows, bounds = assigned
-        realized.add(version, cols.ids, windows, cols.features["prediction"].values, cols.ts, bounds)
+        segments = {s: cols.features[s].values for s in realized.spec.segments}
+        realized.add(version, cols.ids, windows, cols.features["prediction"].values, cols.ts, bounds, segments)
 
     def _silence(self, now: float) -> dict[tuple[str, str], list[tuple[float, str]]]:
         newest = max((t for m in self.monitors.values() for t in m.last_event.values()), default=0)

@@ -5,8 +5,9 @@ performance changed is revised at the next checkpoint (docs/labels.md, "In the p
 Pure: no Kafka, no store, no clock of its own. Time is event time, the newest event or
 label time seen (``newest``). Its state is keyed (all under ``labels/``): the join
 buffer's own keys under ``labels/buf/``, the version table and clock as
-``labels/versions``, one key per window accumulator, ``labels/perf/<code>/<window>``, and
-one per version's concept-drift detectors, ``labels/concept/<code>``.
+``labels/versions``, one key per window accumulator, ``labels/perf/<code>/<window>``,
+one per version's concept-drift detectors, ``labels/concept/<code>``, and the segments'
+keys under ``labels/seg/`` (``driftline/segmented.py``).
 
 >>> import numpy as np
 >>> from driftline.config.settings import LabelsSpec
@@ -29,6 +30,7 @@ from driftline.detectors.performance import BinaryStats, Calibrator, DelayStats,
 from driftline.detectors.performance.concept import ConceptDrift
 from driftline.detectors.performance.reference import against
 from driftline.labels.join import JoinBuffer
+from driftline.segmented import SegmentPerformance
 from driftline.types import iso
 
 PREFIX = "labels/"
@@ -99,8 +101,10 @@ class RealizedPerformance:
         self.model, self.spec, self.count_windows = model, spec, count_windows
         self.set_reference(reference)
         self.ages = tuple(sorted(set(ages)))  # seconds: a window is revised once it is that old
-        self.buffer = buffer or JoinBuffer(pred_dtype="float32", max_delay_ms=self._max_delay_ms,
-                                           max_pending=spec.max_pending, sample=spec.sample)
+        self.buffer = buffer or JoinBuffer(segments=tuple(spec.segments), pred_dtype="float32",
+                                           max_delay_ms=self._max_delay_ms, max_pending=spec.max_pending,
+                                           sample=spec.sample)
+        self.segments = SegmentPerformance(model, spec, count_windows)
         self.versions: list[str] = []
         self._codes: dict[str, int] = {}
         self.windows: dict[tuple[int, int], _Window] = {}
@@ -140,19 +144,22 @@ class RealizedPerformance:
     # -- predictions ------------------------------------------------------------------------
 
     def add(self, version: str, ids: np.ndarray, windows: np.ndarray, preds: np.ndarray, ts: np.ndarray,
-            bounds: dict[int, tuple[int, int | None, int | None]]) -> None:
+            bounds: dict[int, tuple[int, int | None, int | None]], segments: dict | None = None) -> None:
         """Hold a version's windowed predictions: ``windows`` per event (a time window's start,
-        or a count window's seq), ``bounds``: window → (seq, start ms, end ms)."""
+        or a count window's seq), ``bounds``: window → (seq, start ms, end ms); ``segments``:
+        each ``labels.segments`` feature's values per event (a categorical column's ``values``)."""
         code = self._code(version)
         if code is None or not ids.size:
             return
+        seg = self.segments.codes(segments, ids.size)
         self._clock(ts)
         preds = np.asarray(preds, dtype=np.float32)
         for win in np.unique(windows).tolist():
             sel = windows == win
             before = self.buffer.counts["added"]
-            self.buffer.add(ids[sel], np.full(int(sel.sum()), code, dtype=np.int16), windows[sel], preds[sel], {},
-                            ts[sel])
+            self.buffer.add(ids[sel], np.full(int(sel.sum()), code, dtype=np.int16), windows[sel], preds[sel],
+                            {k: c[sel] for k, c in seg.items()}, ts[sel])
+            self._count_segments(code, int(win), seg, sel)
             w = self._window(code, version, int(win))
             w.count += self.buffer.counts["added"] - before
             if w.est is not None:
@@ -163,6 +170,12 @@ class RealizedPerformance:
             w = self.windows.get((code, int(win)))
             if w is not None:
                 w.seq, w.start, w.end = seq, start, end
+
+    def _count_segments(self, code: int, win: int, seg: dict[str, np.ndarray], sel: np.ndarray) -> None:
+        """Count by segment the predictions of ``sel`` that the buffer's last ``add`` took."""
+        if seg:
+            taken = self.buffer.last_added
+            self.segments.count(code, win, {k: c[sel][taken] for k, c in seg.items()})
 
     def _window(self, code: int, version: str, win: int) -> _Window:
         key = (code, win)
@@ -181,6 +194,7 @@ class RealizedPerformance:
             for k, v in j.counts.items():
                 self.counts[k] += v
             self._credit(j)
+            self.segments.credit(j)
             self._drift(j)
 
     def expire(self) -> None:
@@ -263,7 +277,7 @@ class RealizedPerformance:
             w.revision += 1
             w.changed = False
             out.append(self._line(w))
-        return out
+        return out + self.segments.revisions(self.windows)
 
     def _line(self, w: _Window) -> dict:
         labelled = w.stats.n
@@ -354,6 +368,7 @@ class RealizedPerformance:
         for code, win in sorted(self._dirty):
             if (code, win) in self.windows:
                 out[f"{_PERF}{code}/{win}"] = self.windows[(code, win)].to_state()
+        out |= self.segments.dirty_state(self.windows)
         for code in sorted(self._concept_dirty):
             out[f"{_CONCEPT}{code}"] = self.concept[code].to_state()
         if self._versions_dirty:
@@ -362,6 +377,7 @@ class RealizedPerformance:
 
     def clean(self) -> None:
         self.buffer.clean()
+        self.segments.clean()
         self._dirty, self._deleted, self._versions_dirty = set(), set(), False
         self._concept_dirty = set()
 
@@ -377,6 +393,8 @@ class RealizedPerformance:
             if out.buffer.sample != spec.sample:
                 raise st.StateError(f"model {model}: labels.sample was {out.buffer.sample} when the pending "
                                     f"predictions were stored, now {spec.sample}; it cannot change on restore")
+            out._check_segments(out.buffer.segments)
+        out.segments = SegmentPerformance.from_state(model, spec, count_windows, states)
         if _VERSIONS in states:
             v = st.check_format(states[_VERSIONS], f"model {model}: labels")
             out.versions = list(v["names"])
@@ -390,6 +408,11 @@ class RealizedPerformance:
         out._restore_concept(states)
         return out
 
+    def _check_segments(self, stored: tuple[str, ...]) -> None:
+        if stored != tuple(self.spec.segments):
+            raise st.StateError(f"model {self.model}: labels.segments was {list(stored)} when the pending predictions "
+                                f"were stored, now {list(self.spec.segments)}; it cannot change on restore (driftline db "
+                                "reset-state discards the stored state)")
     def _restore_concept(self, states: dict[str, dict]) -> None:
         """The detectors of each version; those made for another task or threshold start afresh."""
         for key, state in states.items():
