@@ -215,9 +215,9 @@ class Pipeline:
                     if built.empty_features():
                         log.warning("model %s: the reference (%s) has no values for %s; they will not be "
                                     "tested", model, built.source, ", ".join(built.empty_features()))
+                self._predictions(model, version)  # first: a window this batch closes holds its predictions
                 for w in closed:
                     self._close(self.monitors[model], w, unit, now)
-                self._predictions(model, version)
             for model, labels in decoded.labels.items():
                 self.labels[model].join(labels.ids, labels.label, labels.ts)
             for realized in self.labels.values():

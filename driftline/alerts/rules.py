@@ -153,12 +153,13 @@ def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
     key = revision["window_key"]
     if rule.concept_drift and segment is not None:
         return state, None
-    if rule.concept_drift:
-        found = _concept_findings(revision)
-        if state.judged is not None and key < state.judged and not found:
-            return state, None  # an older window's late labels: no observation (see below)
+    if rule.concept_drift:  # a detection counts once, in whichever window; the newest windows clear it
+        found = [f for f in _concept_findings(revision) if f.get("at", 0) > state.seen]
+        if not found and state.judged is not None and key < state.judged:
+            return state, None  # an older window's late labels: no observation
         state, event = concept_drift(rule, revision, state, found)
-        return replace(state, judged=max(key, state.judged if state.judged is not None else key)), event
+        return replace(state, judged=max(key, state.judged if state.judged is not None else key),
+                       seen=max([state.seen] + [f.get("at", 0) for f in found])), event
     if state.judged is not None and key < state.judged:
         return state, None  # late labels of an older window than the newest one judged
     source, name = _metric_source(rule.metric)

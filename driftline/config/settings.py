@@ -304,6 +304,10 @@ class LabelsSpec(_Frozen):
     reference_label: str = Field(default="label", min_length=1)
     #: how many standard errors worse than the reference a metric must be to be ``significant``
     z: float = Field(default=3.0, gt=0)
+    #: a label read before its prediction (two topics are not read in a fixed order) is held
+    #: this long (event time) for it, at most ``max_early`` of them; ``0`` holds none
+    early_for: Duration = Field(default=300.0, ge=0)
+    max_early: int = Field(default=100_000, ge=1)
 
 
 class ModelSpec(_Frozen):

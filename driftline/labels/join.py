@@ -206,7 +206,7 @@ class JoinBuffer:
         self._mutations += 1
         segs = {s: cols[f"segment:{s}"] for s in self.segments}
         return Joined(hit, cols["hash"], cols["version"], cols["window"], cols["pred"], segs, cols["ts"],
-                      values[hit], lts[hit], **counts)
+                      values[hit], lts[hit], **counts, orphans=cand[~ok][reasons == 0])
 
     def _known(self, h: np.ndarray) -> np.ndarray:
         return self._verify(h, self._index.find(h)) | (self._gone.reasons(h) > 0)

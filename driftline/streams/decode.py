@@ -490,6 +490,10 @@ class Decoder:
         label = _label_values(raw)
         for j in np.flatnonzero(~np.isfinite(label)).tolist():
             bad.setdefault(j, "label event: " + _label_problem(raw[j]))
+        if spec.labels.task == "binary":  # another value would use up its prediction as an invalid pair
+            for j in np.flatnonzero(np.isfinite(label) & (label != 0) & (label != 1)).tolist():
+                bad.setdefault(j, f"label event: field 'label' is {_show(raw[j])}, expected 0 or 1 (or true/false) "
+                                  "for a binary model")
         keep = np.ones(len(docs), dtype=bool)
         keep[list(bad)] = False
         if not keep.any():

@@ -32,7 +32,7 @@ def test_events_of_a_model_with_labels_keep_their_ids_on_both_paths():
 
 
 def test_label_events_are_decoded_per_model_in_arrival_order():
-    d = _decoder(labels={})
+    d = _decoder(labels={"task": "regression"})  # a target of 2.5 is a label here
     out = d.decode(_batch([{"model": "m", "id": "p1", "ts": 5000, "label": 1},
                            _event(0),
                            {"model": "m", "id": 42, "ts": "2026-01-01T00:00:00Z", "label": False, "version": "v1"},
@@ -55,7 +55,8 @@ def test_malformed_label_events_go_to_the_dead_letter_topic_with_a_reason():
                            {"model": "nope", "id": "a", "ts": 5000, "label": 1},
                            {"model": "plain", "id": "a", "ts": 5000, "label": 1},
                            {"id": "a", "ts": 5000, "label": 1},
-                           {"model": "m", "id": "ok", "ts": 5000, "label": 1}]))
+                           {"model": "m", "id": "ok", "ts": 5000, "label": 1},
+                           {"model": "m", "id": "b", "ts": 5000, "label": 2}]))
     reasons = sorted((b.position.offset, b.reason) for b in out.bad)
     assert reasons == [
         (0, "label event: missing field 'id'"),
@@ -66,6 +67,7 @@ def test_malformed_label_events_go_to_the_dead_letter_topic_with_a_reason():
         (5, "label event: unknown model 'nope'"),
         (6, "label event for model 'plain', which has no 'labels' configured"),
         (7, "label event: missing field 'model'"),
+        (9, "label event: field 'label' is 2, expected 0 or 1 (or true/false) for a binary model"),
     ]
     assert out.labels["m"].ids.tolist() == ["ok"]
     assert not out.invalid  # a bad label is no invalid event of a window
