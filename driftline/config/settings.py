@@ -111,6 +111,8 @@ class FieldMapping(_Frozen):
     ts: str = "ts"
     features: str = "features"
     prediction: str = "prediction"
+    #: a label event's label (a model with ``labels``): a record with it and without ``features`` is one
+    label: str = "label"
 
 
 class WindowSpec(_Frozen):

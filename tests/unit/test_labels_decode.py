@@ -101,3 +101,18 @@ def test_a_batch_of_events_and_labels_decodes_as_record_by_record():
     # an event that looks like a label in its bytes (no features) sends the batch down the record path
     odd = records + [{"model": "m", "version": "v1", "id": "z", "ts": 1, "prediction": 0.1, "note": "label"}]
     assert [b.reason for b in d.decode(_batch(odd)).bad] == [b.reason for b in d.decode_records(_batch(odd)).bad]
+
+
+def test_a_label_field_mapping_takes_labels_of_another_shape():
+    d = _decoder(labels={}, fields={"id": "meta.request", "ts": "meta.at", "label": "outcome.fraud",
+                                    "features": "inputs"})
+    out = d.decode(_batch([{"model": "m", "meta": {"request": "r1", "at": 5000}, "outcome": {"fraud": True}},
+                           {"model": "m", "meta": {"request": "r2", "at": 5000}, "outcome": {"fraud": "yes"}},
+                           {"model": "m", "meta": {"request": "r3", "at": 5000}, "outcome": {"fraud": 3}},
+                           {"model": "m", "version": "v1", "meta": {"request": "p9", "at": 1000},
+                            "inputs": {"x": 1.0, "y": 2.0, "colour": "r"}, "prediction": 0.2}]))
+    assert out.labels["m"].ids.tolist() == ["r1"] and out.labels["m"].label.tolist() == [1.0]
+    assert sorted(b.reason for b in out.bad) == [
+        "label event: field 'outcome.fraud' is 3, expected 0 or 1 (or true/false) for a binary model",
+        "label event: field 'outcome.fraud' is a str, expected a number or a boolean"]
+    assert out.groups[("m", "v1")].ids.tolist() == ["p9"]  # an event: it has the features
