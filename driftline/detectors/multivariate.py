@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import special
 
+from driftline.detectors.binning import bins_for
 from driftline.detectors.calibrate import block_windows
 from driftline.types import Columns, DriftResult, NumericColumn
 
@@ -160,7 +161,7 @@ class ReconstructionStats:
         self.total += float(err.sum())
         self.squares += float((err * err).sum())
         if self.hist is not None:
-            idx = np.searchsorted(np.asarray(prof.error_edges), err, side="left")
+            idx = bins_for(np.asarray(prof.error_edges)).index(err)  # = np.searchsorted(edges, err, "left")
             self.hist += np.bincount(idx, minlength=self.hist.size)
 
     def merge(self, other: ReconstructionStats) -> None:
