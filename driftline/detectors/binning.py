@@ -47,25 +47,29 @@ class Bins:
         if not np.isfinite(hi - lo):
             return
         scale = cells / (hi - lo)
-        grid = lo + np.arange(cells + 1) / scale  # cell c holds [grid[c], grid[c + 1])
+        grid = lo + np.arange(cells + 1) / scale  # cell c holds about [grid[c], grid[c + 1])
+        tab = np.searchsorted(self.edges, grid, side="left")
+        # a value's cell is computed to within one cell of the truth: start one cell lower, so
+        # the guess is never past its bin, and step up at most as far as three cells reach
+        self._guess = np.concatenate([[0], tab[:-1]])
+        self.steps = int((np.append(tab[2:], n) - self._guess[:-1]).max(initial=0))
         self._lo, self._scale, self._cells = lo, scale, cells
-        self._guess = np.searchsorted(self.edges, grid, side="left")
-        # a value's cell is computed to within one cell: its bin lies within this many of the guess
-        spread = np.diff(self._guess)
-        self.steps = int(max(spread.max(initial=0), 1)) + 1
 
     def index(self, x: np.ndarray) -> np.ndarray:
         if self.steps > MAX_STEPS or x.size < 64:
             return np.searchsorted(self.edges, x, side="left")
-        with np.errstate(over="ignore", invalid="ignore"):  # far outside the edges: clipped; NaN: checked below
-            cell = np.clip((x - self._lo) * self._scale, 0, self._cells)
-            i = self._guess[np.nan_to_num(cell, nan=0.0).astype(np.intp)]
+        with np.errstate(over="ignore", invalid="ignore"):  # far outside the edges: clipped below
+            cell = x - self._lo
+            cell *= self._scale
+        np.fmax(cell, 0, out=cell)  # fmax, fmin: NaN becomes 0 (its index is checked below)
+        np.fmin(cell, self._cells, out=cell)
+        i = self._guess[cell.astype(np.intp)]
         above, below = self._above, self._below
         for _ in range(self.steps):
             i += above[i] < x
-        for _ in range(self.steps):
-            i -= below[i] >= x
-        if not ((below[i] < x) & (above[i] >= x)).all():
+        ok = below[i] < x
+        ok &= above[i] >= x
+        if not ok.all():
             return np.searchsorted(self.edges, x, side="left")
         return i
 
