@@ -383,10 +383,13 @@ class Decoder:
         that may be labels (``"label"`` without ``"features"`` in their bytes) through the record
         path; ``None`` (decode it whole) unless both parts go cleanly."""
         values = batch.values
-        maybe = [i for i, v in enumerate(values) if type(v) is bytes and b'"label"' in v and b'"features"' not in v]
+        # '"features"' first: an event names it early and a label is short (half the time of the other order)
+        maybe = [i for i, v in enumerate(values) if type(v) is bytes and b'"features"' not in v and b'"label"' in v]
         if not maybe or len(maybe) == len(values):
             return None
-        rest = np.setdiff1d(np.arange(len(values)), maybe).tolist()
+        keep = np.ones(len(values), dtype=bool)
+        keep[maybe] = False
+        rest = np.flatnonzero(keep).tolist()
         fast = self._arrow.decode([values[i] for i in rest], self._limits(now_ms))
         if fast is None:
             return None
