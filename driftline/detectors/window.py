@@ -40,8 +40,8 @@ class WindowStats:
         for name, stats in self.features.items():
             col = cols.features[name]
             if isinstance(col, NumericColumn):
-                missing = int(col.missing.sum())
-                valid = col.values[col.valid]
+                missing = int(np.count_nonzero(col.missing))
+                valid = col.values if col.valid.all() else col.values[col.valid]
                 stats.update(valid, missing, cols.n - valid.size - missing)
             else:
                 counts = value_counts(col)

@@ -26,6 +26,9 @@ import pyarrow.json as pj
 from driftline.config.settings import FeatureSpec, ModelSpec
 from driftline.types import CategoricalColumn, Columns, NumericColumn
 
+TS_MIN_MS = 0  # 1970-01-01T00:00:00.000Z (the range of every event time, both decoding paths)
+TS_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
 _TYPES = {"numeric": pa.float64(), "categorical": pa.string(), "boolean": pa.bool_()}
 
 
@@ -96,7 +99,7 @@ class ArrowDecoder:
             return None
         if self._need_id.intersection(models) and not _ids_present(table):
             return None
-        ts, bad = self.parse_ts(_ts_values(table.column("ts")))
+        ts, bad = _iso_ms(table.column("ts")) or self.parse_ts(_ts_values(table.column("ts")))
         if bad or (limits and ts.size and ts.max() > min(limits.get(m, np.inf) for m in models)):
             return None
         return self._groups(table, ts, len(models) == 1)
@@ -153,6 +156,25 @@ def _ids_present(table: pa.Table) -> bool:
         return False
     col = table.column("id")
     return not col.null_count and (pa.types.is_string(col.type) or pa.types.is_integer(col.type))
+
+
+def _iso_ms(col: pa.ChunkedArray) -> tuple[np.ndarray, list[int]] | None:
+    """What ``parse_ts`` (streams/decode.py) makes of ISO-8601 strings that all end in ``Z``
+    and start with an ASCII digit — its vectorised branch, with the tests and the ``Z``
+    stripped by pyarrow instead of per string in Python; ``None``: ask ``parse_ts``."""
+    if not pa.types.is_string(col.type) or col.null_count or not len(col):
+        return None
+    if not pc.all(pc.ends_with(col, "Z")).as_py():
+        return None
+    if not pc.all(pc.match_substring_regex(col, "^[0-9]")).as_py():
+        return None
+    text = pc.utf8_slice_codeunits(col, 0, -1).to_numpy(zero_copy_only=False)
+    try:
+        ms = text.astype("datetime64[ms]").astype(np.int64)
+    except (ValueError, OverflowError):
+        return None
+    ok = (ms >= TS_MIN_MS) & (ms <= TS_MAX_MS)  # NaT is int64's minimum
+    return np.where(ok, ms, 0), np.flatnonzero(~ok).tolist()
 
 
 def _ts_values(col: pa.ChunkedArray):

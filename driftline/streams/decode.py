@@ -44,7 +44,7 @@ import numpy as np
 import orjson
 
 from driftline.config.settings import FeatureSpec, ModelSpec
-from driftline.streams.arrow_decode import ArrowDecoder
+from driftline.streams.arrow_decode import TS_MAX_MS, TS_MIN_MS, ArrowDecoder  # 1970..9999
 from driftline.types import (
     INVALID,
     BadRecord,
@@ -57,8 +57,6 @@ from driftline.types import (
 
 MAX_DEPTH = 1024
 MAX_DEPTH_EXTENDED = 256
-TS_MIN_MS = 0  # 1970-01-01T00:00:00.000Z
-TS_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _TS_RANGE = f"epoch ms {TS_MIN_MS}..{TS_MAX_MS}, years 1970..9999"
 
 _FAILED = object()

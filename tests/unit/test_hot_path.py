@@ -44,3 +44,30 @@ def test_boolean_columns_are_coded_as_text():
 @given(st.binary(max_size=40).map(lambda b: bytes(b"{\n}a"[x % 4] for x in b)), st.integers(0, 12))
 def test_one_object_per_line_as_the_two_counts(buf, n):
     assert _one_object_per_line(buf, n) == (buf.count(b"\n") == n and buf.count(b"\n{") == n)
+
+
+iso = st.builds(lambda y, mo, d, h, mi, s, ms, tail: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{ms}{tail}",
+                st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25), st.integers(0, 60),
+                st.integers(0, 61), st.sampled_from(["", ".1", ".123", ".123456", ".9999999"]),
+                st.sampled_from(["Z", "Z", "Z", "+01:00", "z", ""]))
+stamps = st.lists(st.one_of(iso, st.text(max_size=12), st.text(max_size=6).map(lambda t: "2" + t + "Z"),
+                            st.sampled_from(["1970-01-01Z", "9999-12-31T23:59:59.999Z", "1969-12-31T23:59:59Z",
+                                             "nowZ", "todayZ", "2026Z", "2026-11Z", "١٩٧٠-01-01Z"])),
+                  min_size=1, max_size=20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(stamps)
+def test_arrow_timestamps_as_parse_ts(raw):
+    from driftline.streams.arrow_decode import _iso_ms
+    from driftline.streams.decode import parse_ts
+    got = _iso_ms(pa.chunked_array([pa.array(raw, pa.string())]))
+    if got is not None:
+        want = parse_ts(raw)
+        assert got[0].tolist() == want[0].tolist() and got[1] == want[1]
+
+
+def test_arrow_timestamps_take_the_bench_shape():
+    from driftline.streams.arrow_decode import _iso_ms
+    got = _iso_ms(pa.chunked_array([pa.array(["2026-11-24T12:00:00.123Z", "1970-01-01T00:00:00Z"])]))
+    assert got is not None and got[0].tolist() == [1795521600123, 0] and got[1] == []
