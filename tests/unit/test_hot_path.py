@@ -71,3 +71,20 @@ def test_arrow_timestamps_take_the_bench_shape():
     from driftline.streams.arrow_decode import _iso_ms
     got = _iso_ms(pa.chunked_array([pa.array(["2026-11-24T12:00:00.123Z", "1970-01-01T00:00:00Z"])]))
     assert got is not None and got[0].tolist() == [1795521600123, 0] and got[1] == []
+
+
+def test_prediction_adwin_as_rivers_public_update():
+    from river.drift import ADWIN
+
+    from driftline.detectors.online import PredictionADWIN
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.random(20_000), 0.5 + 0.5 * rng.random(20_000), rng.random(20_000) * 0.2])
+    ours, theirs, found = PredictionADWIN(), ADWIN(), 0
+    for part in np.array_split(x, 7):
+        ours.update(part)
+    for v in x.tolist():
+        theirs.update(v)
+        found += theirs.drift_detected
+    assert found >= 2 and ours.detections == found
+    assert (ours.width, ours.mean) == (int(theirs.width), float(theirs.estimation))
+    assert ours.to_state()["window"] == theirs._helper.__getstate__()
