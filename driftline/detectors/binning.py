@@ -4,7 +4,7 @@ the same integers, about ten times faster on the hot path.
 ``np.searchsorted`` runs one binary search per value; over unsorted values (a window's
 column) every step is a mispredicted branch, about 40 ns a value for 100 edges — a 10,000-
 event window's histograms cost more than anything else in its statistics. :class:`Bins`
-instead looks each value up in a table of ``64 × len(edges)`` equal cells over the edges'
+instead looks each value up in a table of ``64 × len(edges)`` (at most 8,192) equal cells over the edges'
 span (one multiply, one gather), which names the bin up to a step or two; a few vectorised
 comparisons with the neighbouring edges settle it, and a last check that every index
 satisfies ``edges[i - 1] < x <= edges[i]`` (the definition of ``side="left"``) falls back to
@@ -28,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 CELLS_PER_EDGE = 64
+MAX_CELLS = 8192  # a table of at most 32 kB (int32), whatever the number of bins
 MAX_STEPS = 8
 
 
@@ -42,7 +43,7 @@ class Bins:
         n = self.edges.size
         if n < 2 or not np.isfinite(self.edges).all() or not self.edges[-1] > self.edges[0]:
             return
-        cells = CELLS_PER_EDGE * n
+        cells = min(CELLS_PER_EDGE * n, MAX_CELLS)
         lo, hi = float(self.edges[0]), float(self.edges[-1])
         if not np.isfinite(hi - lo):
             return
@@ -51,7 +52,7 @@ class Bins:
         tab = np.searchsorted(self.edges, grid, side="left")
         # a value's cell is computed to within one cell of the truth: start one cell lower, so
         # the guess is never past its bin, and step up at most as far as three cells reach
-        self._guess = np.concatenate([[0], tab[:-1]])
+        self._guess = np.concatenate([[0], tab[:-1]]).astype(np.int32)
         self.steps = int((np.append(tab[2:], n) - self._guess[:-1]).max(initial=0))
         self._lo, self._scale, self._cells = lo, scale, cells
 
@@ -63,7 +64,7 @@ class Bins:
             cell *= self._scale
         np.fmax(cell, 0, out=cell)  # fmax, fmin: NaN becomes 0 (its index is checked below)
         np.fmin(cell, self._cells, out=cell)
-        i = self._guess[cell.astype(np.intp)]
+        i = self._guess[cell.astype(np.intp)].astype(np.intp)
         above, below = self._above, self._below
         for _ in range(self.steps):
             i += above[i] < x
@@ -74,7 +75,7 @@ class Bins:
         return i
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)  # at most ~16 MB; past it a window rebuilds its features' tables (~0.1 ms each)
 def _cached(raw: bytes) -> Bins:
     return Bins(np.frombuffer(raw, dtype=np.float64))
 
