@@ -38,7 +38,7 @@ from driftline.types import Batch, SourcePosition
 REFERENCE, WINDOW = 50_000, 10_000
 
 
-def bench_config(bootstrap: str, topic: str, db: str, labels: bool = False) -> dict:
+def bench_config(bootstrap: str, topic: str, db: str, labels: bool = False, segments: int = 0) -> dict:
     feats = ({f"feat_{j:02d}": "numeric" for j in range(20)}
              | {f"cat_{j:02d}": "categorical" for j in range(5)})
     return {"kafka": {"bootstrap_servers": bootstrap, "topics": [topic], "group_id": f"bench-{uuid.uuid4().hex[:8]}",
@@ -46,7 +46,7 @@ def bench_config(bootstrap: str, topic: str, db: str, labels: bool = False) -> d
             "store": {"url": f"sqlite:///{db}"}, "alerts": {"console": False, "topic": None, "retrain_topic": None},
             "models": [{"name": "bench", "features": feats, "prediction": "numeric",
                         "window": {"size": WINDOW, "min_count": 1000}, "reference": {"first_n": REFERENCE}}
-                       | ({"labels": {}} if labels else {})]}
+                       | ({"labels": {"segments": [f"cat_{j:02d}" for j in range(segments)]}} if labels else {})]}
 
 
 def with_labels(values: list[bytes], rng) -> list[bytes]:
@@ -139,6 +139,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=250_000)
     ap.add_argument("--labels", action="store_true",
                     help="the model has labels: half of each window's predictions get a label a window later")
+    ap.add_argument("--segments", type=int, default=0, choices=range(6), metavar="N",
+                    help="with --labels: the first N categorical features are labels.segments (12 values each)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     values = bench_events(args.events, rng)
@@ -157,7 +159,7 @@ def main() -> None:
         for v in values:
             p.produce(topic, v)
         p.flush()
-        settings = parse_settings(bench_config(broker.bootstrap, topic, f"{tmp}/bench.db", args.labels), {})
+        settings = parse_settings(bench_config(broker.bootstrap, topic, f"{tmp}/bench.db", args.labels, args.segments), {})
         raw = consume_all(broker.bootstrap, topic, args.events, decode=False)
         limit = consume_all(broker.bootstrap, topic, args.events, decode=True)
         dec = decode_only(settings, values)
@@ -169,7 +171,8 @@ def main() -> None:
     print(f"(c') the same through the record-by-record path {rec:>9,.0f} ev/s")
     if args.labels:
         print(f"    labels on: {len(values) - n_events:,} label events among the {len(values):,} records; "
-              "(c) decodes the events only, (d) counts every record")
+              "(c) decodes the events only, (d) counts every record"
+              + (f"; segments: the first {args.segments} categorical features" if args.segments else ""))
     print(f"(d) driftline end to end ({n_windows} windows to SQLite) {e2e:>7,.0f} ev/s")
     print(f"    (the first {REFERENCE:,} events, which build and calibrate the reference, are not in (d): "
           f"{reference_s:.1f} s)")

@@ -669,6 +669,9 @@ def main(argv: list[str] | None = None) -> int:
     except DriftlineError as exc:
         print(logs.REDACT(f"driftline: error: {exc}"), file=sys.stderr)
         return exit_code(exc)
+    except BrokenPipeError:  # `driftline performance … | head`: the reader had enough (Python's own recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
 
 
 def exit_code(exc: DriftlineError) -> int:

@@ -215,9 +215,9 @@ class Pipeline:
                     if built.empty_features():
                         log.warning("model %s: the reference (%s) has no values for %s; they will not be "
                                     "tested", model, built.source, ", ".join(built.empty_features()))
+                self._predictions(model, version)  # first: a window this batch closes holds its predictions
                 for w in closed:
                     self._close(self.monitors[model], w, unit, now)
-                self._predictions(model, version)
             for model, labels in decoded.labels.items():
                 self.labels[model].join(labels.ids, labels.label, labels.ts)
             for realized in self.labels.values():
@@ -242,7 +242,8 @@ class Pipeline:
         if realized is None or assigned is None or not assigned[0].n:
             return
         cols, windows, bounds = assigned
-        realized.add(version, cols.ids, windows, cols.features["prediction"].values, cols.ts, bounds)
+        segments = {s: cols.features[s].values for s in realized.spec.segments}
+        realized.add(version, cols.ids, windows, cols.features["prediction"].values, cols.ts, bounds, segments)
 
     def _silence(self, now: float) -> dict[tuple[str, str], list[tuple[float, str]]]:
         newest = max((t for m in self.monitors.values() for t in m.last_event.values()), default=0)

@@ -5,12 +5,13 @@ performance changed is revised at the next checkpoint (docs/labels.md, "In the p
 Pure: no Kafka, no store, no clock of its own. Time is event time, the newest event or
 label time seen (``newest``). Its state is keyed (all under ``labels/``): the join
 buffer's own keys under ``labels/buf/``, the version table and clock as
-``labels/versions``, one key per window accumulator, ``labels/perf/<code>/<window>``, and
-one per version's concept-drift detectors, ``labels/concept/<code>``.
+``labels/versions``, one key per window accumulator, ``labels/perf/<code>/<window>``,
+one per version's concept-drift detectors, ``labels/concept/<code>``, and the segments'
+keys under ``labels/seg/`` (``driftline/segmented.py``).
 
 >>> import numpy as np
 >>> from driftline.config.settings import LabelsSpec
->>> r = RealizedPerformance("m", LabelsSpec(min_labelled=0.5), count_windows=True)
+>>> r = RealizedPerformance("m", LabelsSpec(min_labelled=0.5, early_for=0), count_windows=True)
 >>> r.add("v1", np.array(["a", "b", "c", "d"], dtype=object), np.zeros(4, dtype=np.int64),
 ...       np.array([0.9, 0.8, 0.2, 0.1]), np.arange(4) + 1000, {0: (0, 1000, 1004)})
 >>> r.join(np.array(["a", "c", "zz"], dtype=object), np.array([1.0, 0.0, 1.0]), np.array([5000, 6000, 7000]))
@@ -28,11 +29,15 @@ from driftline.config.settings import LabelsSpec
 from driftline.detectors.performance import BinaryStats, Calibrator, DelayStats, EstimatedStats, RegressionStats
 from driftline.detectors.performance.concept import ConceptDrift
 from driftline.detectors.performance.reference import against
+from driftline.labels.early import EarlyLabels
+from driftline.labels.hashing import hash_ids
 from driftline.labels.join import JoinBuffer
+from driftline.segmented import SegmentPerformance
 from driftline.types import iso
 
 PREFIX = "labels/"
 _BUF, _PERF, _VERSIONS = "labels/buf/", "labels/perf/", "labels/versions"
+_EARLY = "labels/early"  # labels read before their prediction, held for it (labels.early_for)
 MAX_VERSIONS = 32767  # codes are int16
 LABEL_COUNTS = ("joined", "orphan", "expired", "duplicate", "sampled_out")
 BASELINE_WINDOWS = 10  # the previous version's newest labelled windows a new version is compared with
@@ -99,8 +104,11 @@ class RealizedPerformance:
         self.model, self.spec, self.count_windows = model, spec, count_windows
         self.set_reference(reference)
         self.ages = tuple(sorted(set(ages)))  # seconds: a window is revised once it is that old
-        self.buffer = buffer or JoinBuffer(pred_dtype="float32", max_delay_ms=self._max_delay_ms,
-                                           max_pending=spec.max_pending, sample=spec.sample)
+        self.early = EarlyLabels(int(spec.early_for * 1000), spec.max_early)
+        self.buffer = buffer or JoinBuffer(segments=tuple(spec.segments), pred_dtype="float32",
+                                           max_delay_ms=self._max_delay_ms, max_pending=spec.max_pending,
+                                           sample=spec.sample)
+        self.segments = SegmentPerformance(model, spec, count_windows)
         self.versions: list[str] = []
         self._codes: dict[str, int] = {}
         self.windows: dict[tuple[int, int], _Window] = {}
@@ -140,19 +148,22 @@ class RealizedPerformance:
     # -- predictions ------------------------------------------------------------------------
 
     def add(self, version: str, ids: np.ndarray, windows: np.ndarray, preds: np.ndarray, ts: np.ndarray,
-            bounds: dict[int, tuple[int, int | None, int | None]]) -> None:
+            bounds: dict[int, tuple[int, int | None, int | None]], segments: dict | None = None) -> None:
         """Hold a version's windowed predictions: ``windows`` per event (a time window's start,
-        or a count window's seq), ``bounds``: window → (seq, start ms, end ms)."""
+        or a count window's seq), ``bounds``: window → (seq, start ms, end ms); ``segments``:
+        each ``labels.segments`` feature's values per event (a categorical column's ``values``)."""
         code = self._code(version)
         if code is None or not ids.size:
             return
+        seg = self.segments.codes(segments, ids.size)
         self._clock(ts)
         preds = np.asarray(preds, dtype=np.float32)
         for win in np.unique(windows).tolist():
             sel = windows == win
             before = self.buffer.counts["added"]
-            self.buffer.add(ids[sel], np.full(int(sel.sum()), code, dtype=np.int16), windows[sel], preds[sel], {},
-                            ts[sel])
+            self.buffer.add(ids[sel], np.full(int(sel.sum()), code, dtype=np.int16), windows[sel], preds[sel],
+                            {k: c[sel] for k, c in seg.items()}, ts[sel])
+            self._count_segments(code, int(win), seg, sel)
             w = self._window(code, version, int(win))
             w.count += self.buffer.counts["added"] - before
             if w.est is not None:
@@ -163,6 +174,12 @@ class RealizedPerformance:
             w = self.windows.get((code, int(win)))
             if w is not None:
                 w.seq, w.start, w.end = seq, start, end
+
+    def _count_segments(self, code: int, win: int, seg: dict[str, np.ndarray], sel: np.ndarray) -> None:
+        """Count by segment the predictions of ``sel`` that the buffer's last ``add`` took."""
+        if seg:
+            taken = self.buffer.last_added
+            self.segments.count(code, win, {k: c[sel][taken] for k, c in seg.items()})
 
     def _window(self, code: int, version: str, win: int) -> _Window:
         key = (code, win)
@@ -177,16 +194,39 @@ class RealizedPerformance:
         """Credit a batch of labels to their predictions' windows (call :meth:`expire` after the batch)."""
         if ids.size:
             self._clock(ts)
-            j = self.buffer.join(ids, labels, ts)
-            for k, v in j.counts.items():
-                self.counts[k] += v
-            self._credit(j)
-            self._drift(j)
+            self._join(ids, np.asarray(labels), np.asarray(ts, dtype=np.int64))
+
+    def _join(self, ids, labels: np.ndarray, ts: np.ndarray) -> None:
+        j = self.buffer.join(ids, labels, ts)
+        held = 0
+        if self.spec.early_for > 0 and j.orphans.size:  # perhaps read before their prediction: held
+            pos = j.orphans
+            h = ids[pos] if isinstance(ids, np.ndarray) and ids.dtype == np.uint64 else hash_ids(ids[pos])
+            held = pos.size
+            self._orphaned(self.early.hold(h, labels[pos], ts[pos]))
+        for k, v in j.counts.items():
+            self.counts[k] += v - (held if k == "orphan" else 0)
+        self.buffer.counts["orphan_labels"] -= held  # counted when they are given up
+        self._credit(j)
+        self.segments.credit(j)
+        self._drift(j)
+
+    def _orphaned(self, n: int) -> None:
+        """``n`` held early labels given up: orphans after all."""
+        if n:
+            self.counts["orphan"] += n
+            self.buffer.counts["orphan_labels"] += n
 
     def expire(self) -> None:
-        """Expire predictions older than ``max_delay`` before the newest event or label time."""
-        if self.newest > np.iinfo(np.int64).min:
-            self.buffer.expire(self.newest)
+        """After a batch: join the early labels held again (their predictions may have come),
+        give up those held longer than ``early_for``, and expire predictions older than
+        ``max_delay`` before the newest event or label time."""
+        if self.newest == np.iinfo(np.int64).min:
+            return
+        if self.early.n:
+            self._join(*self.early.take())
+            self._orphaned(self.early.expire(self.newest))
+        self.buffer.expire(self.newest)
 
     def _credit(self, j) -> None:
         if not j.n:
@@ -263,7 +303,7 @@ class RealizedPerformance:
             w.revision += 1
             w.changed = False
             out.append(self._line(w))
-        return out
+        return out + self.segments.revisions(self.windows)
 
     def _line(self, w: _Window) -> dict:
         labelled = w.stats.n
@@ -354,16 +394,21 @@ class RealizedPerformance:
         for code, win in sorted(self._dirty):
             if (code, win) in self.windows:
                 out[f"{_PERF}{code}/{win}"] = self.windows[(code, win)].to_state()
+        out |= self.segments.dirty_state(self.windows)
         for code in sorted(self._concept_dirty):
             out[f"{_CONCEPT}{code}"] = self.concept[code].to_state()
         if self._versions_dirty:
             out[_VERSIONS] = {"format": st.FORMAT, "names": list(self.versions), "newest": int(self.newest)}
+        if self.early.changed:  # bounded by max_early (20 bytes a label): written whole
+            out[_EARLY] = self.early.to_state() if self.early.n else None
         return out
 
     def clean(self) -> None:
         self.buffer.clean()
+        self.segments.clean()
         self._dirty, self._deleted, self._versions_dirty = set(), set(), False
         self._concept_dirty = set()
+        self.early.changed = False
 
     @classmethod
     def from_state(cls, model: str, spec: LabelsSpec, count_windows: bool, states: dict[str, dict],
@@ -377,6 +422,10 @@ class RealizedPerformance:
             if out.buffer.sample != spec.sample:
                 raise st.StateError(f"model {model}: labels.sample was {out.buffer.sample} when the pending "
                                     f"predictions were stored, now {spec.sample}; it cannot change on restore")
+            out._check_segments(out.buffer.segments)
+        out.segments = SegmentPerformance.from_state(model, spec, count_windows, states)
+        if _EARLY in states:
+            out.early = EarlyLabels.from_state(states[_EARLY], int(spec.early_for * 1000), spec.max_early)
         if _VERSIONS in states:
             v = st.check_format(states[_VERSIONS], f"model {model}: labels")
             out.versions = list(v["names"])
@@ -390,6 +439,11 @@ class RealizedPerformance:
         out._restore_concept(states)
         return out
 
+    def _check_segments(self, stored: tuple[str, ...]) -> None:
+        if stored != tuple(self.spec.segments):
+            raise st.StateError(f"model {self.model}: labels.segments was {list(stored)} when the pending predictions "
+                                f"were stored, now {list(self.spec.segments)}; it cannot change on restore (driftline db "
+                                "reset-state discards the stored state)")
     def _restore_concept(self, states: dict[str, dict]) -> None:
         """The detectors of each version; those made for another task or threshold start afresh."""
         for key, state in states.items():

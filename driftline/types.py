@@ -196,6 +196,9 @@ class AlertState:
     #: a performance rule's newest window observed (its window key): revisions of older windows
     #: (their late labels) are no observation, so they cannot resolve what newer windows fire
     judged: int | None = None
+    #: a concept-drift rule's newest detection observed (its ``at``: labels its version's detectors
+    #: had taken): a finding counts once, not at every revision of its window
+    seen: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

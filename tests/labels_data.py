@@ -14,7 +14,9 @@ HOUR = 3_600_000
 
 
 def label_config(**kafka) -> dict:
-    return config(model={"labels": {"max_delay": "1h", "min_labelled": 0.3}},
+    # early_for 0: the labels sent before their predictions stay orphans (tests/unit/test_early_labels.py
+    # has them held and joined)
+    return config(model={"labels": {"max_delay": "1h", "min_labelled": 0.3, "early_for": 0}},
                   kafka={"batch_size": 500} | kafka)
 
 

@@ -29,11 +29,13 @@ REFERENCE, WINDOW = 2000, 1000
 
 
 def perf_config(store_url: str) -> dict:
-    cfg = config(model={"labels": {"max_delay": "1h", "min_labelled": MIN_LABELLED}}, store={"url": store_url},
+    # early_for 0: the orphan labels are counted at once (not held for a prediction that may come)
+    cfg = config(model={"labels": {"max_delay": "1h", "min_labelled": MIN_LABELLED, "early_for": 0}},
+                 store={"url": store_url},
                  kafka={"batch_size": 500})
     base = cfg["models"][0]
     regression = base | {"name": "r", "labels": {"task": "regression", "max_delay": "1h",
-                                                 "min_labelled": MIN_LABELLED}}
+                                                 "min_labelled": MIN_LABELLED, "early_for": 0}}
     plain = {k: v for k, v in base.items() if k != "labels"} | {"name": HOSTILE_MODEL}
     cfg["models"] = [base, regression, plain]
     return cfg

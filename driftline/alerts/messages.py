@@ -33,8 +33,19 @@ def metric_lines(features: dict) -> list[str]:
     return lines
 
 
+def concept_lines(features: dict) -> list[str]:
+    """A concept-drift alert's evidence (``rules.concept_drift``): per detection, what moved, e.g.
+    ``adwin on the loss: 0.162 → 0.341 at 2026-11-18T11:07:41.000Z (window 1795000020000, 5210 labels seen)``."""
+    return [f"{r.get('detector')} on the {r.get('signal')}: {_fmt(r.get('before'))} → {_fmt(r.get('after'))} "
+            f"at {r.get('ts')} (window {r.get('window')}, {r.get('labels_seen')} labels seen)"
+            for r in features.values()]
+
+
 def evidence_lines(features: dict) -> list[str]:
-    """One line per drifted subject, most significant first (a performance alert's: :func:`metric_lines`)."""
+    """One line per drifted subject, most significant first (a performance alert's: :func:`metric_lines`;
+    a concept-drift alert's: :func:`concept_lines`)."""
+    if any(isinstance(r, dict) and r.get("kind") == "concept_drift" for r in features.values()):
+        return concept_lines(features)
     if any("value" in r and "statistic" not in r for r in features.values()):
         return metric_lines(features)
     lines = []

@@ -27,7 +27,7 @@ import time
 from urllib.parse import quote
 
 from driftline.alerts.incidents import Incident, group_key
-from driftline.alerts.rules import evaluate, fingerprint, labels, no_data, performance
+from driftline.alerts.rules import evaluate, fingerprint, labels, no_data, performance, segment_of
 from driftline.alerts.triggers import Cooldowns, cloud_event
 from driftline.config.settings import ModelSpec, RuleSpec, Settings
 from driftline.summary import drift_results
@@ -85,7 +85,7 @@ class Router:
         for rule in spec.rules:
             if rule.metric is None and not rule.concept_drift:
                 continue
-            fp = fingerprint(revision["model"], revision["version"], rule)
+            fp = fingerprint(revision["model"], revision["version"], rule, segment_of(revision))
             state, event = performance(rule, revision, self.alerts.get(fp))
             self._keep(state, out)
             if event is not None:
@@ -161,7 +161,7 @@ class Router:
             inhibited = rule.level == "feature" and inhibiting
             event["inhibited"] = inhibited
             state = self.alerts[event["fingerprint"]]
-            group = {k: labels(state, rule).get(k, "") for k in self.conf.group_by}
+            group = {k: labels(state, rule, event.get("segment")).get(k, "") for k in self.conf.group_by}
             inc = self.incidents.get(group_key(group))
             if event["status"] == "firing":
                 if inc is None and not inhibited:

@@ -3,8 +3,7 @@
 An alert is identified by a fingerprint of model, version, rule and the
 rule's condition, so the same problem is one alert however many windows show it.
 
->>> from driftline.config.settings import LABEL_METRICS, RuleSpec
-from driftline.detectors.performance.compare import LOWER_IS_BETTER
+>>> from driftline.config.settings import RuleSpec
 >>> rule = RuleSpec(feature="amount", resolve_after=1)
 >>> w = {"model": "m", "version": "v", "start": "s", "end": "e1", "tests_run": True,
 ...      "features": {"amount": {"drift": {"method": "psi", "statistic": 0.3,
@@ -28,7 +27,9 @@ from driftline.summary import drift_results, subjects
 from driftline.types import AlertState
 
 
-def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
+def fingerprint(model: str, version: str, rule: RuleSpec, segment: str | None = None) -> str:
+    """``segment`` (``feature=value``) names one segment's alert of a ``metric`` rule; the
+    whole version's (``None``) keeps the fingerprint it always had."""
     if rule.share is not None:
         cond = f"share={rule.share}"
     elif rule.count is not None:
@@ -47,17 +48,25 @@ def fingerprint(model: str, version: str, rule: RuleSpec) -> str:
         cond = "concept_drift"
     else:
         cond = f"feature={rule.feature}"
-    text = "|".join((model, version, rule.name, cond))
+    text = "|".join((model, version, rule.name, cond) + ((f"segment={segment}",) if segment is not None else ()))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def labels(state: AlertState, rule: RuleSpec) -> dict[str, str]:
-    """What identifies an alert to grouping and silences: model, version, rule, severity, and
-    for a rule on one feature its ``subject``."""
+def labels(state: AlertState, rule: RuleSpec, segment: str | None = None) -> dict[str, str]:
+    """What identifies an alert to grouping and silences: model, version, rule, severity, for
+    a rule on one feature its ``subject``, and for one segment's alert its ``segment``."""
     out = {"model": state.model, "version": state.version, "rule": rule.name, "severity": rule.severity}
     if rule.feature is not None:
         out["subject"] = rule.feature
+    if segment is not None:
+        out["segment"] = segment
     return out
+
+
+def segment_of(revision: dict) -> str | None:
+    """A performance line's segment as ``feature=value`` (as the store keys it), ``None`` for the whole version."""
+    seg = revision.get("segment")
+    return None if seg is None else f"{seg['feature']}={seg['value']}"
 
 
 def _quality(summary: dict):
@@ -116,8 +125,8 @@ def condition(rule: RuleSpec, summary: dict):
     return _drift(rule, drift_results(summary), len(subjects(summary)))
 
 
-def _new(rule: RuleSpec, model: str, version: str) -> AlertState:
-    return AlertState(fingerprint(model, version, rule), model, version, rule.name, severity=rule.severity)
+def _new(rule: RuleSpec, model: str, version: str, segment: str | None = None) -> AlertState:
+    return AlertState(fingerprint(model, version, rule, segment), model, version, rule.name, severity=rule.severity)
 
 
 def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
@@ -136,15 +145,21 @@ def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
     what the newest ones fire — only a concept-drift detection in it still counts). None while
     the metric is undefined; for a realized metric or a label delay, none while the window has
     too few labels (``enough`` false); an ``estimated_`` metric needs no label;
-    ``label_coverage`` with ``after`` waits until the window is that old."""
-    state = state or _new(rule, revision["model"], revision["version"])
+    ``label_coverage`` with ``after`` waits until the window is that old. A segment's revision
+    is its own alert (fingerprint, ``segment`` in the event, named first in the subject); a
+    concept-drift rule reads the whole version's only."""
+    segment = segment_of(revision)
+    state = state or _new(rule, revision["model"], revision["version"], segment)
     key = revision["window_key"]
-    if rule.concept_drift:
-        found = _concept_findings(revision)
-        if state.judged is not None and key < state.judged and not found:
-            return state, None  # an older window's late labels: no observation (see below)
+    if rule.concept_drift and segment is not None:
+        return state, None
+    if rule.concept_drift:  # a detection counts once, in whichever window; the newest windows clear it
+        found = [f for f in _concept_findings(revision) if f.get("at", 0) > state.seen]
+        if not found and state.judged is not None and key < state.judged:
+            return state, None  # an older window's late labels: no observation
         state, event = concept_drift(rule, revision, state, found)
-        return replace(state, judged=max(key, state.judged if state.judged is not None else key)), event
+        return replace(state, judged=max(key, state.judged if state.judged is not None else key),
+                       seen=max([state.seen] + [f.get("at", 0) for f in found])), event
     if state.judged is not None and key < state.judged:
         return state, None  # late labels of an older window than the newest one judged
     source, name = _metric_source(rule.metric)
@@ -164,7 +179,12 @@ def performance(rule: RuleSpec, revision: dict, state: AlertState | None):
         evidence[rule.metric]["previous" if rule.drop_from_previous is not None else "reference"] = bound
         if rule.drop_from_previous is not None:
             evidence[rule.metric]["baseline"] = revision["versions"]["baseline"]
-    return step(rule, state, (breach, what, value, bound, evidence), w["start"], w["end"])
+    if segment is not None:
+        what = f"segment {segment}: {what}"
+    state, event = step(rule, state, (breach, what, value, bound, evidence), w["start"], w["end"])
+    if event is not None and segment is not None:
+        event["segment"] = segment
+    return state, event
 
 
 def _metric_source(metric: str) -> tuple[str, str]:

@@ -74,6 +74,7 @@ def _lookup(tree: Any, loc: tuple) -> Any:
 
 def _message(err: dict, raw: Any) -> tuple[str, str]:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    loc += getattr(err.get("ctx", {}).get("error"), "loc", ())  # a PathError: a path below the model
     kind = err["type"]
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ")

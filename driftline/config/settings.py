@@ -49,6 +49,15 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PathError(ValueError):
+    """A problem found by a model's validator at a path below it (``loc``, e.g.
+    ``("labels", "segments", 1)``): the loader adds the path to the model's own."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
 class DriftTest(_Frozen):
     """A drift test, by its name in ``driftline.detectors.drift.METHODS``.
 
@@ -102,6 +111,8 @@ class FieldMapping(_Frozen):
     ts: str = "ts"
     features: str = "features"
     prediction: str = "prediction"
+    #: a label event's label (a model with ``labels``): a record with it and without ``features`` is one
+    label: str = "label"
 
 
 class WindowSpec(_Frozen):
@@ -277,6 +288,9 @@ class LabelsSpec(_Frozen):
     (event time) for its label, at most ``max_pending`` of them per model; ``sample``
     keeps that share of the ids (by hash). A window's performance is reported
     ``enough: false`` while less than ``min_labelled`` of its predictions are labelled.
+    ``segments``: categorical (or boolean) features of the model whose values each get
+    their own performance line, at most ``max_segments`` values per feature (the first
+    seen; the rest in ``(other)``; docs/labels.md, "Segments").
     """
 
     task: Literal["binary", "regression"] = "binary"
@@ -285,11 +299,17 @@ class LabelsSpec(_Frozen):
     max_pending: int = Field(default=10_000_000, ge=1)
     sample: float = Field(default=1.0, gt=0, le=1)
     min_labelled: float = Field(default=0.3, ge=0, le=1)
+    segments: list[str] = Field(default_factory=list)
+    max_segments: int = Field(default=10, ge=1, le=1000)
     #: the reference file's column of labels: with it, each window's performance is compared
     #: with the reference's, and a binary model's is estimated before its labels come
     reference_label: str = Field(default="label", min_length=1)
     #: how many standard errors worse than the reference a metric must be to be ``significant``
     z: float = Field(default=3.0, gt=0)
+    #: a label read before its prediction (two topics are not read in a fixed order) is held
+    #: this long (event time) for it, at most ``max_early`` of them; ``0`` holds none
+    early_for: Duration = Field(default=300.0, ge=0)
+    max_early: int = Field(default=100_000, ge=1)
 
 
 class ModelSpec(_Frozen):
@@ -373,6 +393,17 @@ class ModelSpec(_Frozen):
             if r.after is not None and r.after > self.labels.max_delay:
                 raise ValueError(f"rules[{i}].after ({r.after / 86400:g}d, rule {r.name!r}) is past labels.max_delay "
                                  f"({self.labels.max_delay / 86400:g}d), when a window is forgotten")
+        self._check_segments()
+
+    def _check_segments(self) -> None:
+        usable = [k for k, f in self.features.items() if f.kind != "numeric"]
+        for i, name in enumerate(self.labels.segments):
+            if name not in usable:
+                raise PathError(("labels", "segments", i),
+                                f"{name!r} is not a categorical feature of model {self.name} (its categorical "
+                                f"and boolean features: {', '.join(usable) or 'none'})")
+            if name in self.labels.segments[:i]:
+                raise PathError(("labels", "segments", i), f"{name!r} is listed twice")
 
     def trend_features(self) -> list[str]:
         """The features with a trend test: numeric ones, when thresholds are calibrated."""

@@ -88,6 +88,7 @@ class JoinBuffer:
         self._deleted: set[str] = set()
         self._mutations, self._taken = 0, None
         self.counts = dict.fromkeys(COUNTS, 0)
+        self.last_added = np.zeros(0, dtype=bool)
 
     @property
     def config(self) -> dict:
@@ -119,6 +120,7 @@ class JoinBuffer:
         keep = sampled_in(h, self.sample)
         new = keep & _first(h)
         new[new] = ~self._known(h[new])
+        self.last_added = new  # which of the batch's ids were taken (for the caller's counts per segment)
         self.counts["sampled_out_predictions"] += int(h.size - keep.sum())
         self.counts["duplicate_predictions"] += int(keep.sum() - new.sum())
         self.counts["added"] += int(new.sum())
@@ -204,7 +206,7 @@ class JoinBuffer:
         self._mutations += 1
         segs = {s: cols[f"segment:{s}"] for s in self.segments}
         return Joined(hit, cols["hash"], cols["version"], cols["window"], cols["pred"], segs, cols["ts"],
-                      values[hit], lts[hit], **counts)
+                      values[hit], lts[hit], **counts, orphans=cand[~ok][reasons == 0])
 
     def _known(self, h: np.ndarray) -> np.ndarray:
         return self._verify(h, self._index.find(h)) | (self._gone.reasons(h) > 0)

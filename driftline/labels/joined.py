@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,8 @@ class Joined:
     expired: int = 0
     duplicate: int = 0
     sampled_out: int = 0
+    #: positions in the batch of the ``orphan`` labels (for a caller that holds them a while)
+    orphans: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def n(self) -> int:

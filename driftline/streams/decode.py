@@ -340,9 +340,14 @@ class Decoder:
         self.models = {m.name: m for m in models}
         self._labelled = {m.name for m in models if m.labels is not None}
         self._model_paths = [_getter(p) for p in dict.fromkeys(m.fields.model for m in models)]
+        #: (label path, features path) of the models with labels: a label event has the one, not the other
+        #: (none: the default shape, so a label sent to a configuration without labels is named as such)
+        self._label_paths = [(_getter(a), _getter(b)) for a, b in dict.fromkeys(
+            (m.fields.label, m.fields.features) for m in models if m.labels is not None)] or \
+            [(_getter("label"), _getter("features"))]
         self._arrow = ArrowDecoder(models, parse_ts, unsafe_for_columnar)
         self._get = {m.name: {k: _getter(getattr(m.fields, k))
-                              for k in ("version", "id", "ts", "features", "prediction")
+                              for k in ("version", "id", "ts", "features", "prediction", "label")
                               if getattr(m.fields, k) is not None}
                      for m in models}
 
@@ -408,7 +413,7 @@ class Decoder:
         out = Decoded()
         docs, errors = parse_all(batch.values)
         groups: dict[tuple[str, str], list[int]] = {}
-        labels = ([i for i, d in enumerate(docs) if _is_label(d) and i not in errors]
+        labels = ([i for i, d in enumerate(docs) if self._is_label(d) and i not in errors]
                   if self._labelled else [])
         single = None if errors or labels or not docs else self._single_group(docs)
         if single is not None:
@@ -432,12 +437,18 @@ class Decoder:
             self._labels(labels, docs, batch, out)
         for i, reason in sorted(errors.items()):
             model, version = self._route(docs[i])[0]
-            if _is_label(docs[i]):  # a label event that cannot be taken: not an invalid event of a window
+            if self._is_label(docs[i]):  # a label event that cannot be taken: not an invalid event of a window
                 reason, version = self._label_route(docs[i])[1] or reason, None
             out.bad.append(BadRecord(reason, batch.values[i], batch.position(i), model, version))
             if model in self.models and version is not None:
                 out.invalid[(model, version)] = out.invalid.get((model, version), 0) + 1
         return out
+
+    def _is_label(self, doc) -> bool:
+        """A label event: an object with a label (``fields.label``, default ``label``) and without
+        features (``fields.features``), by the paths of some model with labels."""
+        return type(doc) is dict and any(label(doc) is not _FAILED and feats(doc) is _FAILED
+                                         for label, feats in self._label_paths)
 
     def _label_route(self, doc: dict) -> tuple[str | None, str | None]:
         """A label event's model, or what is known of it and why the label cannot be taken."""
@@ -476,7 +487,7 @@ class Decoder:
         spec, get = self.models[model], self._get[model]
         ids = _gather(docs, spec.fields.id, get["id"])
         ts_raw = _gather(docs, spec.fields.ts, get["ts"])
-        raw = [d.get("label") for d in docs]
+        raw = _gather(docs, spec.fields.label, get["label"])
         versions = _gather(docs, spec.fields.version, get["version"])
         bad: dict[int, str] = {}
         if not set(map(type, ids)) <= _ID:
@@ -490,7 +501,11 @@ class Decoder:
                                                  else _ts_problem(spec.fields.ts, v)))
         label = _label_values(raw)
         for j in np.flatnonzero(~np.isfinite(label)).tolist():
-            bad.setdefault(j, "label event: " + _label_problem(raw[j]))
+            bad.setdefault(j, "label event: " + _label_problem(raw[j], spec.fields.label))
+        if spec.labels.task == "binary":  # another value would use up its prediction as an invalid pair
+            for j in np.flatnonzero(np.isfinite(label) & (label != 0) & (label != 1)).tolist():
+                bad.setdefault(j, f"label event: field '{spec.fields.label}' is {_show(raw[j])}, expected 0 or 1 "
+                                  "(or true/false) for a binary model")
         keep = np.ones(len(docs), dtype=bool)
         keep[list(bad)] = False
         if not keep.any():
@@ -577,9 +592,6 @@ class Decoder:
         return bad, feats, ts_raw
 
 
-def _is_label(doc) -> bool:
-    """A label event: an object with a ``label`` and without ``features``."""
-    return type(doc) is dict and "label" in doc and "features" not in doc
 
 
 def id_array(ids: list) -> np.ndarray:
@@ -608,12 +620,12 @@ def _label_values(raw: list) -> np.ndarray:
     return out
 
 
-def _label_problem(v) -> str:
+def _label_problem(v, path: str = "label") -> str:
     if v is None:
-        return "field 'label' is null, expected a number or a boolean"
+        return f"field '{path}' is null, expected a number or a boolean"
     if isinstance(v, float) or isinstance(v, int):
-        return f"field 'label' is not finite: {_show(v)}"
-    return f"field 'label' is a {_kind(v)}, expected a number or a boolean"
+        return f"field '{path}' is not finite: {_show(v)}"
+    return f"field '{path}' is a {_kind(v)}, expected a number or a boolean"
 
 
 def _extra(feats: list[dict], declared: dict) -> dict[str, np.ndarray]:

@@ -101,5 +101,9 @@ def test_the_demo_alerts_on_its_concept_drift_from_labels_where_no_input_test_fi
     assert perf and perf[0]["status"] == "firing" and when(perf[0]) == "concept", perf[:1]
     first = seq_of[perf[0]["window_start"]]
     assert events_of(first)[0] < phases.concept_after + 10_000  # within 10 s of event time of its start
+    assert [e["status"] for e in perf] == ["firing", "resolved"], [(e["status"], when(e)) for e in perf]  # no flap
     assert [when(e) for e in events if e["rule"] != "auc_drop" and e["status"] == "firing"] == ["input"]
+    found = {phase(seq, phases) for seq, f in db.execute("select seq, findings from performance where segment = ''")
+             if any(x["kind"] == "concept_drift" and x["direction"] == "worse" for x in orjson.loads(f or "null") or ())}
+    assert "concept" in found, found  # river's detectors on the error stream saw it too
     assert "auc_drop firing" in out and "roc_auc: 0." in out  # the console's alert, with its evidence

@@ -188,3 +188,11 @@ def test_metrics_endpoint_exports_the_label_join_and_the_newest_performance(tmp_
     pred, target = expected["r"][1]
     mae = s[("driftline_performance", (("metric", "mae"), ("model", "r"), ("version", "v1")))]
     assert abs(mae - float(np.mean(np.abs(target - pred)))) < 1e-9
+
+
+def test_cli_output_into_a_reader_that_stops_early_is_no_error(filled):
+    path, _ = filled
+    # `true` has exited (it reads nothing) long before driftline writes its first line: that write fails
+    cmd = f"{sys.executable} -m driftline.cli performance -c {path} --output json | true"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

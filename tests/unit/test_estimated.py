@@ -263,3 +263,33 @@ def test_late_labels_of_an_older_window_do_not_resolve_what_a_newer_one_fired():
     assert event is None and state.status == "firing"
     state, event = performance(rule, rev(6, 0.80), state)
     assert event["status"] == "resolved" and state.judged == 6
+
+
+def test_every_window_a_batch_closes_gets_its_estimate(tmp_path):
+    settings = _settings(_reference(tmp_path / "ref.jsonl"))
+    p, store, out = _pipeline(tmp_path, settings)
+    x, s, _ = _rows(10_000, 10)
+    _run(p, _events(x, s, 0), size=10_000)  # one batch closes five windows
+    assert sorted(r["window"]["seq"] for r in out if r["type"] == "performance") == [0, 1, 2, 3, 4]
+    assert all(r["estimated"]["n"] == 2000 for r in out if r["type"] == "performance")
+
+
+def test_a_concept_drift_finding_counts_once_however_often_its_window_is_revised():
+    from driftline.alerts.rules import performance
+    from driftline.config.settings import RuleSpec
+    rule = RuleSpec(name="concept", concept_drift=True, resolve_after=2)
+    finding = {"kind": "concept_drift", "detector": "adwin", "signal": "loss", "window": 10, "ts": "T",
+               "before": 0.16, "after": 0.34, "direction": "worse", "labels_seen": 400, "at": 500,
+               "informational": False}
+
+    def rev(key, *found):
+        return {"model": "m", "version": "v1", "window": {"seq": key, "start": "S", "end": f"E{key}"},
+                "window_key": key, "labelled": 900, "labelled_share": 0.9, "revision": 2, "enough": True,
+                "metrics": {}, "findings": list(found)}
+    seen = []
+    state = None
+    for r in (rev(10, finding), rev(11), rev(10, finding), rev(12), rev(10, finding), rev(13), rev(13),
+              rev(13, finding | {"at": 900, "window": 13})):
+        state, event = performance(rule, r, state)
+        seen.append(None if event is None else event["status"])
+    assert seen == ["firing", None, None, "resolved", None, None, None, "firing"]

@@ -32,7 +32,7 @@ def test_events_of_a_model_with_labels_keep_their_ids_on_both_paths():
 
 
 def test_label_events_are_decoded_per_model_in_arrival_order():
-    d = _decoder(labels={})
+    d = _decoder(labels={"task": "regression"})  # a target of 2.5 is a label here
     out = d.decode(_batch([{"model": "m", "id": "p1", "ts": 5000, "label": 1},
                            _event(0),
                            {"model": "m", "id": 42, "ts": "2026-01-01T00:00:00Z", "label": False, "version": "v1"},
@@ -55,7 +55,8 @@ def test_malformed_label_events_go_to_the_dead_letter_topic_with_a_reason():
                            {"model": "nope", "id": "a", "ts": 5000, "label": 1},
                            {"model": "plain", "id": "a", "ts": 5000, "label": 1},
                            {"id": "a", "ts": 5000, "label": 1},
-                           {"model": "m", "id": "ok", "ts": 5000, "label": 1}]))
+                           {"model": "m", "id": "ok", "ts": 5000, "label": 1},
+                           {"model": "m", "id": "b", "ts": 5000, "label": 2}]))
     reasons = sorted((b.position.offset, b.reason) for b in out.bad)
     assert reasons == [
         (0, "label event: missing field 'id'"),
@@ -66,6 +67,7 @@ def test_malformed_label_events_go_to_the_dead_letter_topic_with_a_reason():
         (5, "label event: unknown model 'nope'"),
         (6, "label event for model 'plain', which has no 'labels' configured"),
         (7, "label event: missing field 'model'"),
+        (9, "label event: field 'label' is 2, expected 0 or 1 (or true/false) for a binary model"),
     ]
     assert out.labels["m"].ids.tolist() == ["ok"]
     assert not out.invalid  # a bad label is no invalid event of a window
@@ -99,3 +101,18 @@ def test_a_batch_of_events_and_labels_decodes_as_record_by_record():
     # an event that looks like a label in its bytes (no features) sends the batch down the record path
     odd = records + [{"model": "m", "version": "v1", "id": "z", "ts": 1, "prediction": 0.1, "note": "label"}]
     assert [b.reason for b in d.decode(_batch(odd)).bad] == [b.reason for b in d.decode_records(_batch(odd)).bad]
+
+
+def test_a_label_field_mapping_takes_labels_of_another_shape():
+    d = _decoder(labels={}, fields={"id": "meta.request", "ts": "meta.at", "label": "outcome.fraud",
+                                    "features": "inputs"})
+    out = d.decode(_batch([{"model": "m", "meta": {"request": "r1", "at": 5000}, "outcome": {"fraud": True}},
+                           {"model": "m", "meta": {"request": "r2", "at": 5000}, "outcome": {"fraud": "yes"}},
+                           {"model": "m", "meta": {"request": "r3", "at": 5000}, "outcome": {"fraud": 3}},
+                           {"model": "m", "version": "v1", "meta": {"request": "p9", "at": 1000},
+                            "inputs": {"x": 1.0, "y": 2.0, "colour": "r"}, "prediction": 0.2}]))
+    assert out.labels["m"].ids.tolist() == ["r1"] and out.labels["m"].label.tolist() == [1.0]
+    assert sorted(b.reason for b in out.bad) == [
+        "label event: field 'outcome.fraud' is 3, expected 0 or 1 (or true/false) for a binary model",
+        "label event: field 'outcome.fraud' is a str, expected a number or a boolean"]
+    assert out.groups[("m", "v1")].ids.tolist() == ["p9"]  # an event: it has the features

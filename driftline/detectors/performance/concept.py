@@ -178,7 +178,7 @@ class ConceptDrift:
         self._found.append({"kind": "concept_drift", "detector": detector, "signal": signal,
                             "window": int(window), "label_ts": int(ts), "before": float(before),
                             "after": float(after), "direction": "worse" if after > before else "better",
-                            "labels_seen": self._seen[signal]})
+                            "labels_seen": self._seen[signal], "at": self._labels})
         self._seen[signal] = 0
 
     def drain(self) -> list[dict]:
