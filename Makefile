@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DURATION ?=
 
-.PHONY: setup demo test test-fast bench bench-quality clean
+.PHONY: setup demo test test-fast bench bench-cpu bench-quality clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# CPU seconds of Pipeline.process (no Kafka): the stable measure on a shared machine; LABELS=1 for labels
+bench-cpu: $(STAMP)
+	PYTHONPATH=. $(BIN)/python benchmarks/cpu.py --rounds 3 --digest $(if $(LABELS),--labels,)
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'

@@ -26,12 +26,20 @@ class NumericColumn:
 
 @dataclass(frozen=True)
 class CategoricalColumn:
-    """One categorical feature: an object array of str, ``None`` (missing) or ``INVALID``."""
+    """One categorical feature: an object array of str, ``None`` (missing) or ``INVALID``.
+
+    The columnar decoder also keeps its dictionary encoding, ``values == categories[codes]``
+    (``None`` where a column was built otherwise), so a window counts values with one
+    ``np.bincount`` instead of hashing every string."""
 
     values: np.ndarray
+    codes: np.ndarray | None = None
+    categories: np.ndarray | None = None
 
     def take(self, sel) -> CategoricalColumn:
-        return CategoricalColumn(self.values[sel])
+        if self.codes is None:
+            return CategoricalColumn(self.values[sel])
+        return CategoricalColumn(self.values[sel], self.codes[sel], self.categories)
 
 
 Column = NumericColumn | CategoricalColumn

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import special
 
+from driftline.detectors.binning import bins_for
 from driftline.detectors.calibrate import block_windows
 from driftline.types import Columns, DriftResult, NumericColumn
 
@@ -87,13 +88,19 @@ class PCAProfile:
 
     def errors(self, z: np.ndarray) -> np.ndarray:
         p = np.asarray(self.components)
-        return ((z - (z @ p.T) @ p) ** 2).sum(axis=1)
+        with one_blas_thread():
+            r = z - (z @ p.T) @ p
+        r *= r  # in place: the same squares as ``** 2``, without another n × d array
+        return r.sum(axis=1)
 
     def standardise(self, columns: dict[str, np.ndarray]) -> np.ndarray:
-        """Rows of the window, standardised; a missing value counts as the reference mean."""
-        z = np.column_stack([(np.asarray(columns[k], dtype=np.float64) - m) / s
-                             for k, m, s in zip(self.features, self.mean, self.std)])
-        return np.where(np.isfinite(z), z, 0.0)
+        """Rows of the window, standardised; a missing value counts as the reference mean.
+        (Whole-matrix operations, element by element the same as ``(x - mean) / std`` per column.)"""
+        z = np.column_stack([np.asarray(columns[k], dtype=np.float64) for k in self.features])
+        z -= np.asarray(self.mean)
+        z /= np.asarray(self.std)
+        z[~np.isfinite(z)] = 0.0
+        return z
 
     def test(self, win: ReconstructionStats, alpha: float | None = None, threshold: float | None = None,
              warn_alpha: float | None = None) -> dict:
@@ -160,7 +167,7 @@ class ReconstructionStats:
         self.total += float(err.sum())
         self.squares += float((err * err).sum())
         if self.hist is not None:
-            idx = np.searchsorted(np.asarray(prof.error_edges), err, side="left")
+            idx = bins_for(np.asarray(prof.error_edges)).index(err)  # = np.searchsorted(edges, err, "left")
             self.hist += np.bincount(idx, minlength=self.hist.size)
 
     def merge(self, other: ReconstructionStats) -> None:
@@ -211,6 +218,22 @@ class Multivariate:
     def from_state(cls, state: dict, profile, spec=None) -> Multivariate:
         pca = PCAProfile.from_dict(profile.multivariate)
         return cls(pca, ReconstructionStats.from_state(state, pca))
+
+
+_BLAS: list = []
+
+
+def one_blas_thread():
+    """A context in which BLAS (OpenBLAS under numpy) runs on the calling thread only.
+
+    A window's projection (10,000 × 20 by 20 × 18) is big enough for OpenBLAS to share it
+    with a worker thread, which then spin-waits for the next job: in ``benchmarks/cpu.py``
+    that doubled the process's CPU time, on a core that pyarrow's reader, librdkafka and
+    the broker need. On one thread the products are the same up to their summation order."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def rows(cols: Columns) -> dict:

@@ -11,7 +11,7 @@ from driftline.detectors.base import Context
 from driftline.detectors.drift import Plan, run_test
 from driftline.detectors.profile import NumericProfile, ReferenceProfile
 from driftline.detectors.stats import CategoricalStats, NumericStats
-from driftline.types import INVALID, Columns, NumericColumn
+from driftline.types import INVALID, CategoricalColumn, Columns, NumericColumn
 
 EXTRA_CAP = 100
 
@@ -40,11 +40,11 @@ class WindowStats:
         for name, stats in self.features.items():
             col = cols.features[name]
             if isinstance(col, NumericColumn):
-                missing = int(col.missing.sum())
-                valid = col.values[col.valid]
+                missing = int(np.count_nonzero(col.missing))
+                valid = col.values if col.valid.all() else col.values[col.valid]
                 stats.update(valid, missing, cols.n - valid.size - missing)
             else:
-                counts = Counter(col.values.tolist())
+                counts = value_counts(col)
                 missing = counts.pop(None, 0)
                 invalid = counts.pop(INVALID, 0)
                 stats.update(counts, missing, invalid)
@@ -137,6 +137,20 @@ def _feature_stats(prof, state: dict | None = None):
         return NumericStats(*args) if state is None else NumericStats.from_state(state, *args)
     args = (prof.index, "categorical", frozenset(prof.known) if prof.known is not None else None)
     return CategoricalStats(*args) if state is None else CategoricalStats.from_state(state, *args)
+
+
+def value_counts(col: CategoricalColumn) -> dict:
+    """``Counter(col.values)`` as a dict, in the same order (of first appearance): with the
+    decoder's dictionary codes, one ``bincount`` instead of hashing every value."""
+    if col.codes is None:
+        return Counter(col.values.tolist())
+    k, rows = col.categories.size, col.codes.size
+    counts = np.bincount(col.codes, minlength=k)
+    first = np.full(k, rows)
+    np.minimum.at(first, col.codes, np.arange(rows))
+    present = np.flatnonzero(counts)
+    order = present[np.argsort(first[present])]
+    return dict(zip(col.categories[order].tolist(), counts[order].tolist()))
 
 
 def numeric_values(cols: Columns, name: str) -> np.ndarray:

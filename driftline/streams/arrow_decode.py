@@ -26,6 +26,9 @@ import pyarrow.json as pj
 from driftline.config.settings import FeatureSpec, ModelSpec
 from driftline.types import CategoricalColumn, Columns, NumericColumn
 
+TS_MIN_MS = 0  # 1970-01-01T00:00:00.000Z (the range of every event time, both decoding paths)
+TS_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
 _TYPES = {"numeric": pa.float64(), "categorical": pa.string(), "boolean": pa.bool_()}
 
 
@@ -82,8 +85,7 @@ class ArrowDecoder:
             return None
         # one record per line, each an object: an empty record beside one holding two lines
         # would otherwise add up to the right row count (both are the record path's to name)
-        n = len(values) - 1
-        if buf.count(b"\n") != n or buf.count(b"\n{") != n or b"\r" in buf:
+        if not _one_object_per_line(buf, len(values) - 1) or b"\r" in buf:
             return None
         table = pj.read_json(pa.py_buffer(buf), parse_options=self._parse,
                              read_options=pj.ReadOptions(block_size=max(1 << 20, len(buf) // 2 + 1)))
@@ -97,7 +99,7 @@ class ArrowDecoder:
             return None
         if self._need_id.intersection(models) and not _ids_present(table):
             return None
-        ts, bad = self.parse_ts(_ts_values(table.column("ts")))
+        ts, bad = _iso_ms(table.column("ts")) or self.parse_ts(_ts_values(table.column("ts")))
         if bad or (limits and ts.size and ts.max() > min(limits.get(m, np.inf) for m in models)):
             return None
         return self._groups(table, ts, len(models) == 1)
@@ -138,12 +140,41 @@ class ArrowDecoder:
         return Columns(ts, cols, extra, ids)
 
 
+def _one_object_per_line(buf: bytes, n: int) -> bool:
+    """Whether ``buf`` has exactly ``n`` newlines, each followed by ``{`` (as
+    ``buf.count(b"\\n") == buf.count(b"\\n{") == n``, in one numpy pass instead of two searches)."""
+    codes = np.frombuffer(buf, dtype=np.uint8)
+    lines = np.flatnonzero(codes == 10)
+    if lines.size != n or (n and lines[-1] + 1 == codes.size):  # a newline at the very end: no "{" after it
+        return False
+    return bool((codes[lines + 1] == 123).all())
+
+
 def _ids_present(table: pa.Table) -> bool:
     """Every row has an id that is a string or an integer (the record path names the rest)."""
     if "id" not in table.column_names:
         return False
     col = table.column("id")
     return not col.null_count and (pa.types.is_string(col.type) or pa.types.is_integer(col.type))
+
+
+def _iso_ms(col: pa.ChunkedArray) -> tuple[np.ndarray, list[int]] | None:
+    """What ``parse_ts`` (streams/decode.py) makes of ISO-8601 strings that all end in ``Z``
+    and start with an ASCII digit — its vectorised branch, with the tests and the ``Z``
+    stripped by pyarrow instead of per string in Python; ``None``: ask ``parse_ts``."""
+    if not pa.types.is_string(col.type) or col.null_count or not len(col):
+        return None
+    if not pc.all(pc.ends_with(col, "Z")).as_py():
+        return None
+    if not pc.all(pc.match_substring_regex(col, "^[0-9]")).as_py():
+        return None
+    text = pc.utf8_slice_codeunits(col, 0, -1).to_numpy(zero_copy_only=False)
+    try:
+        ms = text.astype("datetime64[ms]").astype(np.int64)
+    except (ValueError, OverflowError):
+        return None
+    ok = (ms >= TS_MIN_MS) & (ms <= TS_MAX_MS)  # NaT is int64's minimum
+    return np.where(ok, ms, 0), np.flatnonzero(~ok).tolist()
 
 
 def _ts_values(col: pa.ChunkedArray):
@@ -160,4 +191,9 @@ def _column(arr: pa.Array, spec: FeatureSpec):
         return NumericColumn(values, np.isfinite(values), missing)
     if spec.kind == "boolean":
         arr = pc.if_else(arr, "true", "false")
-    return CategoricalColumn(arr.to_numpy(zero_copy_only=False).astype(object, copy=False))
+    # one Python string per distinct value, not per row; null is a category of its own (None)
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    categories = np.empty(len(enc.dictionary), dtype=object)
+    categories[:] = enc.dictionary.to_pylist()
+    return CategoricalColumn(categories[codes], codes, categories)
