@@ -350,30 +350,29 @@ class RealizedPerformance:
                     est.merge(x.est)
             except ValueError:  # estimated with a calibrator of an earlier reference
                 est = None
-        head = HEADLINE[self.spec.task]
-        bm = stats.metrics()
-        em = est.metrics() if est is not None else None
         return {"baseline": self.versions[prev], "same_window": pool[0] is same, "windows": len(pool),
-                "n": stats.n, "metrics": {k: bm.get(k) for k in head} | {"se": {k: (bm.get("se") or {}).get(k)
-                                                                                 for k in head}},
-                "realized": {k: v for k, v in against(metrics, bm, self.spec.z).items() if k in head}
-                if metrics.get("n") else {},
-                "estimated": {k: v for k, v in against(estimated, em, self.spec.z).items() if k in head}
-                if em is not None else {}}
+                "n": stats.n} | self._compared(metrics, estimated, stats.metrics(),
+                                               est.metrics() if est is not None else None)
 
     def _against(self, metrics: dict, estimated: dict | None) -> dict | None:
         """The reference's headline metrics, and the window's realized and estimated ones against them."""
         ref = self.reference
         if ref is None:
             return None
+        return {"n": ref["n"]} | self._compared(metrics, estimated, ref["metrics"], ref.get("estimated"))
+
+    def _compared(self, metrics: dict, estimated: dict | None, base: dict, base_estimated: dict | None) -> dict:
+        """A baseline's headline metrics (with se), and the window's realized and estimated metrics
+        against the baseline's realized and estimated ones (the ``reference`` and ``versions`` blocks)."""
         head = HEADLINE[self.spec.task]
-        rm = ref["metrics"]
-        return {"n": ref["n"], "metrics": {k: rm.get(k) for k in head} | {"se": {k: (rm.get("se") or {}).get(k)
-                                                                                  for k in head}},
-                "realized": {k: v for k, v in against(metrics, rm, self.spec.z).items() if k in head}
-                if metrics.get("n") else {},
-                "estimated": {k: v for k, v in against(estimated, ref["estimated"], self.spec.z).items() if k in head}
-                if estimated is not None and ref.get("estimated") else {}}
+        se = base.get("se") or {}
+
+        def headline(c: dict) -> dict:
+            return {k: v for k, v in c.items() if k in head}
+        return {"metrics": {k: base.get(k) for k in head} | {"se": {k: se.get(k) for k in head}},
+                "realized": headline(against(metrics, base, self.spec.z)) if metrics.get("n") else {},
+                "estimated": headline(against(estimated, base_estimated, self.spec.z))
+                if estimated is not None and base_estimated else {}}
 
     def _finished(self) -> None:
         """Forget windows whose every prediction is past ``max_delay``: no label can reach them."""

@@ -450,19 +450,26 @@ class Decoder:
         return type(doc) is dict and any(label(doc) is not _FAILED and feats(doc) is _FAILED
                                          for label, feats in self._label_paths)
 
-    def _label_route(self, doc: dict) -> tuple[str | None, str | None]:
-        """A label event's model, or what is known of it and why the label cannot be taken."""
+    def _model_of(self, doc: dict) -> tuple[str | None, str | None]:
+        """``(model, None)`` for a configured model's name by any model's path, else ``(None, why)``."""
         name = _FAILED
         for get in self._model_paths:
             name = get(doc)
             if name is not _FAILED:
                 break
         if name is _FAILED or name is None:
-            return None, "label event: missing field 'model'"
+            return None, "missing field 'model'"
         if not isinstance(name, str):
-            return None, f"label event: field 'model' is a {_kind(name)}, expected a string"
+            return None, f"field 'model' is a {_kind(name)}, expected a string"
         if name not in self.models:
-            return None, f"label event: unknown model {_show(name)}"
+            return None, f"unknown model {_show(name)}"
+        return name, None
+
+    def _label_route(self, doc: dict) -> tuple[str | None, str | None]:
+        """A label event's model, or what is known of it and why the label cannot be taken."""
+        name, problem = self._model_of(doc)
+        if problem is not None:
+            return None, "label event: " + problem
         if name not in self._labelled:
             return name, f"label event for model {_show(name)}, which has no 'labels' configured"
         return name, None
@@ -519,17 +526,9 @@ class Decoder:
         """``((model, version), None)``, or what is known of them and the reason."""
         if not isinstance(doc, dict):
             return (None, None), f"record is a JSON {_kind(doc)}, expected an object"
-        name = _FAILED
-        for get in self._model_paths:
-            name = get(doc)
-            if name is not _FAILED:
-                break
-        if name is _FAILED or name is None:
-            return (None, None), "missing field 'model'"
-        if not isinstance(name, str):
-            return (None, None), f"field 'model' is a {_kind(name)}, expected a string"
-        if name not in self.models:
-            return (None, None), f"unknown model {_show(name)}"
+        name, problem = self._model_of(doc)
+        if problem is not None:
+            return (None, None), problem
         version = self._get[name]["version"](doc)
         if version is _FAILED or version is None:
             return (name, "default"), None
