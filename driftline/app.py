@@ -55,15 +55,23 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
                     store.describe())
     metrics = build_metrics(settings) if metrics is None else metrics
     producer = None
+    scale_out = settings.kafka.scale_out and source is None  # a replayed file is one process's
     if source is None:
         conf = kafka_conf(settings)
         producer = kafka_producer(settings, conf)
-        source = kafka_source(settings, conf, store, getattr(metrics, "set_lag", None))
+        if not scale_out:
+            source = kafka_source(settings, conf, store, getattr(metrics, "set_lag", None))
     sinks = build_sinks(settings, producer, output_format, stream, slack_base_url) if sinks is None else sinks
     dead_letters = build_dead_letters(settings, producer) if dead_letters is None else dead_letters
     router = build_router(settings, sinks, store)
-    pipeline = Pipeline(settings, store, router, dead_letters, output or window_printer(output_format, stream),
-                        settings.kafka.group_id, metrics=metrics)
+    pipe = Pipeline
+    if scale_out:
+        from driftline.scale.pipeline import ScaleOutPipeline as pipe
+    pipeline = pipe(settings, store, router, dead_letters, output or window_printer(output_format, stream),
+                    settings.kafka.group_id, metrics=metrics)
+    if scale_out:
+        source = kafka_source(settings, conf, store, getattr(metrics, "set_lag", None), rebalance=pipeline)
+        pipeline.merger.topology = source.partition_counts
     service = Service(pipeline, source, build_dispatcher(settings, store, sinks, pipeline.metrics),
                       settings.store.max_outage, settings.kafka.max_outage)
     load_references(settings, pipeline, store)
@@ -96,6 +104,10 @@ def open_store(settings: Settings, url: str | None = None) -> SqlStore:
     """The store for a service: waited for up to ``store.max_outage``, with the consumer
     group's lock (a second process for the group is refused)."""
     store = wait_for("store", lambda: build_store(settings, url), settings.store.max_outage)
+    if settings.kafka.scale_out:  # several processes share the group: each owns its partitions' state
+        from driftline.scale.limits import check_references
+        check_references(settings, set(store.state.load_references()))
+        return store
     wait_for("store", lambda: store.state.lock_group(settings.kafka.group_id), settings.store.max_outage)
     return store
 
@@ -118,13 +130,15 @@ def kafka_producer(settings: Settings, conf: dict):
     return KafkaProducer(conf)
 
 
-def kafka_source(settings: Settings, conf: dict, store: SqlStore, on_lag=None):
-    """The consumer group, resuming from the store's offsets; ``on_lag`` gets its lag."""
+def kafka_source(settings: Settings, conf: dict, store: SqlStore, on_lag=None, rebalance=None):
+    """The consumer group, resuming from the store's offsets; ``on_lag`` gets its lag; ``rebalance``
+    (scale-out) is told of every partition assigned, revoked or lost."""
     from driftline.streams.kafka import KafkaSource
     k = settings.kafka
     topics = list(dict.fromkeys([*k.topics, *k.label_topics]))
     return KafkaSource(conf, k.group_id, topics, store.state.load_offsets(k.group_id),
-                       k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()), on_lag=on_lag)
+                       k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()), on_lag=on_lag,
+                       rebalance=rebalance)
 
 
 def build_dead_letters(settings: Settings, producer=None) -> DeadLetterSink:

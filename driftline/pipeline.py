@@ -96,7 +96,7 @@ class Pipeline:
     def _restore(self) -> None:
         refs = self.store.state.load_references()
         saved = {(m, k): st.decode(v, _what(m, k), self._secret)
-                 for (m, k, _src), v in self.store.state.load_states(self.group).items()}
+                 for (m, k, _src), v in self.store.state.load_states(self.group, ALL_SOURCES).items()}
         self._drop_legacy = False
         if not saved:
             saved = self._convert_legacy()

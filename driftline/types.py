@@ -113,6 +113,8 @@ class Batch:
     values: list[bytes | None]
     position: Callable[[int], SourcePosition]
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: each record's ``(topic, partition)`` when the source has it at hand (scale-out splits by it)
+    sources: list[tuple[str, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,9 @@ class CommitUnit:
     states: dict[StateKey, bytes | None] = field(default_factory=dict)
     #: the group's pickled checkpoint of an older release was converted: delete it in this transaction
     drop_legacy: bool = False
+    #: scale-out: partial windows closed by their partition, and each partition's mark (store/partials.py)
+    partials: list[dict] = field(default_factory=list)
+    marks: dict[tuple[str, int], dict] = field(default_factory=dict)
 
     def add(self, routed: Routed) -> None:
         """Take what alerting returned for one window."""

@@ -98,10 +98,12 @@ class Router:
                         trigger_window=window)
         return out
 
-    def tick(self, silence: dict[tuple[str, str], list[tuple[float, str]]], now: float | None = None) -> Routed:
+    def tick(self, silence: dict[tuple[str, str], list[tuple[float, str]]], now: float | None = None,
+             models: set[str] | None = None) -> Routed:
         """The no-data rules and repeat notices: ``silence`` is, per model version, what was
         observed in order: how long it sent nothing (seconds) up to its event at that time (a
-        gap in event time that events after it ended, then the silence now)."""
+        gap in event time that events after it ended, then the silence now). ``models``: repeat
+        notices of these models' incidents only (scale-out: those whose merge lock is held)."""
         now, out = self.clock() if now is None else now, Routed()
         for (model, version), seen in silence.items():
             spec = self.specs.get(model)
@@ -120,6 +122,8 @@ class Router:
             if events:
                 self._apply(spec, version, events, None, now, out)
         for inc in list(self.incidents.values()):
+            if models is not None and inc.model not in models:
+                continue
             if inc.firing and now - inc.notified_at >= self.conf.repeat_interval:
                 inc.repeats += 1
                 self._notify(inc, "repeat", f"repeat{inc.repeats}", {"start": None, "end": inc.updated_at},

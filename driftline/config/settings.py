@@ -449,6 +449,10 @@ class KafkaSpec(_Frozen):
     group_instance_id: str | None = "auto"
     #: how long an unreachable broker (or dead-letter topic) is waited out before the service exits
     max_outage: Duration = Field(default=900.0, gt=0)
+    #: several `driftline run` processes share the group (docs/architecture.md "Scaling out"); needs PostgreSQL
+    scale_out: bool = False
+    #: scale-out: a partition that gave no record for this long no longer holds windows open
+    partition_idle: Duration = Field(default=30.0, gt=0)
 
     def instance_id(self, hostname: str) -> str | None:
         if self.group_instance_id == "auto":
@@ -668,5 +672,37 @@ class Settings(_Frozen):
             raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
         return value
 
+    @model_validator(mode="after")
+    def _scale_out(self) -> Settings:
+        if self.kafka.scale_out:
+            _check_scale_out(self)
+        return self
+
     def model(self, name: str) -> ModelSpec | None:
         return next((m for m in self.models if m.name == name), None)
+
+
+def _check_scale_out(settings: Settings) -> None:
+    """Raise :class:`PathError` at the first setting scale-out mode cannot serve (driftline/scale/limits.py)."""
+    url = settings.store.url
+    if not url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        raise PathError(("store", "url"), "kafka.scale_out needs PostgreSQL (several processes share its "
+                                          f"state and a lock per model); got {_scheme(url)}")
+    for i, spec in enumerate(settings.models):
+        if spec.window.size is not None:
+            raise PathError(("models", i, "window", "size"),
+                            f"model {spec.name}: kafka.scale_out merges time windows only; "
+                            "use 'window.duration' (count windows cannot be merged across partitions)")
+        if spec.labels is not None:
+            raise PathError(("models", i, "labels"),
+                            f"model {spec.name}: labels are not supported with kafka.scale_out yet "
+                            "(run this model in a single-process group)")
+        for j, rule in enumerate(spec.rules):
+            if rule.no_data is not None:
+                raise PathError(("models", i, "rules", j, "no_data"),
+                                f"model {spec.name}, rule {rule.name!r}: no_data rules are not supported with "
+                                "kafka.scale_out (a silence is only seen across every partition)")
+
+
+def _scheme(url: str) -> str:
+    return url.split(":", 1)[0] + " (" + ("a SQLite file" if url.startswith("sqlite") else "not PostgreSQL") + ")"

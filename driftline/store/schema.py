@@ -190,3 +190,33 @@ silences = Table(  # migration 0006: label matchers (was model, rule, until, rea
     Column("expired_at", Float),  # when it was expired early, else null
     Index("ix_silences_ends", "ends_at"),  # the dispatcher's active silences, every pass
 )
+
+partials = Table(  # migration 0011: scale-out, a partition's share of a closed window until it is merged
+    "partials", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("topic", String(300), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("closed_by", String(20), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # the encoded Window state (driftline/state.py)
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("group", "model", "version", "start_ms", "topic", "partition", name="uq_partial"),
+    Index("ix_partials_model", "group", "model", "start_ms"),
+)
+
+partitions = Table(  # migration 0011: scale-out, each source partition's event-time watermark
+    "partitions", metadata,
+    Column("group", String(200), primary_key=True),
+    Column("topic", String(300), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("watermark", BigInteger),  # newest event time read (epoch ms), null before the first
+    Column("models", JSON, nullable=False),  # the models it has carried
+    Column("idle", Boolean, nullable=False),  # no record for kafka.partition_idle: its windows are closed
+    Column("owner", String(120)),  # the process that owns it (fencing token)
+    Column("updated_at", Float, nullable=False),
+)

@@ -18,6 +18,7 @@ from driftline.store import migrate
 from driftline.store.browse import Browse
 from driftline.store.engine import in_memory, open_engine, store_error
 from driftline.store.outbox import Outbox
+from driftline.store.partials import Partials
 from driftline.store.reads import Reads
 from driftline.store.results import Results
 from driftline.store.state import State
@@ -38,6 +39,7 @@ class SqlStore:
         self.outbox = Outbox(self.engine)
         self.reads = Reads(self.engine)
         self.browse = Browse(self.engine)  # the HTTP API's paged reads
+        self.partials = Partials(self.engine)  # scale-out: partial windows and partition marks
 
     def schema_version(self) -> str | None:
         return migrate.current(self.engine)
@@ -59,11 +61,16 @@ class SqlStore:
         """Write ``unit`` in one transaction: results, outbox, state and offsets, or nothing."""
         try:
             with self.engine.begin() as c:
-                self.results.write(c, unit)
-                self.outbox.enqueue(c, unit.notifications)
-                self.state.write(c, group, unit)
+                self.write(c, group, unit)
+                Partials.write(c, group, unit)
         except SQLAlchemyError as exc:
             raise store_error(exc, "could not commit window results") from exc
+
+    def write(self, c, group: str, unit) -> None:
+        """Results, outbox, state and offsets of ``unit`` inside the caller's transaction ``c``."""
+        self.results.write(c, unit)
+        self.outbox.enqueue(c, unit.notifications)
+        self.state.write(c, group, unit)
 
     def close(self) -> None:
         self.state.release()

@@ -48,9 +48,11 @@ class State:
             return {r.model: r.profile for r in c.execute(select(t.references))}
 
     @mapped("could not load the stored state")
-    def load_states(self, group: str) -> dict[tuple[str, str, str], bytes]:
-        """Every state key of ``group`` → its encoded state."""
+    def load_states(self, group: str, source: str | None = None) -> dict[tuple[str, str, str], bytes]:
+        """Every state key of ``group`` (of one ``source`` only, if given) → its encoded state."""
         q = select(t.states).where(t.states.c.group == group)
+        if source is not None:
+            q = q.where(t.states.c.source == source)
         with self.engine.connect() as c:
             return {(r.model, r.key, r.source): r.data for r in c.execute(q)}
 

@@ -121,7 +121,7 @@ class KafkaSource:
 
     def __init__(self, conf: dict, group: str, topics: list[str], start_offsets: dict,
                  batch_size: int = 10000, poll_timeout: float = 0.5, instance_id: str | None = None,
-                 clock=time.monotonic, on_lag=None, lag_every: float = 5.0):
+                 clock=time.monotonic, on_lag=None, lag_every: float = 5.0, rebalance=None):
         self.batch_size, self.poll_timeout, self.clock = batch_size, poll_timeout, clock
         self.start_offsets = dict(start_offsets)
         self.on_lag, self.lag_every = on_lag, lag_every
@@ -131,16 +131,51 @@ class KafkaSource:
         self.down_since: float | None = None
         self._last_probe = 0.0
         extra = {"group.instance.id": instance_id} if instance_id else {}
+        #: scale-out (``scale/pipeline.py``): told of each partition assigned, revoked or lost
+        self.rebalance, self._counts, self._counts_at = rebalance, {}, -60.0
+        if rebalance is not None:
+            extra["partition.assignment.strategy"] = "cooperative-sticky"
         self.consumer = Consumer(CONSUMER_DEFAULTS | _logged(conf) | extra | {"group.id": group, "error_cb": self._error})
-        self.consumer.subscribe(topics, on_assign=self._on_assign)
+        if rebalance is None:
+            self.consumer.subscribe(topics, on_assign=self._on_assign)
+        else:
+            self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                    on_lost=self._on_lost)
         self.assigned = False
 
+    def _on_revoke(self, consumer, partitions) -> None:
+        offsets = self.rebalance.revoke([(tp.topic, tp.partition) for tp in partitions])
+        if offsets:
+            self.commit(offsets)
+        log.info("revoked %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing")
+
+    def _on_lost(self, consumer, partitions) -> None:
+        self.rebalance.lose([(tp.topic, tp.partition) for tp in partitions])
+        log.warning("lost %s (another process owns them now)", ", ".join(f"{p.topic}[{p.partition}]"
+                                                                          for p in partitions))
+
+    def partition_counts(self, every: float = 30.0) -> dict[str, int]:
+        """Partitions per subscribed topic, from the broker's metadata (cached for ``every`` seconds)."""
+        if self.clock() - self._counts_at >= every:
+            try:
+                topics = self.consumer.list_topics(timeout=2).topics
+                self._counts = {name: len(meta.partitions) for name, meta in topics.items()}
+                self._counts_at = self.clock()
+            except KafkaException as exc:
+                log.debug("no metadata for the partition counts: %s", exc)
+        return self._counts
+
     def _on_assign(self, consumer, partitions) -> None:
+        if self.rebalance is not None:  # the offsets as the store has them now (another process wrote them)
+            self.start_offsets.update(self.rebalance.assign([(tp.topic, tp.partition) for tp in partitions]))
         for tp in partitions:
             stored = self.start_offsets.get((tp.topic, tp.partition))
             if stored is not None:
                 tp.offset = stored
-        consumer.assign(partitions)
+        if self.rebalance is not None:
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
         self.assigned = True
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
 
@@ -156,7 +191,7 @@ class KafkaSource:
 
     def poll(self) -> Batch:
         msgs = self.consumer.consume(self.batch_size, self.poll_timeout)
-        good, ends = [], {}
+        good, ends, sources = [], {}, []
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -166,6 +201,7 @@ class KafkaSource:
                 continue
             good.append(m)
             key = (m.topic(), m.partition())
+            sources.append(key)
             ends[key] = m.offset() + 1
             self.first_seen.setdefault(key, m.offset())
         if good:
@@ -180,7 +216,7 @@ class KafkaSource:
             m = good[i]
             return SourcePosition(m.topic(), m.partition(), m.offset())
 
-        return Batch(values, position, ends)
+        return Batch(values, position, ends, sources)
 
     def measure_lag(self, timeout: float = 1.0) -> dict[tuple[str, int], int]:
         """High watermark minus the stored offset, per assigned partition (a partition with

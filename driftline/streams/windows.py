@@ -187,7 +187,12 @@ class TimeWindows:
             self._fill_gap(int(present.min()), int(present.max()))
         for start in present:
             self._window(int(start)).update(cols.take(starts == start))
-        self.watermark = max(self.watermark, int(cols.ts.max()) - self.lateness)
+        return self.advance(int(cols.ts.max()))
+
+    def advance(self, event_time: int) -> list[Window]:
+        """Close the buckets that ``event_time`` minus the lateness has passed (``add`` calls it with
+        its newest event; scale-out with the newest event of the partition, any model's)."""
+        self.watermark = max(self.watermark, event_time - self.lateness)
         closed = []
         for start in sorted(self.open):
             if start + self.duration <= self.watermark:

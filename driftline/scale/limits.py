@@ -1,0 +1,29 @@
+"""What scale-out mode (``kafka.scale_out: true``) supports, checked at ``check-config`` and start-up.
+
+Several processes share one consumer group only through PostgreSQL (partials, partition
+watermarks and a lock per model that dies with its session). Left out, each with the
+YAML path that turns it on, because a partition's share of it cannot be merged:
+
+- count windows (``window.size``): "the next 1,000 events" has no meaning across partitions
+  that are read at different speeds; time windows are merged by their event-time bounds;
+- labels: the label join would have to route each label to the partition of its prediction;
+- ``no_data`` rules: a silence is only seen by looking at every partition at once;
+- a reference collected from the stream (``reference.first_n``) unless one is already
+  stored (``driftline reference``): every process must bin on the same reference.
+
+Sequence tests run in the merger, on the merged windows in order (the trend test); the
+prediction ADWIN, which needs one ordered stream of predictions, is not computed.
+"""
+
+from __future__ import annotations
+
+
+def check_references(settings, stored: set[str]) -> None:
+    """At start-up: every model must have a reference from a file or the store."""
+    for i, spec in enumerate(settings.models):
+        if spec.reference.path is None and spec.name not in stored:
+            from driftline.errors import ConfigError
+            raise ConfigError([(f"models[{i}].reference.first_n",
+                                f"model {spec.name}: kafka.scale_out cannot collect a reference from the "
+                                "stream (each process sees some partitions); build one first with "
+                                "`driftline reference`, or set reference.path")])

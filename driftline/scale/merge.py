@@ -1,0 +1,191 @@
+"""The merge: partial windows of every partition → one window summary, exactly once.
+
+A window of a model version is ready when every partition of the event topics has passed
+its end: the partition's watermark minus the model's lateness is at or past it (so its
+partial, if it had events, is stored), or the partition is idle (its windows are closed),
+or it has events but never of this model (keyed traffic: a model on one partition waits
+for no other). A partition with no mark yet (never read by anyone) holds every window.
+
+Per model, in a transaction holding the model's lock (``store/partials.py``), the ready
+windows of each version are merged in order of their start (``WindowStats.merge``: every
+statistic is mergeable), summarised and tested by the model's :class:`MergeMonitor`
+(``ModelMonitor.summarise``), routed with the alert state as committed (the router is
+restored from the store under the lock), and written with the merge state (the next
+``seq``, the end of the last merged window, the sequence tests' state) while their
+partials are deleted. A partial that arrives for a window already merged (its partition
+was idle or carried no such events when the window was merged) is late: logged, counted
+and deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from driftline import state as st
+from driftline.errors import StoreError, StoreUnavailable
+from driftline.monitor import ModelMonitor, WindowFactory
+from driftline.pipeline import reference_key, window_key
+from driftline.streams.windows import Window
+from driftline.types import CommitUnit
+
+log = logging.getLogger(__name__)
+
+#: the ``source`` of the merger's per-version state rows
+MERGE_SOURCE = "merge"
+#: sequence tests that need one ordered stream of events, which no merger sees
+UNMERGEABLE_SEQUENCE = ("prediction_adwin",)
+
+
+class MergeMonitor(ModelMonitor):
+    """Summarises merged windows; its sequence tests follow the merged windows in order."""
+
+    def _sequence(self, version: str) -> dict:
+        tests = super()._sequence(version)
+        for name in UNMERGEABLE_SEQUENCE:
+            tests.pop(name, None)
+        return tests
+
+
+def passed(mark: dict | None, model: str, end: int, lateness: int) -> bool:
+    """Whether a partition (its mark) can no longer add to a window of ``model`` ending at ``end``."""
+    if mark is None:
+        return False
+    wm = mark["watermark"]
+    return mark["idle"] or (wm is not None and (wm - lateness >= end or model not in mark["models"]))
+
+
+class Merger:
+    """Merges ready windows of every model whose lock it gets; see the module docstring."""
+
+    def __init__(self, settings, store, router, group: str, secret: bytes | None, topology,
+                 metrics, output, wall):
+        self.settings, self.store, self.router, self.group = settings, store, router, group
+        self.secret, self.topology, self.metrics, self.output, self.wall = secret, topology, metrics, output, wall
+        self.monitors = {s.name: MergeMonitor(s, None) for s in settings.models}
+        self.late = 0  # events in partials that came after their window was merged
+        self._repeats_at = 0.0
+
+    def expected(self, marks: dict) -> list[tuple[str, int]]:
+        """Every partition of the event topics (from the broker's metadata; else the marks)."""
+        counts = self.topology() or {}
+        known = [(topic, p) for topic in self.settings.kafka.topics for p in range(counts.get(topic, 0))]
+        return known or sorted(tp for tp in marks if tp[0] in self.settings.kafka.topics)
+
+    def run(self, now: float, repeat_every: float = 60.0) -> list[dict]:
+        """One pass over the models: merge what is ready; return the stored summaries."""
+        pending = self.store.partials.pending(self.group)
+        repeats = now - self._repeats_at >= repeat_every
+        if repeats:
+            self._repeats_at = now
+        out = []
+        for name, monitor in self.monitors.items():
+            if monitor.profile is None or not (pending.get(name) or repeats):
+                continue
+            try:
+                out += self._model(name, now)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one model's merge must not stop the stream
+                log.error("model %s: merging its partial windows failed (they are kept, and merged again "
+                          "next time): %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+        return out
+
+    def _model(self, name: str, now: float) -> list[dict]:
+        unit, done = CommitUnit(), []
+        with self.store.partials.merging(self.group, name, lambda c, u: self.store.write(c, self.group, u)) as m:
+            if m is None:
+                return []  # another process merges this model now
+            self.router.restore()  # the alert state as committed, read under the lock
+            marks = m.marks()
+            expected = self.expected(marks)
+            by_version = defaultdict(list)
+            for row in m.partials():
+                by_version[row["version"]].append(row)
+            for version, rows in by_version.items():
+                self._version(m, name, version, rows, marks, expected, unit, done, now)
+            unit.add(self.router.tick({}, now, models={name}))
+            if unit.windows or done or unit.notifications or unit.incidents:
+                m.commit(unit, done)
+        for summary in unit.windows:
+            self.metrics.observe_window(summary)
+            self.output(summary)
+        for state in unit.alert_states:
+            self.metrics.observe_alert(state)
+        return unit.windows
+
+    def _version(self, m, name, version, rows, marks, expected, unit, done, now) -> None:
+        monitor = self.monitors[name]
+        lateness = int(monitor.spec.window.allowed_lateness * 1000)
+        state = self._state(m, monitor, version)
+        by_start = defaultdict(list)
+        for row in rows:
+            by_start[row["start_ms"]].append(row)
+        merged = False
+        for start in sorted(by_start):
+            parts = by_start[start]
+            end = parts[0]["end_ms"]
+            if state["merged_until"] is not None and end <= state["merged_until"]:
+                n = sum(r["count"] for r in parts)
+                self.late += n
+                log.warning("model %s %s: %d event(s) of window %d came from %s after it was merged; counted "
+                            "as late, not in it", name, version, n, start,
+                            ", ".join(f"{r['topic']}[{r['partition']}]" for r in parts))
+                done += [r["id"] for r in parts]
+                continue
+            if not all(passed(marks.get(tp), name, end, lateness) for tp in expected):
+                break
+            w = self._merged(monitor, version, parts)
+            done += [r["id"] for r in parts]
+            if w is None:
+                continue
+            w.seq, state["seq"], state["merged_until"] = state["seq"], state["seq"] + 1, end
+            summary = monitor.summarise(w)
+            unit.windows.append(summary)
+            unit.add(self.router.route(summary, now))
+            merged = True
+        if merged or done:
+            state["sequence"] = {k: t.to_state() for k, t in monitor.sequence.get(version, {}).items()}
+            unit.states[(name, version, MERGE_SOURCE)] = st.encode(state, self.secret)
+
+    def _state(self, m, monitor: MergeMonitor, version: str) -> dict:
+        """The version's merge state as stored (its sequence tests loaded into the monitor)."""
+        blob = m.state(version, MERGE_SOURCE)
+        state = (st.decode(blob, f"model {monitor.spec.name}, version {version}, its merge", self.secret)
+                 if blob is not None else {"format": st.FORMAT, "seq": 0, "merged_until": None, "sequence": {}})
+        monitor.sequence.pop(version, None)
+        monitor.load(version, {"format": st.FORMAT, "windows": None, "sequence": state["sequence"],
+                               "last_event": None})
+        return state
+
+    def _merged(self, monitor: MergeMonitor, version: str, parts: list[dict]) -> Window | None:
+        """One window from its partials (those binned on another configuration or reference are left out)."""
+        new = WindowFactory(monitor.spec.name, version, monitor.profile, monitor.spec)
+        out = None
+        for row in parts:
+            where = f"model {monitor.spec.name}, version {version}, partial of {row['topic']}[{row['partition']}]"
+            try:
+                state = st.decode(row["data"], where, self.secret)
+            except StoreError as exc:
+                log.error("%s is unreadable, left out: %s", where, exc)
+                continue
+            if state["spec"] != window_key(monitor.spec) or state["reference"] != reference_key(monitor.profile):
+                log.warning("%s was binned on another configuration or reference; left out", where)
+                continue
+            w = Window.from_state(state["window"], new)
+            w.closed_by = state["window"]["closed_by"]
+            out = w if out is None else _combine(out, w)
+        return out
+
+
+def _combine(a: Window, b: Window) -> Window:
+    a.stats.merge(b.stats)
+    a.count += b.count
+    a.invalid += b.invalid
+    a.late += b.late
+    firsts = [t for t in (a.first_ts, b.first_ts) if t is not None]
+    lasts = [t for t in (a.last_ts, b.last_ts) if t is not None]
+    a.first_ts, a.last_ts = min(firsts, default=None), max(lasts, default=None)
+    if b.closed_by == "watermark":
+        a.closed_by = "watermark"
+    return a

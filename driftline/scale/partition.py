@@ -1,0 +1,120 @@
+"""One source partition in scale-out mode: its open partial windows and its watermark.
+
+Each assigned partition keeps, per model, a :class:`PartitionMonitor` (the open windows of
+that partition's events only). A partial window closes by the partition's own watermark,
+the newest event time read from it (any model's) minus the model's ``allowed_lateness``;
+or, when the partition gave nothing for ``kafka.partition_idle`` seconds, every open one
+closes (``idle``) and the partition is marked idle, so it holds no window open. Closed
+partials go to the store with the partition's offsets, state and mark, in one transaction
+(``driftline/scale/pipeline.py``); the merger (``driftline/scale/merge.py``) merges them.
+
+Its state is stored per key ``(model, version, "topic:partition")``.
+"""
+
+from __future__ import annotations
+
+from driftline import state as st
+from driftline.monitor import ModelMonitor
+from driftline.pipeline import reference_key, window_key
+from driftline.streams.windows import Window
+
+
+def source_of(tp: tuple[str, int]) -> str:
+    """The ``source`` column of a partition's state rows."""
+    return f"{tp[0]}:{tp[1]}"
+
+
+class PartitionMonitor(ModelMonitor):
+    """A model on one partition: open windows only; its sequence tests run in the merger."""
+
+    def _sequence(self, version: str) -> dict:
+        return {}
+
+
+class Partition:
+    """The open partial windows of every model on one partition, its watermark and its mark."""
+
+    def __init__(self, tp: tuple[str, int], specs, profiles: dict, owner: str, now: float):
+        self.tp, self.owner = tp, owner
+        self.monitors = {s.name: PartitionMonitor(s, profiles.get(s.name)) for s in specs}
+        self.watermark: int | None = None
+        self.models: set[str] = set()
+        self.idle = False
+        self.last_record = now
+        self.claim = True  # the first checkpoint after the assignment takes ownership of its mark
+        self.closed: list[Window] = []  # closed since the last checkpoint
+        self.dirty = True
+
+    # -- events ---------------------------------------------------------------------
+
+    def ingest(self, decoded, now: float) -> None:
+        """Add one decoded sub-batch of this partition, then close what its watermark passed."""
+        for (model, version), n in decoded.invalid.items():
+            self.monitors[model].add_invalid(version, n)
+        for (model, version), cols in decoded.groups.items():
+            closed, _ = self.monitors[model].ingest(version, cols, now)
+            self.closed += closed
+            self.models.add(model)
+            if cols.n:
+                newest = int(cols.ts.max())
+                self.watermark = newest if self.watermark is None else max(self.watermark, newest)
+        if decoded.groups or decoded.invalid or decoded.bad:
+            self.last_record, self.idle, self.dirty = now, False, True
+        if self.watermark is not None:
+            for monitor in self.monitors.values():
+                self.closed += monitor._closing(lambda ws: ws.advance(self.watermark))
+
+    def tick(self, now: float, idle_after: float) -> None:
+        """Close what ``window.idle_close`` closes, and everything once the partition is idle."""
+        for monitor in self.monitors.values():
+            self.closed += monitor.close_idle(now)
+        if not self.idle and now - self.last_record >= idle_after:
+            for monitor in self.monitors.values():
+                self.closed += monitor._closing(lambda ws: ws._close_open("idle"))
+            self.idle, self.dirty = True, True
+
+    # -- checkpoint -----------------------------------------------------------------
+
+    def take(self, unit, secret: bytes | None) -> None:
+        """Put the closed partials, the changed states and the mark into ``unit``."""
+        topic, partition = self.tp
+        closed = bool(self.closed)
+        for w in self.closed:
+            spec = self.monitors[w.model]
+            state = {"format": st.FORMAT, "window": w.to_state() | {"closed_by": w.closed_by},
+                     "spec": window_key(spec.spec), "reference": reference_key(spec.profile)}
+            unit.partials.append({"model": w.model, "version": w.version, "start_ms": w.start_ms,
+                                  "end_ms": w.end_ms, "topic": topic, "partition": partition,
+                                  "closed_by": w.closed_by, "count": w.count,
+                                  "data": st.encode(state, secret)})
+        self.closed = []
+        source = source_of(self.tp)
+        for name, monitor in self.monitors.items():
+            for key in sorted(monitor.dirty):
+                state = monitor.to_state(key)
+                if state is not None:
+                    state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
+                unit.states[(name, key, source)] = None if state is None else st.encode(state, secret)
+            monitor.clean()
+        if self.dirty or closed:
+            unit.marks[self.tp] = {"watermark": self.watermark, "models": sorted(self.models), "idle": self.idle,
+                                   "owner": self.owner, "claim": self.claim}
+        self.dirty = False
+
+    def checkpointed(self) -> None:
+        self.claim = False
+
+    def load(self, states: dict[tuple[str, str], dict], mark: dict | None) -> None:
+        """Restore from the store: each model version's open windows, and the partition's mark."""
+        from driftline.pipeline import _load
+        for (model, key), state in states.items():
+            monitor = self.monitors.get(model)
+            if monitor is None or monitor.profile is None:
+                continue
+            if state.get("window") != window_key(monitor.spec) or state.get("reference") != reference_key(
+                    monitor.profile):
+                monitor.dirty.add(key)  # configuration or reference changed: replaced at the next checkpoint
+                continue
+            _load(monitor, key, state)
+        if mark is not None:
+            self.watermark, self.models = mark["watermark"], set(mark["models"] or ())

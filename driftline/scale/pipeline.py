@@ -1,0 +1,222 @@
+"""Scale-out: the pipeline of one of several processes in a consumer group.
+
+The service loop (``runtime.py``) drives it as it drives :class:`~driftline.pipeline.Pipeline`.
+It holds a :class:`~driftline.scale.partition.Partition` per assigned partition (loaded on
+assignment, checkpointed and dropped on revocation, dropped on loss), splits each batch by
+partition, and writes one transaction per checkpoint: every owned partition's offsets, the
+states that changed (source ``topic:partition``), the partials that closed and each
+partition's mark. After a checkpoint (and at least every ``merge_every`` seconds) the
+:class:`~driftline.scale.merge.Merger` merges what is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from driftline import state as st
+from driftline.detectors.profile import ReferenceProfile
+from driftline.metrics import NullMetrics
+from driftline.scale.merge import Merger
+from driftline.scale.partition import Partition, source_of
+from driftline.store.partials import Fenced
+from driftline.streams.decode import Decoder
+from driftline.types import Batch, CommitUnit
+
+log = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+
+
+def split(batch: Batch) -> dict[TP, Batch]:
+    """The batch's records per source partition, each with its own positions and next offset."""
+    sources = batch.sources
+    if sources is None:
+        sources = [(p.topic, p.partition) for p in map(batch.position, range(len(batch.values)))]
+    idx: dict[TP, list[int]] = {}
+    for i, tp in enumerate(sources):
+        idx.setdefault(tp, []).append(i)
+    out = {}
+    for tp, rows in idx.items():
+        out[tp] = Batch([batch.values[i] for i in rows], lambda j, rows=rows: batch.position(rows[j]),
+                        {tp: batch.next_offsets[tp]} if tp in batch.next_offsets else {})
+    for tp, end in batch.next_offsets.items():
+        out.setdefault(tp, Batch([], batch.position, {tp: end}))
+    return out
+
+
+class ScaleOutPipeline:
+    """Per-partition open windows and offsets; partials to the store; the merge."""
+
+    def __init__(self, settings, store, router, dead_letter, output, group: str = "driftline",
+                 checkpoint_every: float = 5.0, clock=time.monotonic, wall=time.time, metrics=None,
+                 topology=None, owner: str | None = None, merge_every: float = 1.0):
+        self.settings, self.store, self.router = settings, store, router
+        self.dead_letter, self.output, self.group = dead_letter, output, group
+        self.checkpoint_every, self.clock, self.wall = checkpoint_every, clock, wall
+        self.metrics = metrics or NullMetrics()
+        self.owner = owner or f"{group}:{uuid.uuid4().hex[:12]}"
+        self.merge_every = merge_every
+        self.decoder = Decoder(settings.models)
+        secret = settings.store.state_secret
+        self._secret = secret.get_secret_value().encode() if secret else None
+        self.idle_after = settings.kafka.partition_idle
+        self.merger = Merger(settings, store, router, group, self._secret, topology or (lambda: {}),
+                             self.metrics, self._print, wall)
+        self.monitors = self.merger.monitors  # the models' references (``app.load_references``)
+        for name, profile in store.state.load_references().items():
+            if name in self.monitors:
+                self.monitors[name].profile = ReferenceProfile.from_dict(profile)
+        self.parts: dict[TP, Partition] = {}
+        self.offsets: dict[TP, int] = {}
+        self.labels: dict = {}
+        self.pending: CommitUnit | None = None
+        self.unknown_invalid = 0
+        self._dirty = False
+        self._last_checkpoint = self._last_merge = clock()
+        self._output_failed = False
+
+    def set_reference(self, profile: ReferenceProfile) -> None:
+        self.monitors[profile.model].profile = profile
+
+    # -- assignment -------------------------------------------------------------------
+
+    def assign(self, tps: list[TP]) -> dict[TP, int]:
+        """Load the state of newly assigned partitions; return their stored offsets."""
+        stored = self.store.state.load_offsets(self.group)
+        marks = self.store.partials.marks(self.group)
+        profiles = {n: m.profile for n, m in self.monitors.items()}
+        for tp in tps:
+            part = Partition(tp, self.settings.models, profiles, self.owner, self.wall())
+            blobs = self.store.state.load_states(self.group, source_of(tp))
+            part.load({(m, k): st.decode(v, f"model {m}, version {k}, partition {source_of(tp)}", self._secret)
+                       for (m, k, _src), v in blobs.items()}, marks.get(tp))
+            self.parts[tp] = part
+            if tp in stored:
+                self.offsets[tp] = stored[tp]
+        self._dirty = True  # the first checkpoint claims their marks
+        self.metrics_assigned()
+        return {tp: stored[tp] for tp in tps if tp in stored}
+
+    def revoke(self, tps: list[TP]) -> dict[TP, int]:
+        """Checkpoint the revoked partitions, then forget them; return the offsets to commit."""
+        mine = [tp for tp in tps if tp in self.parts]
+        offsets = {}
+        if mine:
+            try:
+                offsets = self._write(self._unit(mine, force=True), mine)
+            except Exception as exc:  # noqa: BLE001 - the next owner resumes from the last checkpoint
+                log.warning("could not checkpoint revoked partition(s) %s (%s); their next owner reads again "
+                            "from the last checkpoint", ", ".join(map(source_of, mine)), exc)
+        self.lose(mine)
+        return offsets
+
+    def lose(self, tps: list[TP]) -> None:
+        for tp in tps:
+            self.parts.pop(tp, None)
+            self.offsets.pop(tp, None)
+        self.metrics_assigned()
+
+    def metrics_assigned(self) -> None:
+        setter = getattr(self.metrics, "set_assignment", None)
+        if setter is not None:
+            setter(sorted(self.parts))
+
+    # -- batches ----------------------------------------------------------------------
+
+    def process(self, batch: Batch, force: bool = False) -> dict[TP, int] | None:
+        unit = self._stage(batch, force)
+        offsets = None if unit is None else self._write(unit, list(self.parts))
+        if offsets is not None or self.clock() - self._last_merge >= self.merge_every:
+            self._last_merge = self.clock()
+            self.merger.run(self.wall())
+        return offsets
+
+    def retry_pending(self) -> dict[TP, int] | None:
+        return None if self.pending is None else self._write(self.pending, list(self.parts))
+
+    def _stage(self, batch: Batch, force: bool) -> CommitUnit | None:
+        started, now = self.clock(), self.wall()
+        closed = False
+        for tp, sub in split(batch).items():
+            part = self.parts.get(tp)
+            if part is None:
+                continue  # read just before it was revoked: its new owner reads it again
+            if sub.values:
+                decoded = self.decoder.decode(sub, int(now * 1000))
+                self._bad(decoded.bad)
+                part.ingest(decoded, now)
+                self.metrics.observe_batch(decoded, self.clock() - started)
+            self.offsets.update(sub.next_offsets)
+            self._dirty = self._dirty or bool(sub.next_offsets)
+        for part in self.parts.values():
+            part.tick(now, self.idle_after)
+            closed = closed or bool(part.closed) or part.dirty and part.idle
+        closed = closed or any(p.claim for p in self.parts.values())  # newly assigned: claim their marks
+        due = self.clock() - self._last_checkpoint >= self.checkpoint_every
+        if not (closed or force or (due and self._dirty)):
+            return None
+        return self._unit(list(self.parts), force)
+
+    def _unit(self, tps: list[TP], force: bool) -> CommitUnit:
+        unit = CommitUnit()
+        for tp in tps:
+            self.parts[tp].take(unit, self._secret)
+            if tp in self.offsets:
+                unit.offsets[tp] = self.offsets[tp]
+        return unit
+
+    def _bad(self, bad) -> None:
+        for record in bad:
+            self.dead_letter.send(record)
+            if record.model not in self.monitors:
+                self.unknown_invalid += 1
+
+    def _write(self, unit: CommitUnit, tps: list[TP]) -> dict[TP, int]:
+        self.pending = unit
+        self.dead_letter.flush()
+        started = self.clock()
+        try:
+            self.store.commit(self.group, unit)
+        except Fenced as exc:
+            log.warning("%s", exc)
+            self.lose(exc.partitions)
+            for tp in exc.partitions:
+                unit.offsets.pop(tp, None)
+                unit.marks.pop(tp, None)
+                for key in [k for k in unit.states if k[2] == source_of(tp)]:
+                    unit.states.pop(key)
+                unit.partials = [p for p in unit.partials if (p["topic"], p["partition"]) != tp]
+            self.store.commit(self.group, unit)
+        self.pending = None
+        self.metrics.observe_commit(self.clock() - started)
+        for tp in tps:
+            if tp in self.parts:
+                self.parts[tp].checkpointed()
+        self._dirty, self._last_checkpoint = False, self.clock()
+        return dict(unit.offsets)
+
+    def _print(self, summary: dict) -> None:
+        try:
+            self.output(summary)
+        except (OSError, ValueError) as exc:
+            if not self._output_failed:
+                log.error("could not print window summaries (they are stored): %s", exc)
+            self._output_failed = True
+
+    # -- the service loop's other calls --------------------------------------------------
+
+    def reload(self) -> None:
+        """Forget everything since the last checkpoint: every owned partition from the store."""
+        self.pending = None
+        owned = list(self.parts)
+        self.parts, self.offsets = {}, {}
+        self.assign(owned)
+        self.router.restore()
+
+    def unstored_for(self) -> float:
+        return self.clock() - self._last_checkpoint if self._dirty else 0.0
+
+    def end_of_input(self) -> dict[TP, int]:
+        raise NotImplementedError("scale-out serves Kafka only; `driftline replay` runs one process")

@@ -1,0 +1,132 @@
+"""Scale-out: partial windows, partition watermarks, and the merge transaction.
+
+A process writes the partials its partitions closed and each partition's mark (its
+event-time watermark, the models it carried, whether it is idle, its owner) in the
+transaction of its checkpoint (:meth:`Partials.write`, called by ``SqlStore.commit``).
+A window is merged in a transaction of its own that first takes a PostgreSQL advisory
+lock per model and group (``pg_try_advisory_xact_lock``: it ends with the transaction,
+or with the session of a process that died), reads the model's partials, and writes the
+summary, alert state, outbox and merge state and deletes the merged partials before it
+commits (:meth:`Partials.merging`). On SQLite (one process, tests) there is no lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from driftline.errors import StoreError
+from driftline.store import schema as t
+from driftline.store.engine import insert_ignore, mapped, store_error, upsert
+
+_PARTIAL = ("model", "version", "start_ms", "end_ms", "topic", "partition", "closed_by", "count")
+
+
+class Fenced(StoreError):
+    """Another process owns a partition this one checkpoints: it was reassigned meanwhile."""
+
+    def __init__(self, partitions: list[tuple[str, int]]):
+        self.partitions = partitions
+        super().__init__("partition(s) " + ", ".join(f"{tp}[{p}]" for tp, p in partitions)
+                         + " belong to another process now; their state here is dropped")
+
+
+def _lock_key(group: str, model: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"driftline:merge:{group}:{model}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+class Partials:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @staticmethod
+    def write(c: Connection, group: str, unit) -> None:
+        """The partials and partition marks of ``unit``, inside the checkpoint's transaction; a mark
+        whose partition another process owns now raises :class:`Fenced` (the transaction is undone)."""
+        now = time.time()
+        for p in unit.partials:
+            insert_ignore(c, t.partials, {"group": group, **{k: p[k] for k in _PARTIAL}, "data": p["data"],
+                                          "created_at": now})
+        fenced = []
+        for (topic, partition), mark in unit.marks.items():
+            key = {"group": group, "topic": topic, "partition": partition}
+            if not mark.get("claim"):
+                res = c.execute(update(t.partitions).where(*(t.partitions.c[k] == v for k, v in key.items()),
+                                                           t.partitions.c.owner == mark["owner"])
+                                .values(watermark=mark["watermark"], models=mark["models"], idle=mark["idle"],
+                                        updated_at=now))
+                if res.rowcount == 1:
+                    continue
+                if c.execute(select(t.partitions.c.owner).where(
+                        *(t.partitions.c[k] == v for k, v in key.items()))).first() is not None:
+                    fenced.append((topic, partition))
+                    continue
+            upsert(c, t.partitions, key, {"watermark": mark["watermark"], "models": mark["models"],
+                                          "idle": mark["idle"], "owner": mark["owner"], "updated_at": now})
+        if fenced:
+            raise Fenced(fenced)
+
+    @mapped("could not load partition marks")
+    def marks(self, group: str) -> dict[tuple[str, int], dict]:
+        q = select(t.partitions).where(t.partitions.c.group == group)
+        with self.engine.connect() as c:
+            return {(r.topic, r.partition): dict(r._mapping) for r in c.execute(q)}
+
+    @mapped("could not count partials")
+    def pending(self, group: str) -> dict[str, int]:
+        """Per model, how many partials wait for their merge."""
+        q = select(t.partials.c.model).where(t.partials.c.group == group)
+        out: dict[str, int] = {}
+        with self.engine.connect() as c:
+            for (model,) in c.execute(q):
+                out[model] = out.get(model, 0) + 1
+        return out
+
+    @contextmanager
+    def merging(self, group: str, model: str, write: Callable[[Connection, object], None]) -> Iterator[Merge | None]:
+        """A transaction holding the model's merge lock (``None`` while another process holds it)."""
+        try:
+            with self.engine.begin() as c:
+                if c.dialect.name == "postgresql":
+                    got = c.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                    {"k": _lock_key(group, model)}).scalar()
+                    if not got:
+                        yield None
+                        return
+                yield Merge(c, group, model, write)
+        except SQLAlchemyError as exc:
+            raise store_error(exc, f"could not merge the partial windows of model {model}") from exc
+
+
+class Merge:
+    """One model's merge, inside its locked transaction."""
+
+    def __init__(self, c: Connection, group: str, model: str, write):
+        self.c, self.group, self.model, self._write = c, group, model, write
+
+    def marks(self) -> dict[tuple[str, int], dict]:
+        q = select(t.partitions).where(t.partitions.c.group == self.group)
+        return {(r.topic, r.partition): dict(r._mapping) for r in self.c.execute(q)}
+
+    def partials(self) -> list[dict]:
+        q = (select(t.partials).where(t.partials.c.group == self.group, t.partials.c.model == self.model)
+             .order_by(t.partials.c.version, t.partials.c.start_ms, t.partials.c.topic, t.partials.c.partition))
+        return [dict(r._mapping) for r in self.c.execute(q)]
+
+    def state(self, version: str, source: str) -> bytes | None:
+        q = select(t.states.c.data).where(t.states.c.group == self.group, t.states.c.model == self.model,
+                                          t.states.c.key == version, t.states.c.source == source)
+        return self.c.execute(q).scalar()
+
+    def commit(self, unit, done: list[int]) -> None:
+        """Write ``unit`` (summaries, alerts, outbox, merge state) and delete the partials ``done``."""
+        self._write(self.c, unit)
+        if done:
+            self.c.execute(delete(t.partials).where(t.partials.c.id.in_(done)))

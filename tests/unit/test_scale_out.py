@@ -1,0 +1,186 @@
+"""Scale-out in one test process: two pipelines own three partitions each of one SQLite
+store (no broker: batches carry their partitions); every merged window equals the window
+a single pipeline made of the same events, and each is stored once."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from driftline.alerts.console import RecordingSink
+from driftline.alerts.routing import Router
+from driftline.config import parse_settings
+from driftline.errors import ConfigError
+from driftline.monitor import reference_for
+from driftline.pipeline import Pipeline
+from driftline.ports import NoDeadLetters
+from driftline.scale.merge import passed
+from driftline.scale.pipeline import ScaleOutPipeline, split
+from driftline.store import SqlStore
+from driftline.types import Batch, CommitUnit, SourcePosition
+from tests.helpers import config, events
+
+TOPIC = "ev"
+PG = "postgresql://u@h/db"  # scale-out settings name PostgreSQL; these tests hand in a SQLite store
+
+
+def settings(**kafka):
+    cfg = config(model={"window": {"duration": "5s", "min_count": 100}, "reference": {"path": "unused.csv"}},
+                 kafka={"scale_out": True, "topics": [TOPIC], **kafka}, store={"url": PG})
+    return parse_settings(cfg, {})
+
+
+def stored_reference(store, s):
+    """The reference of ``tests.helpers.events`` (what `driftline reference` would store)."""
+    docs = [orjson.loads(v) for v in events(2000, seed=1)]
+    columns = {k: [d["features"][k] for d in docs] for k in ("x", "y", "colour")}
+    columns = {k: np.array(v) if k != "colour" else v for k, v in columns.items()}
+    columns["prediction"] = np.array([d["prediction"] for d in docs])
+    profile = reference_for(s.models[0], columns, "test reference")
+    store.commit("g", CommitUnit(references=[profile]))
+    return profile
+
+
+def keyless(values: list[bytes], partitions: int = 6) -> list[tuple[int, bytes]]:
+    """Each record on a partition chosen at random (as a producer without keys spreads them)."""
+    rng = np.random.default_rng(7)
+    return [(int(p), v) for p, v in zip(rng.integers(0, partitions, len(values)), values)]
+
+
+def batches(records: list[tuple[int, bytes]], size: int = 700):
+    """Batches in arrival order with their partitions and offsets."""
+    offsets: dict[int, int] = {}
+    for lo in range(0, len(records), size):
+        chunk = records[lo:lo + size]
+        sources, positions, ends = [], [], {}
+        for p, _ in chunk:
+            off = offsets.get(p, 0)
+            offsets[p] = off + 1
+            sources.append((TOPIC, p))
+            positions.append(SourcePosition(TOPIC, p, off))
+            ends[(TOPIC, p)] = off + 1
+        yield Batch([v for _, v in chunk], positions.__getitem__, ends, sources)
+
+
+def worker(s, store, sink, out, wall):
+    router = Router(s, {"console": frozenset({"alert", "incident", "trigger"})}, store, "g")
+    return ScaleOutPipeline(s, store, router, NoDeadLetters(), out.append, "g", checkpoint_every=0.0,
+                            wall=wall, topology=lambda: {TOPIC: 6}, merge_every=0.0)
+
+
+def single(s, tmp_path, values):
+    """The windows one process makes of ``values`` (all on one partition), in a store of its own."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'single.db'}")
+    stored_reference(store, s)
+    router = Router(s, {}, store, "g1")
+    out = []
+    p = Pipeline(s, store, router, NoDeadLetters(), out.append, "g1")
+    for b in batches([(0, v) for v in values]):
+        p.process(b)
+    return out
+
+
+RANK_ERROR = 0.027
+
+
+def raw_values(values: list[bytes], start: str) -> dict[str, np.ndarray]:
+    """The numeric values of the events of the window that starts at ``start`` (ISO)."""
+    from driftline.types import to_ms
+    lo = to_ms(start.replace("Z", "+00:00"))
+    docs = [d for d in map(orjson.loads, values) if lo <= d["ts"] < lo + 5000]
+    return {"x": np.array([d["features"]["x"] for d in docs]), "y": np.array([d["features"]["y"] for d in docs]),
+            "prediction": np.array([d["prediction"] for d in docs])}
+
+
+def same_window(merged: dict, one: dict, raw: dict) -> None:
+    """Counts equal, statistics equal (quantiles within the sketch's error), test results equal."""
+    assert (merged["count"], merged["invalid"], merged["late"]) == (one["count"], one["invalid"], one["late"])
+    assert merged["drifted"] == one["drifted"] and merged["tests_run"] == one["tests_run"]
+    for name, f in [*merged["features"].items(), ("prediction", merged["prediction"])]:
+        g = one["features"].get(name) or one["prediction"]
+        assert f["count"] == g["count"] and f["missing"] == g["missing"]
+        if f["kind"] == "numeric":
+            assert f["mean"] == pytest.approx(g["mean"], rel=1e-9, abs=1e-12)
+            assert f["std"] == pytest.approx(g["std"], rel=1e-9)
+            assert (f["min"], f["max"]) == (g["min"], g["max"])
+            exact = raw[name]
+            for q, v in f["quantiles"].items():  # KLL k=200: ~1.3% rank error (both sides: 2.7%)
+                lo, hi = np.quantile(exact, [max(float(q) - RANK_ERROR, 0), min(float(q) + RANK_ERROR, 1)])
+                assert lo <= v <= hi, (name, q)
+        for t, u in zip(f["tests"], g["tests"], strict=True):
+            assert (t["method"], t["level"], t["drifted"]) == (u["method"], u["level"], u["drifted"])
+            assert t["statistic"] == pytest.approx(u["statistic"], rel=1e-6, abs=1e-9)
+    assert merged["multivariate"]["drifted"] == one["multivariate"]["drifted"]
+    assert merged["multivariate"]["statistic"] == pytest.approx(one["multivariate"]["statistic"], rel=1e-6)
+
+
+def traffic():
+    return events(6000, start=0, seed=2) + events(3000, start=6000, shift=1.0, seed=3) + \
+        events(3000, start=9000, seed=4)
+
+
+def test_two_workers_store_each_window_once_with_the_single_process_statistics(tmp_path):
+    s = settings()
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    values = traffic()
+    expected = single(s, tmp_path, values)
+    clock = [1_795_000_000.0]
+    sink, out = RecordingSink(), []
+    a, b = worker(s, store, sink, out, lambda: clock[0]), worker(s, store, sink, out, lambda: clock[0])
+    a.assign([(TOPIC, p) for p in range(3)])
+    b.assign([(TOPIC, p) for p in range(3, 6)])
+    for batch in batches(keyless(values)):
+        for w in (a, b):
+            w.process(batch)
+        clock[0] += 0.1
+    stored = store.reads.windows("m")
+    assert len(stored) == len(out) == len({w["start"] for w in out})  # each window once
+    assert [w["seq"] for w in out] == list(range(len(out)))
+    # the last window is still open in every partition: no event after it yet
+    assert [w["start"] for w in out] == [w["start"] for w in expected[:len(out)]] and len(out) >= len(expected) - 1
+    assert any(w["drifted"] for w in out) and not out[0]["drifted"]
+    for w in out:
+        same_window(w, expected[w["seq"]], raw_values(values, w["start"]))
+        assert "prediction_adwin" not in w  # one ordered stream of predictions: not in scale-out
+
+
+def test_split_keeps_each_partitions_positions_and_offsets():
+    records = [(p % 3, b"%d" % i) for i, p in enumerate(range(10))]
+    (batch,) = batches(records, size=10)
+    parts = split(Batch(batch.values, batch.position, batch.next_offsets))  # positions only
+    assert {tp: sub.values for tp, sub in parts.items()} == {
+        (TOPIC, 0): [b"0", b"3", b"6", b"9"], (TOPIC, 1): [b"1", b"4", b"7"], (TOPIC, 2): [b"2", b"5", b"8"]}
+    assert parts[(TOPIC, 1)].position(2) == SourcePosition(TOPIC, 1, 2)
+    assert parts[(TOPIC, 0)].next_offsets == {(TOPIC, 0): 4}
+
+
+def test_a_partition_blocks_a_window_until_it_passed_it_is_idle_or_never_carried_the_model():
+    mark = {"watermark": 10_000, "models": ["m"], "idle": False}
+    assert passed(mark, "m", 10_000, 0) and not passed(mark, "m", 10_001, 0)
+    assert not passed(mark, "m", 9_000, 2_000)  # its lateness keeps the window open there
+    assert passed(mark | {"idle": True}, "m", 99_999, 0)
+    assert passed(mark | {"models": ["other"]}, "m", 99_999, 0)
+    assert not passed(None, "m", 0, 0)  # never read by anyone yet
+    assert not passed(mark | {"watermark": None, "models": []}, "m", 0, 0)
+
+
+@pytest.mark.parametrize("model, path, says", [
+    ({"window": {"size": 100}}, "models[0].window.size", "time windows only"),
+    ({"window": {"duration": "5s"}, "rules": [{"name": "quiet", "no_data": "1m"}]},
+     "models[0].rules[0].no_data", "no_data rules"),
+])
+def test_what_scale_out_cannot_serve_is_refused_with_its_yaml_path(model, path, says):
+    cfg = config(model=model, kafka={"scale_out": True}, store={"url": PG})
+    with pytest.raises(ConfigError) as err:
+        parse_settings(cfg, {})
+    assert err.value.problems[0][0] == path and says in err.value.problems[0][1]
+
+
+def test_scale_out_needs_postgresql():
+    cfg = config(model={"window": {"duration": "5s"}}, kafka={"scale_out": True})
+    with pytest.raises(ConfigError) as err:
+        parse_settings(cfg, {})
+    assert err.value.problems == [("store.url", "kafka.scale_out needs PostgreSQL (several processes share its "
+                                                "state and a lock per model); got sqlite (a SQLite file)")]
