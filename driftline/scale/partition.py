@@ -42,6 +42,7 @@ class Partition:
         self.idle = False
         self.last_record = now
         self.claim = True  # the first checkpoint after the assignment takes ownership of its mark
+        self.at_end = False  # its consumer reached its end, and nothing came since
         self.closed: list[Window] = []  # closed since the last checkpoint
         self.dirty = True
 
@@ -59,10 +60,21 @@ class Partition:
                 newest = int(cols.ts.max())
                 self.watermark = newest if self.watermark is None else max(self.watermark, newest)
         if decoded.groups or decoded.invalid or decoded.bad:
-            self.last_record, self.idle, self.dirty = now, False, True
+            self.last_record, self.idle, self.at_end, self.dirty = now, False, False, True
         if self.watermark is not None:
             for monitor in self.monitors.values():
                 self.closed += monitor._closing(lambda ws: ws.advance(self.watermark))
+
+    def reached_end(self) -> None:
+        """The consumer read to the end: a partition that never gave an event holds nothing open."""
+        if not self.at_end:
+            self.at_end = True
+            self.dirty = self.dirty or self.watermark is None
+
+    @property
+    def holds_nothing(self) -> bool:
+        """Idle, or at its end without ever having given an event (stored as the mark's ``idle``)."""
+        return self.idle or (self.at_end and self.watermark is None)
 
     def tick(self, now: float, idle_after: float) -> None:
         """Close what ``window.idle_close`` closes, and everything once the partition is idle."""
@@ -97,7 +109,7 @@ class Partition:
                 unit.states[(name, key, source)] = None if state is None else st.encode(state, secret)
             monitor.clean()
         if self.dirty or closed:
-            unit.marks[self.tp] = {"watermark": self.watermark, "models": sorted(self.models), "idle": self.idle,
+            unit.marks[self.tp] = {"watermark": self.watermark, "models": sorted(self.models), "idle": self.holds_nothing,
                                    "owner": self.owner, "claim": self.claim}
         self.dirty = False
 

@@ -118,6 +118,11 @@ class ScaleOutPipeline:
             self.offsets.pop(tp, None)
         self.metrics_assigned()
 
+    def at_end(self, tp: TP) -> None:
+        """The consumer reached the end of ``tp`` (see :meth:`Partition.reached_end`)."""
+        if tp in self.parts:
+            self.parts[tp].reached_end()
+
     def metrics_assigned(self) -> None:
         setter = getattr(self.metrics, "set_assignment", None)
         if setter is not None:
@@ -152,7 +157,7 @@ class ScaleOutPipeline:
             self._dirty = self._dirty or bool(sub.next_offsets)
         for part in self.parts.values():
             part.tick(now, self.idle_after)
-            closed = closed or bool(part.closed) or part.dirty and part.idle
+            closed = closed or bool(part.closed) or part.dirty and part.holds_nothing
         closed = closed or any(p.claim for p in self.parts.values())  # newly assigned: claim their marks
         due = self.clock() - self._last_checkpoint >= self.checkpoint_every
         if not (closed or force or (due and self._dirty)):

@@ -133,9 +133,13 @@ class KafkaSource:
         extra = {"group.instance.id": instance_id} if instance_id else {}
         #: scale-out (``scale/pipeline.py``): told of each partition assigned, revoked or lost
         self.rebalance, self._counts, self._counts_at = rebalance, {}, -60.0
-        if rebalance is not None:
-            extra["partition.assignment.strategy"] = "cooperative-sticky"
-        self.consumer = Consumer(CONSUMER_DEFAULTS | _logged(conf) | extra | {"group.id": group, "error_cb": self._error})
+        scale = {}
+        if rebalance is not None:  # and the end of each partition reached, so an empty one holds nothing
+            scale = {"partition.assignment.strategy": "cooperative-sticky", "enable.partition.eof": True}
+        final = CONSUMER_DEFAULTS | scale | _logged(conf) | extra | {"group.id": group, "error_cb": self._error}
+        #: incremental assignment (cooperative-sticky), else every rebalance revokes and assigns everything
+        self._cooperative = "cooperative" in str(final.get("partition.assignment.strategy", ""))
+        self.consumer = Consumer(final)
         if rebalance is None:
             self.consumer.subscribe(topics, on_assign=self._on_assign)
         else:
@@ -172,7 +176,7 @@ class KafkaSource:
             stored = self.start_offsets.get((tp.topic, tp.partition))
             if stored is not None:
                 tp.offset = stored
-        if self.rebalance is not None:
+        if self.rebalance is not None and self._cooperative:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
@@ -194,6 +198,9 @@ class KafkaSource:
         good, ends, sources = [], {}, []
         for m in msgs:
             err = m.error()
+            if err is not None and err.code() == KafkaError._PARTITION_EOF:  # scale-out asks for these
+                self.rebalance.at_end((m.topic(), m.partition()))
+                continue
             if err is not None:
                 if err.fatal():
                     raise SourceError(f"Kafka consumer failed: {err}")
@@ -300,12 +307,15 @@ class KafkaProducer:
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None,
                 headers: list[tuple[str, bytes]] | None = None, on_delivery=None,
-                queue_timeout: float | None = None) -> None:
-        """Queue one message; with ``queue_timeout``, a queue still full after it raises ``BufferError``."""
+                queue_timeout: float | None = None, partition: int | None = None) -> None:
+        """Queue one message (to ``partition``, if given); with ``queue_timeout``, a queue still
+        full after it raises ``BufferError``."""
         deadline = None if queue_timeout is None else time.monotonic() + queue_timeout
+        where = {} if partition is None else {"partition": partition}
         while True:
             try:
-                self.producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery or self._report)
+                self.producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery or self._report,
+                                      **where)
                 break
             except BufferError:
                 if deadline is not None and time.monotonic() > deadline:
