@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 import sys
 from collections.abc import Callable
@@ -70,6 +71,8 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
     pipeline = pipe(settings, store, router, dead_letters, output or window_printer(output_format, stream),
                     settings.kafka.group_id, metrics=metrics)
     if scale_out:
+        k = settings.kafka
+        pipeline.metrics.set_process(k.instance_id(socket.gethostname()) or f"{socket.gethostname()}-{os.getpid()}")
         source = kafka_source(settings, conf, store, getattr(metrics, "set_lag", None), rebalance=pipeline)
         pipeline.merger.topology = source.partition_counts
     service = Service(pipeline, source, build_dispatcher(settings, store, sinks, pipeline.metrics),

@@ -42,6 +42,12 @@ class NullMetrics:
     def set_lag(self, lag: dict[tuple[str, int], int]) -> None:
         """Consumer lag per (topic, partition): the high watermark minus the stored offset."""
 
+    def set_process(self, name: str) -> None:
+        """Scale-out: the name this process's own metrics are labelled with (``process``)."""
+
+    def set_assignment(self, partitions: list[tuple[str, int]]) -> None:
+        """Scale-out: the partitions this process owns now."""
+
     def observe_labels(self, realized: dict, revisions: list[dict]) -> None:
         """After a checkpoint: each model's :class:`~driftline.realized.RealizedPerformance`
         (its ``counts`` and ``buffer``) and the performance revisions just stored."""
@@ -117,7 +123,32 @@ class Metrics(NullMetrics):
                          ["topic", "partition"], registry=r)
         self._lag_labels: set[tuple[str, str]] = set()
         self._labels_gauges(r)
+        self._process_gauges(r)
         self._server = None
+
+    def _process_gauges(self, r: CollectorRegistry) -> None:
+        """Scale-out: what each of several processes owns and does, labelled by ``process``."""
+        self.process = None
+        self.assigned = Gauge("driftline_assigned_partitions", "1 for each partition this process owns (scale-out)",
+                              ["process", "topic", "partition"], registry=r)
+        self.process_lag = Gauge("driftline_process_lag", "Consumer lag summed over this process's partitions",
+                                 ["process"], registry=r)
+        self.process_events = Counter("driftline_process_events", "Events this process decoded (rate: its "
+                                      "throughput)", ["process"], registry=r)
+        self._assigned: set[tuple[str, str]] = set()
+
+    def set_process(self, name: str) -> None:
+        self.process = name
+
+    def set_assignment(self, partitions: list[tuple[str, int]]) -> None:
+        if self.process is None:
+            return
+        now = {(t, str(p)) for t, p in partitions}
+        for gone in self._assigned - now:
+            self.assigned.remove(self.process, *gone)
+        for topic, partition in now:
+            self.assigned.labels(self.process, topic, partition).set(1)
+        self._assigned = now
 
     def _labels_gauges(self, r: CollectorRegistry) -> None:
         self.labels_pending = Gauge("driftline_labels_pending", "Predictions waiting for their label", ["model"],
@@ -145,6 +176,8 @@ class Metrics(NullMetrics):
         self.batch.observe(seconds)
         for (model, version), cols in decoded.groups.items():
             self.events.labels(model, version).inc(cols.n)
+            if self.process is not None:
+                self.process_events.labels(self.process).inc(cols.n)
         for record in decoded.bad:
             self.bad.labels(record.model or "").inc()
 
@@ -186,6 +219,8 @@ class Metrics(NullMetrics):
         self._lag_labels = labels
         for (topic, partition), n in lag.items():
             self.lag.labels(topic, str(partition)).set(n)
+        if self.process is not None:
+            self.process_lag.labels(self.process).set(sum(lag.values()))
 
     def observe_labels(self, realized: dict, revisions: list[dict]) -> None:
         for model, r in realized.items():

@@ -124,9 +124,7 @@ class ScaleOutPipeline:
             self.parts[tp].reached_end()
 
     def metrics_assigned(self) -> None:
-        setter = getattr(self.metrics, "set_assignment", None)
-        if setter is not None:
-            setter(sorted(self.parts))
+        self.metrics.set_assignment(sorted(self.parts))
 
     # -- batches ----------------------------------------------------------------------
 

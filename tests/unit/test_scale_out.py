@@ -151,3 +151,27 @@ def test_scale_out_needs_postgresql():
         parse_settings(cfg, {})
     assert err.value.problems == [("store.url", "kafka.scale_out needs PostgreSQL (several processes share its "
                                                 "state and a lock per model); got sqlite (a SQLite file)")]
+
+
+def test_each_process_shows_its_partitions_lag_and_events_in_the_metrics(tmp_path):
+    from driftline.metrics import Metrics
+    s = settings()
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    metrics = Metrics()
+    metrics.set_process("w7")
+    router = Router(s, {}, store, "g")
+    w = ScaleOutPipeline(s, store, router, NoDeadLetters(), lambda _: None, "g", metrics=metrics,
+                         topology=lambda: {TOPIC: 6})
+    w.assign([(TOPIC, 1), (TOPIC, 4)])
+    for batch in batches(keyless(events(900, seed=2), partitions=2)):  # records of partitions 0 and 1
+        w.process(batch)
+    metrics.set_lag({(TOPIC, 1): 5, (TOPIC, 4): 2})
+    text = metrics.text()
+    assert f'driftline_assigned_partitions{{partition="1",process="w7",topic="{TOPIC}"}} 1.0' in text
+    assert f'driftline_assigned_partitions{{partition="4",process="w7",topic="{TOPIC}"}} 1.0' in text
+    assert 'driftline_process_lag{process="w7"} 7.0' in text
+    owned = sum(1 for p, _ in keyless(events(900, seed=2), partitions=2) if p == 1)
+    assert f'driftline_process_events_total{{process="w7"}} {float(owned)}' in text  # partition 0 is not its
+    w.revoke([(TOPIC, 4)])
+    assert 'partition="4",process="w7"' not in metrics.text()
