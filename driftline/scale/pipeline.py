@@ -18,6 +18,7 @@ import uuid
 from driftline import state as st
 from driftline.detectors.profile import ReferenceProfile
 from driftline.metrics import NullMetrics
+from driftline.pipeline import Pipeline
 from driftline.scale.merge import Merger
 from driftline.scale.partition import Partition, source_of
 from driftline.store.partials import Fenced
@@ -200,13 +201,7 @@ class ScaleOutPipeline:
         self._dirty, self._last_checkpoint = False, self.clock()
         return dict(unit.offsets)
 
-    def _print(self, summary: dict) -> None:
-        try:
-            self.output(summary)
-        except (OSError, ValueError) as exc:
-            if not self._output_failed:
-                log.error("could not print window summaries (they are stored): %s", exc)
-            self._output_failed = True
+    _print = Pipeline._print  # the stored window on the output; a closed stdout is not the input's fault
 
     # -- the service loop's other calls --------------------------------------------------
 

@@ -175,3 +175,14 @@ def test_each_process_shows_its_partitions_lag_and_events_in_the_metrics(tmp_pat
     assert f'driftline_process_events_total{{process="w7"}} {float(owned)}' in text  # partition 0 is not its
     w.revoke([(TOPIC, 4)])
     assert 'partition="4",process="w7"' not in metrics.text()
+
+
+def test_a_model_without_a_stored_or_file_reference_is_refused_at_start_up():
+    from driftline.scale.limits import check_references
+    cfg = config(model={"window": {"duration": "5s"}}, kafka={"scale_out": True}, store={"url": PG})
+    s = parse_settings(cfg, {})  # reference.first_n: fine for check-config, the store may hold one
+    check_references(s, {"m"})
+    with pytest.raises(ConfigError) as err:
+        check_references(s, set())
+    assert err.value.problems[0][0] == "models[0].reference.first_n"
+    assert "driftline reference" in err.value.problems[0][1]

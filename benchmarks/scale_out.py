@@ -1,0 +1,238 @@
+"""Scale-out costs (docs/architecture.md, "Scaling out").
+
+``checkpoint``: one process owning six partitions of a model with 25 features on PostgreSQL;
+each round closes one window on every partition, so its checkpoint writes six partials beside
+the offsets, states and partition marks; then the merge pass. Against it, the same partial
+bytes produced to a Kafka topic (embedded broker) and flushed, as the topic design would.
+
+``throughput``: a backlog on a 6-partition topic read by 1, 2 and 4 `driftline run` processes
+(``kafka.scale_out``); events/s from the first stored offset to the last.
+
+    DRIFTLINE_TEST_POSTGRES_URL=postgresql://… python benchmarks/scale_out.py checkpoint
+    DRIFTLINE_TEST_POSTGRES_URL=postgresql://… python benchmarks/scale_out.py throughput --workers 1 2 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+import yaml
+
+from driftline.alerts.routing import Router
+from driftline.config import parse_settings
+from driftline.monitor import reference_for
+from driftline.ports import NoDeadLetters
+from driftline.scale.pipeline import ScaleOutPipeline
+from driftline.store import SqlStore
+from driftline.types import Batch, CommitUnit, SourcePosition
+
+FEATURES = {f"f{j:02d}": "numeric" for j in range(20)} | {f"c{j}": "categorical" for j in range(5)}
+T0 = 1_795_000_000_000
+TOPIC = "bench"
+
+
+def _docs(n: int, seed: int, start_ms: int, step_ms: float, model: str = "m") -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    x, c = rng.normal(size=(n, 20)), rng.choice(["a", "b", "c", "d"], size=(n, 5))
+    return [orjson.dumps({"model": model, "version": "v1", "id": str(i), "ts": int(start_ms + i * step_ms),
+                          "features": {**{f"f{j:02d}": float(x[i, j]) for j in range(20)},
+                                       **{f"c{j}": str(c[i, j]) for j in range(5)}},
+                          "prediction": float(x[i, 0])}) for i in range(n)]
+
+
+def _model(window: str = "1s") -> dict:
+    return {"name": "m", "features": FEATURES, "prediction": "numeric", "trend_windows": [],
+            "window": {"duration": window, "min_count": 10}, "reference": {"path": "reference.csv"},
+            "rules": [{"name": "feature_drift", "share": 0.5}]}
+
+
+def _reference(settings, store) -> None:
+    docs = [orjson.loads(v) for v in _docs(5000, 1, T0, 1)]
+    cols = {k: ([d["features"][k] for d in docs] if k.startswith("c") else np.array([d["features"][k] for d in docs]))
+            for k in FEATURES}
+    cols["prediction"] = np.array([d["prediction"] for d in docs])
+    store.commit("bench", CommitUnit(references=[reference_for(settings.models[0], cols, "bench")]))
+
+
+def _fresh(url: str) -> SqlStore:
+    from sqlalchemy import create_engine, text
+
+    from driftline.store.schema import metadata
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    metadata.drop_all(engine)
+    with engine.begin() as c:
+        c.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    return SqlStore(url)
+
+
+def checkpoint(url: str, rounds: int, per_window: int) -> None:
+    settings = parse_settings({"models": [_model()], "store": {"url": url},
+                               "kafka": {"scale_out": True, "topics": [TOPIC]}}, {})
+    store = _fresh(url)
+    _reference(settings, store)
+    commits, sizes = [], []
+    real = store.commit
+
+    def timed(group, unit):
+        sizes.append((len(unit.partials), sum(len(p["data"]) for p in unit.partials),
+                      sum(len(v or b"") for v in unit.states.values())))
+        t = time.perf_counter()
+        real(group, unit)
+        commits.append(time.perf_counter() - t)
+
+    store.commit = timed
+    p = ScaleOutPipeline(settings, store, Router(settings, {}, store, "bench"), NoDeadLetters(), lambda s: None,
+                         "bench", checkpoint_every=1e9, topology=lambda: {TOPIC: 6}, merge_every=1e9)
+    p.assign([(TOPIC, i) for i in range(6)])
+    offsets = dict.fromkeys(range(6), 0)
+    merges, payloads = [], []
+    for r in range(rounds + 1):
+        values, sources = [], []
+        for part in range(6):
+            docs = _docs(per_window, 10 * r + part, T0 + r * 1000, 1000 / per_window)
+            values += docs
+            sources += [(TOPIC, part)] * len(docs)
+        ends = {}
+        for part in range(6):
+            offsets[part] += per_window
+            ends[(TOPIC, part)] = offsets[part]
+        pos = [SourcePosition(t, q, 0) for t, q in sources]
+        unit = p._stage(Batch(values, pos.__getitem__, ends, sources), force=True)
+        payloads.append([x["data"] for x in unit.partials])
+        p._write(unit, list(p.parts))
+        t = time.perf_counter()
+        p.merger.run(time.time())
+        merges.append(time.perf_counter() - t)
+    with_partials = [c for c, s in zip(commits, sizes) if s[0]]
+    n, pbytes, sbytes = statistics.median(s[0] for s in sizes[1:]), statistics.median(s[1] for s in sizes[1:]), \
+        statistics.median(s[2] for s in sizes[1:])
+    print(f"checkpoint with {n:.0f} partials ({pbytes / 1024:.0f} KiB partials, {sbytes / 1024:.0f} KiB states) on "
+          f"PostgreSQL: median {1000 * statistics.median(with_partials):.1f} ms, "
+          f"p90 {1000 * np.percentile(with_partials, 90):.1f} ms over {len(with_partials)} checkpoints")
+    print(f"merge pass (lock, read 6 partials, merge, test, store one window): median "
+          f"{1000 * statistics.median(merges[1:]):.1f} ms")
+    store.commit = real
+    _without_partials(p, store, url)
+    _kafka(payloads[1:])
+
+
+def _without_partials(p, store, url) -> None:
+    times = []
+    for _ in range(20):
+        unit = CommitUnit(offsets=dict(p.offsets))
+        for part in p.parts.values():
+            part.dirty = True
+            for m in part.monitors.values():
+                m.dirty.update(m.versions)
+            part.take(unit, None)
+        t = time.perf_counter()
+        store.commit("bench", unit)
+        times.append(time.perf_counter() - t)
+    print(f"the same checkpoint without partials (states, offsets, marks): median "
+          f"{1000 * statistics.median(times):.1f} ms")
+
+
+def _kafka(payloads: list[list[bytes]]) -> None:
+    from driftline.streams.broker import EmbeddedBroker
+    from driftline.streams.kafka import KafkaProducer, ensure_topics
+    broker = EmbeddedBroker().start()
+    try:
+        conf = {"bootstrap.servers": broker.bootstrap}
+        ensure_topics(conf, {"partials": 6})
+        producer = KafkaProducer(conf)
+        times = []
+        for batch in payloads:
+            t = time.perf_counter()
+            for data in batch:
+                producer.produce("partials", data, b"m:v1")
+            producer.flush()
+            times.append(time.perf_counter() - t)
+        print(f"the same partials produced to a topic and flushed (embedded broker): median "
+              f"{1000 * statistics.median(times):.1f} ms per checkpoint")
+    finally:
+        broker.stop()
+
+
+def throughput(url: str, workers: list[int], events: int) -> None:
+    from driftline.streams.broker import EmbeddedBroker
+    from driftline.streams.kafka import KafkaProducer, ensure_topics
+    broker = EmbeddedBroker().start()
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        conf = {"bootstrap.servers": broker.bootstrap}
+        values = _docs(events, 3, T0, 2)
+        for n in workers:
+            store = _fresh(url)
+            settings = parse_settings({"models": [_model("10s")], "store": {"url": url},
+                                       "kafka": {"scale_out": True, "topics": [TOPIC]}}, {})
+            _reference(settings, store)
+            topic, group = f"bench-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+            ensure_topics(conf, {topic: 6})
+            producer = KafkaProducer(conf)
+            for i, v in enumerate(values):
+                producer.produce(topic, v, partition=i % 6)
+            producer.flush()
+            cfg = {"models": [_model("10s") | {"reference": {"path": str(tmp / "unused.csv")}}],
+                   "store": {"url": url},
+                   "kafka": {"bootstrap_servers": broker.bootstrap, "group_id": group, "topics": [topic],
+                             "scale_out": True, "group_instance_id": None, "dead_letter_topic": f"dlq-{group}"},
+                   "alerts": {"console": False, "topic": None, "retrain_topic": None}}
+            path = tmp / f"{group}.yaml"
+            path.write_text(yaml.safe_dump(cfg))
+            procs = [subprocess.Popen([sys.executable, "-m", "driftline.cli", "run", "-c", str(path)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+            try:
+                first = done = None
+                deadline = time.monotonic() + 600
+                while time.monotonic() < deadline:
+                    stored = sum(store.state.load_offsets(group).values())
+                    if stored and first is None:
+                        first = (time.monotonic(), stored)
+                    if stored >= events:
+                        done = time.monotonic()
+                        break
+                    time.sleep(0.05)
+                if done is None:
+                    print(f"{n} worker(s): did not finish")
+                    continue
+                rate = (events - first[1]) / (done - first[0])
+                print(f"{n} worker(s): {rate:,.0f} events/s ({events - first[1]:,} events from the first stored "
+                      f"offset to the last, {done - first[0]:.1f} s)")
+            finally:
+                for proc in procs:
+                    proc.terminate()
+                for proc in procs:
+                    proc.wait(30)
+                store.close()
+    finally:
+        broker.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["checkpoint", "throughput"])
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--per-window", type=int, default=1000)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--events", type=int, default=300_000)
+    args = ap.parse_args()
+    url = os.environ["DRIFTLINE_TEST_POSTGRES_URL"]
+    if args.what == "checkpoint":
+        checkpoint(url, args.rounds, args.per_window)
+    else:
+        throughput(url, args.workers, args.events)
+
+
+if __name__ == "__main__":
+    main()
