@@ -6,7 +6,8 @@ the offsets, states and partition marks; then the merge pass. Against it, the sa
 bytes produced to a Kafka topic (embedded broker) and flushed, as the topic design would.
 
 ``throughput``: a backlog on a 6-partition topic read by 1, 2 and 4 `driftline run` processes
-(``kafka.scale_out``); events/s from the first stored offset to the last.
+(``kafka.scale_out``; ``--workers 0``: one process without it); events/s from the first
+stored offset to the last.
 
     DRIFTLINE_TEST_POSTGRES_URL=postgresql://… python benchmarks/scale_out.py checkpoint
     DRIFTLINE_TEST_POSTGRES_URL=postgresql://… python benchmarks/scale_out.py throughput --workers 1 2 4
@@ -164,7 +165,25 @@ def _kafka(payloads: list[list[bytes]]) -> None:
         broker.stop()
 
 
-def throughput(url: str, workers: list[int], events: int) -> None:
+def _rate(store, group: str, events: int, n: int) -> float | None:
+    """Events/s from when all ``n`` processes own partitions (and 10% is stored) to 80% stored."""
+    start = end = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and end is None:
+        stored = sum(store.state.load_offsets(group).values())
+        joined = n == 0 or len({m["owner"] for m in store.partials.marks(group).values()}) >= n
+        if start is None and joined and stored >= 0.1 * events:
+            start = (time.monotonic(), stored)
+        if start is not None and stored >= 0.8 * events:
+            end = (time.monotonic(), stored)
+        time.sleep(0.05)
+    if end is None or end[1] <= start[1]:
+        print(f"{n} worker(s): did not finish (or all of it before the last one joined)")
+        return None
+    return (end[1] - start[1]) / (end[0] - start[0])
+
+
+def throughput(url: str, workers: list[int], events: int, window: str = "10s", rounds: int = 1) -> None:
     from driftline.streams.broker import EmbeddedBroker
     from driftline.streams.kafka import KafkaProducer, ensure_topics
     broker = EmbeddedBroker().start()
@@ -172,9 +191,10 @@ def throughput(url: str, workers: list[int], events: int) -> None:
     try:
         conf = {"bootstrap.servers": broker.bootstrap}
         values = _docs(events, 3, T0, 2)
-        for n in workers:
+        rates: dict[int, list] = {}
+        for n in [n for _ in range(rounds) for n in workers]:
             store = _fresh(url)
-            settings = parse_settings({"models": [_model("10s")], "store": {"url": url},
+            settings = parse_settings({"models": [_model(window)], "store": {"url": url},
                                        "kafka": {"scale_out": True, "topics": [TOPIC]}}, {})
             _reference(settings, store)
             topic, group = f"bench-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
@@ -183,38 +203,27 @@ def throughput(url: str, workers: list[int], events: int) -> None:
             for i, v in enumerate(values):
                 producer.produce(topic, v, partition=i % 6)
             producer.flush()
-            cfg = {"models": [_model("10s") | {"reference": {"path": str(tmp / "unused.csv")}}],
+            cfg = {"models": [_model(window) | {"reference": {"path": str(tmp / "unused.csv")}}],
                    "store": {"url": url},
                    "kafka": {"bootstrap_servers": broker.bootstrap, "group_id": group, "topics": [topic],
-                             "scale_out": True, "group_instance_id": None, "dead_letter_topic": f"dlq-{group}"},
+                             "scale_out": n > 0, "group_instance_id": None, "dead_letter_topic": f"dlq-{group}"},
                    "alerts": {"console": False, "topic": None, "retrain_topic": None}}
             path = tmp / f"{group}.yaml"
             path.write_text(yaml.safe_dump(cfg))
             procs = [subprocess.Popen([sys.executable, "-m", "driftline.cli", "run", "-c", str(path)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(max(n, 1))]
             try:
-                first = done = None
-                deadline = time.monotonic() + 600
-                while time.monotonic() < deadline:
-                    stored = sum(store.state.load_offsets(group).values())
-                    if stored and first is None:
-                        first = (time.monotonic(), stored)
-                    if stored >= events:
-                        done = time.monotonic()
-                        break
-                    time.sleep(0.05)
-                if done is None:
-                    print(f"{n} worker(s): did not finish")
-                    continue
-                rate = (events - first[1]) / (done - first[0])
-                print(f"{n} worker(s): {rate:,.0f} events/s ({events - first[1]:,} events from the first stored "
-                      f"offset to the last, {done - first[0]:.1f} s)")
+                rates.setdefault(n, []).append(_rate(store, group, events, n))
             finally:
                 for proc in procs:
                     proc.terminate()
                 for proc in procs:
                     proc.wait(30)
                 store.close()
+        for n, got in rates.items():
+            who = f"{n} worker(s)" if n else "one process without scale_out"
+            print(f"{who}: median {statistics.median(r for r in got if r):,.0f} events/s "
+                  f"(rounds: {', '.join(f'{r:,.0f}' for r in got if r)})")
     finally:
         broker.stop()
 
@@ -226,12 +235,14 @@ def main() -> None:
     ap.add_argument("--per-window", type=int, default=1000)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--events", type=int, default=300_000)
+    ap.add_argument("--window", default="10s", help="throughput: the model's window (events are 2 ms apart)")
+    ap.add_argument("--rounds", dest="tp_rounds", type=int, default=1, help="throughput: runs per worker count")
     args = ap.parse_args()
     url = os.environ["DRIFTLINE_TEST_POSTGRES_URL"]
     if args.what == "checkpoint":
         checkpoint(url, args.rounds, args.per_window)
     else:
-        throughput(url, args.workers, args.events)
+        throughput(url, args.workers, args.events, args.window, args.tp_rounds)
 
 
 if __name__ == "__main__":

@@ -186,3 +186,48 @@ def test_a_model_without_a_stored_or_file_reference_is_refused_at_start_up():
         check_references(s, set())
     assert err.value.problems[0][0] == "models[0].reference.first_n"
     assert "driftline reference" in err.value.problems[0][1]
+
+
+def test_a_process_that_lost_a_partition_cannot_overwrite_its_new_owners_state(tmp_path):
+    s = settings()
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    clock = [1_795_000_000.0]
+    old, new = worker(s, store, None, [], lambda: clock[0]), worker(s, store, None, [], lambda: clock[0])
+    records = [(0, v) for v in events(300, seed=2)]
+    first, second = batches(records[:150], size=150), batches(records[150:], size=150)
+    old.assign([(TOPIC, 0)])
+    old.process(next(first))
+    new.assign([(TOPIC, 0)])  # a rebalance the old owner slept through
+    new.process(Batch([], lambda i: None), force=True)  # claims the partition's mark
+    late = next(second)
+    late.next_offsets = {(TOPIC, 0): 300}
+    old.process(late, force=True)  # fenced: nothing of it is written, and old forgets the partition
+    assert (TOPIC, 0) not in old.parts
+    assert store.state.load_offsets("g") == {(TOPIC, 0): 150}
+    assert store.partials.marks("g")[(TOPIC, 0)]["owner"] == new.owner
+
+
+def test_a_partial_that_comes_after_its_window_was_merged_is_counted_as_late(tmp_path, caplog):
+    s = settings(partition_idle="1s")
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    clock = [1_795_000_000.0]
+    out: list = []
+    w = worker(s, store, None, out, lambda: clock[0])
+    w.assign([(TOPIC, p) for p in range(6)])
+    values = events(1500, seed=2)  # three windows of 5 s, on partition 0
+    w.process(next(batches([(0, v) for v in values[:1000]], size=1000)))
+    clock[0] += 2  # every partition idle: nothing holds the two windows
+    w.process(Batch([], lambda i: None))
+    assert [(x["count"], x["closed_by"]) for x in out] == [(500, "watermark"), (500, "idle")]
+    # partition 1 now brings events of the first window: after its merge, so late
+    stale = batches([(1, v) for v in values[:100]] + [(1, v) for v in values[1000:1500]], size=600)
+    b = next(stale)
+    b.next_offsets = {(TOPIC, 1): 600}
+    with caplog.at_level("WARNING"):
+        w.process(b)
+        clock[0] += 2
+        w.process(Batch([], lambda i: None))
+    assert w.merger.late == 100 and "after it was merged" in caplog.text
+    assert [x["count"] for x in out][0] == 500  # the stored window is not changed
