@@ -236,13 +236,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--window", default="10s", help="throughput: the model's window (events are 2 ms apart)")
-    ap.add_argument("--rounds", dest="tp_rounds", type=int, default=1, help="throughput: runs per worker count")
+    ap.add_argument("--repeat", type=int, default=1, help="throughput: runs per worker count")
     args = ap.parse_args()
     url = os.environ["DRIFTLINE_TEST_POSTGRES_URL"]
     if args.what == "checkpoint":
         checkpoint(url, args.rounds, args.per_window)
     else:
-        throughput(url, args.workers, args.events, args.window, args.tp_rounds)
+        throughput(url, args.workers, args.events, args.window, args.repeat)
 
 
 if __name__ == "__main__":

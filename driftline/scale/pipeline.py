@@ -181,18 +181,14 @@ class ScaleOutPipeline:
         self.pending = unit
         self.dead_letter.flush()
         started = self.clock()
-        try:
-            self.store.commit(self.group, unit)
-        except Fenced as exc:
-            log.warning("%s", exc)
-            self.lose(exc.partitions)
-            for tp in exc.partitions:
-                unit.offsets.pop(tp, None)
-                unit.marks.pop(tp, None)
-                for key in [k for k in unit.states if k[2] == source_of(tp)]:
-                    unit.states.pop(key)
-                unit.partials = [p for p in unit.partials if (p["topic"], p["partition"]) != tp]
-            self.store.commit(self.group, unit)
+        while True:
+            try:
+                self.store.commit(self.group, unit)
+                break
+            except Fenced as exc:  # reassigned in a rebalance this process missed: its new owner has it
+                log.warning("%s", exc)
+                self.lose(exc.partitions)
+                _without(unit, exc.partitions)
         self.pending = None
         self.metrics.observe_commit(self.clock() - started)
         for tp in tps:
@@ -218,3 +214,13 @@ class ScaleOutPipeline:
 
     def end_of_input(self) -> dict[TP, int]:
         raise NotImplementedError("scale-out serves Kafka only; `driftline replay` runs one process")
+
+
+def _without(unit: CommitUnit, tps: list[TP]) -> None:
+    """Take the partitions ``tps`` out of ``unit`` (their offsets, states, partials and marks)."""
+    for tp in tps:
+        unit.offsets.pop(tp, None)
+        unit.marks.pop(tp, None)
+        for key in [k for k in unit.states if k[2] == source_of(tp)]:
+            unit.states.pop(key)
+        unit.partials = [p for p in unit.partials if (p["topic"], p["partition"]) != tp]
