@@ -74,7 +74,7 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
         k = settings.kafka
         pipeline.metrics.set_process(k.instance_id(socket.gethostname()) or f"{socket.gethostname()}-{os.getpid()}")
         source = kafka_source(settings, conf, store, getattr(metrics, "set_lag", None), rebalance=pipeline)
-        pipeline.merger.topology = source.partition_counts
+        pipeline.merger.topology, pipeline.merger.ends = source.partition_counts, source.ends
     service = Service(pipeline, source, build_dispatcher(settings, store, sinks, pipeline.metrics),
                       settings.store.max_outage, settings.kafka.max_outage)
     load_references(settings, pipeline, store)

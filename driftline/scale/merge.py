@@ -4,7 +4,9 @@ A window of a model version is ready when every partition of the event topics ha
 its end: the partition's watermark minus the model's lateness is at or past it (so its
 partial, if it had events, is stored), or the partition is idle (its windows are closed),
 or it has events but never of this model (keyed traffic: a model on one partition waits
-for no other). A partition with no mark yet (never read by anyone) holds every window.
+for no other). A partition with no mark yet (never read by anyone) holds every window, and
+so does an idle (or empty) one whose broker holds records past its stored offset (asked of
+the broker: its owner has not read them yet).
 
 Per model, in a transaction holding the model's lock (``store/partials.py``), the ready
 windows of each version are merged in order of their start (``WindowStats.merge``: every
@@ -59,9 +61,12 @@ class Merger:
     """Merges ready windows of every model whose lock it gets; see the module docstring."""
 
     def __init__(self, settings, store, router, group: str, secret: bytes | None, topology,
-                 metrics, output, wall):
+                 metrics, output, wall, ends=None):
         self.settings, self.store, self.router, self.group = settings, store, router, group
         self.secret, self.topology, self.metrics, self.output, self.wall = secret, topology, metrics, output, wall
+        #: ``ends(partitions) -> {partition: (low, high)}`` from the broker; ``None``: idle marks are trusted
+        self.ends = ends
+        self._ends: dict = {}
         self.monitors = {s.name: MergeMonitor(s, None) for s in settings.models}
         self.late = 0  # events in partials that came after their window was merged
         self._repeats_at = 0.0
@@ -78,7 +83,7 @@ class Merger:
         repeats = now - self._repeats_at >= repeat_every
         if repeats:
             self._repeats_at = now
-        out = []
+        out, self._ends = [], {}
         for name, monitor in self.monitors.items():
             if monitor.profile is None or not (pending.get(name) or repeats):
                 continue
@@ -97,7 +102,7 @@ class Merger:
             if m is None:
                 return []  # another process merges this model now
             self.router.restore()  # the alert state as committed, read under the lock
-            marks = m.marks()
+            marks = self._checked(m.marks(), m)
             expected = self.expected(marks)
             by_version = defaultdict(list)
             for row in m.partials():
@@ -113,6 +118,21 @@ class Merger:
         for state in unit.alert_states:
             self.metrics.observe_alert(state)
         return unit.windows
+
+    def _checked(self, marks: dict, m) -> dict:
+        """An idle (or empty) partition whose broker holds records past its stored offset is not
+        idle: its owner has not read them yet (the end is asked at most once per pass)."""
+        idle = [tp for tp, mark in marks.items() if mark["idle"]]
+        if not idle or self.ends is None:
+            return marks
+        if missing := [tp for tp in idle if tp not in self._ends]:
+            self._ends.update(dict.fromkeys(missing, None) | self.ends(missing))
+        stored, out = m.offsets(), dict(marks)
+        for tp in idle:
+            bounds = self._ends[tp]
+            if bounds is None or bounds[1] > stored.get(tp, bounds[0]):
+                out[tp] = marks[tp] | {"idle": False}
+        return out
 
     def _version(self, m, name, version, rows, marks, expected, unit, done, now) -> None:
         monitor = self.monitors[name]

@@ -115,6 +115,10 @@ class Merge:
         q = select(t.partitions).where(t.partitions.c.group == self.group)
         return {(r.topic, r.partition): dict(r._mapping) for r in self.c.execute(q)}
 
+    def offsets(self) -> dict[tuple[str, int], int]:
+        q = select(t.offsets).where(t.offsets.c.group == self.group)
+        return {(r.topic, r.partition): r.offset for r in self.c.execute(q)}
+
     def partials(self) -> list[dict]:
         q = (select(t.partials).where(t.partials.c.group == self.group, t.partials.c.model == self.model)
              .order_by(t.partials.c.version, t.partials.c.start_ms, t.partials.c.topic, t.partials.c.partition))

@@ -158,6 +158,18 @@ class KafkaSource:
         log.warning("lost %s (another process owns them now)", ", ".join(f"{p.topic}[{p.partition}]"
                                                                           for p in partitions))
 
+    def ends(self, partitions: list[tuple[str, int]], timeout: float = 1.0) -> dict[tuple[str, int], tuple[int, int]]:
+        """The broker's (low, high) watermarks of any partitions, assigned here or not (those it
+        does not answer for are left out)."""
+        out = {}
+        for topic, partition in partitions:
+            try:
+                out[(topic, partition)] = self.consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=timeout, cached=False)
+            except KafkaException as exc:
+                log.debug("no watermarks for %s[%d]: %s", topic, partition, exc)
+        return out
+
     def partition_counts(self, every: float = 30.0) -> dict[str, int]:
         """Partitions per subscribed topic, from the broker's metadata (cached for ``every`` seconds)."""
         if self.clock() - self._counts_at >= every:

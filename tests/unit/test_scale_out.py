@@ -231,3 +231,20 @@ def test_a_partial_that_comes_after_its_window_was_merged_is_counted_as_late(tmp
         w.process(Batch([], lambda i: None))
     assert w.merger.late == 100 and "after it was merged" in caplog.text
     assert [x["count"] for x in out][0] == 500  # the stored window is not changed
+
+
+@pytest.mark.parametrize("unread, merged", [(True, []), (False, [500, 500])])
+def test_an_idle_partition_whose_broker_has_unread_records_holds_its_windows(tmp_path, unread, merged):
+    s = settings(partition_idle="1s")
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    clock = [1_795_000_000.0]
+    out: list = []
+    w = worker(s, store, None, out, lambda: clock[0])
+    # the broker's ends: partition 3 holds 50 records its owner has not read (or none)
+    w.merger.ends = lambda tps: {tp: (0, 50 if unread and tp == (TOPIC, 3) else 0) for tp in tps}
+    w.assign([(TOPIC, p) for p in range(6)])
+    w.process(next(batches([(0, v) for v in events(1000, seed=2)], size=1000)))
+    clock[0] += 2  # every partition idle by the clock
+    w.process(Batch([], lambda i: None))
+    assert [x["count"] for x in out] == merged
