@@ -48,7 +48,8 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
     stored window (default: printed as ``output_format`` on ``stream``). Reference files
     of models that have no stored reference are loaded before it returns.
     """
-    store = open_store(settings, store_url) if store is None else store
+    scale_out = settings.kafka.scale_out and source is None  # a replayed file is one process's
+    store = open_store(settings, store_url, scale_out) if store is None else store
     if settings.store.state_secret is None and not store.url.startswith("sqlite"):
         log.warning("store.state_secret is not set: open windows stored in %s are trusted as they are read "
                     "(anyone who can write to the database can hand the sketch readers crafted bytes); "
@@ -56,7 +57,6 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
                     store.describe())
     metrics = build_metrics(settings) if metrics is None else metrics
     producer = None
-    scale_out = settings.kafka.scale_out and source is None  # a replayed file is one process's
     if source is None:
         conf = kafka_conf(settings)
         producer = kafka_producer(settings, conf)
@@ -103,11 +103,11 @@ def existing_store(settings: Settings, url: str | None = None) -> SqlStore:
     return SqlStore(url)
 
 
-def open_store(settings: Settings, url: str | None = None) -> SqlStore:
+def open_store(settings: Settings, url: str | None = None, scale_out: bool = False) -> SqlStore:
     """The store for a service: waited for up to ``store.max_outage``, with the consumer
-    group's lock (a second process for the group is refused)."""
+    group's lock (a second process for the group is refused), unless ``scale_out``."""
     store = wait_for("store", lambda: build_store(settings, url), settings.store.max_outage)
-    if settings.kafka.scale_out:  # several processes share the group: each owns its partitions' state
+    if scale_out:  # several processes share the group: each owns its partitions' state
         from driftline.scale.limits import check_references
         check_references(settings, set(store.state.load_references()))
         return store

@@ -248,3 +248,21 @@ def test_an_idle_partition_whose_broker_has_unread_records_holds_its_windows(tmp
     clock[0] += 2  # every partition idle by the clock
     w.process(Batch([], lambda i: None))
     assert [x["count"] for x in out] == merged
+
+
+def test_a_replay_with_a_scale_out_configuration_runs_as_one_process(tmp_path, capsys):
+    import yaml
+
+    from driftline.cli import main
+    cfg = config(model={"window": {"duration": "5s", "min_count": 100}, "reference": {"first_n": 2000}},
+                 kafka={"scale_out": True}, store={"url": PG}, alerts={"console": False, "topic": None,
+                                                                       "retrain_topic": None})
+    path = tmp_path / "driftline.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    data = tmp_path / "events.jsonl"
+    data.write_bytes(b"\n".join(events(4000, seed=2)) + b"\n")
+    code = main(["replay", "-c", str(path), str(data), "--database", f"sqlite:///{tmp_path / 'r.db'}",
+                 "--output", "jsonl"])
+    assert code == 0
+    windows = [orjson.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [w["count"] for w in windows] == [500] * 4  # the reference from the file's first 2,000 events
