@@ -107,11 +107,10 @@ def open_store(settings: Settings, url: str | None = None, scale_out: bool = Fal
     """The store for a service: waited for up to ``store.max_outage``, with the consumer
     group's lock (a second process for the group is refused), unless ``scale_out``."""
     store = wait_for("store", lambda: build_store(settings, url), settings.store.max_outage)
-    if scale_out:  # several processes share the group: each owns its partitions' state
+    if scale_out:  # several processes share the group (each owns its partitions' state): the lock too
         from driftline.scale.limits import check_references
         check_references(settings, set(store.state.load_references()))
-        return store
-    wait_for("store", lambda: store.state.lock_group(settings.kafka.group_id), settings.store.max_outage)
+    wait_for("store", lambda: store.state.lock_group(settings.kafka.group_id, scale_out), settings.store.max_outage)
     return store
 
 

@@ -1,8 +1,9 @@
 """One process per consumer group: a lock that dies with its holder.
 
 driftline keeps one checkpoint of open windows per consumer group, so two
-processes serving the same group would overwrite each other's state. Until
-per-partition state exists, the second one refuses to start. The lock is a
+processes serving the same group would overwrite each other's state: the second one
+refuses to start, unless all of them run in scale-out mode (``kafka.scale_out``: state
+per partition), which holds the lock shared. The lock is a
 PostgreSQL session advisory lock, or an OS file lock beside a SQLite file;
 either is released by the operating system or the server when the process
 dies, so a restart after a crash never waits.
@@ -25,8 +26,12 @@ def _key(group: str) -> int:
 
 
 class GroupLock:
-    def __init__(self, engine: Engine, database: str | None, group: str):
-        self.group, self.engine = group, engine
+    """``shared``: scale-out processes hold the lock together (PostgreSQL's shared advisory lock),
+    so a single-process service or ``db reset-state`` (exclusive) is refused while any runs, and
+    they are refused while one of those does."""
+
+    def __init__(self, engine: Engine, database: str | None, group: str, shared: bool = False):
+        self.group, self.engine, self.shared = group, engine, shared
         self._conn = None
         self._file = None
         self._advisory_lock = engine.dialect.name == "postgresql"
@@ -35,14 +40,15 @@ class GroupLock:
         elif database and database != ":memory:":
             self._file = open(Path(f"{database}.{hashlib.sha1(group.encode()).hexdigest()[:12]}.lock"), "w")
             try:
-                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(self._file, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 self._file.close()
                 raise StoreError(self._busy()) from exc
 
     def _advisory(self) -> None:
         self._conn = self.engine.connect()
-        got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(self.group)}).scalar()
+        how = "pg_try_advisory_lock_shared" if self.shared else "pg_try_advisory_lock"
+        got = self._conn.execute(text(f"SELECT {how}(:k)"), {"k": _key(self.group)}).scalar()
         self._conn.commit()
         if not got:
             self._conn.close()
@@ -69,8 +75,11 @@ class GroupLock:
         self._advisory()
 
     def _busy(self) -> str:
+        if self.shared:
+            return (f"a single driftline process (or `db reset-state`) is serving consumer group {self.group!r} "
+                    "with this database; scale-out processes (kafka.scale_out) cannot join it")
         return (f"another driftline process is serving consumer group {self.group!r} with this "
-                f"database; run one process per group (scaling out across processes comes later)")
+                f"database; run one process per group, or set kafka.scale_out: true on all of them")
 
     def release(self) -> None:
         self._advisory_lock = False

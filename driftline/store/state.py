@@ -26,10 +26,11 @@ class State:
         self._lock: GroupLock | None = None
 
     @mapped("could not take the consumer group's lock")
-    def lock_group(self, group: str) -> None:
-        """Refuse to run beside another process serving ``group`` (see ``store/lock.py``)."""
+    def lock_group(self, group: str, shared: bool = False) -> None:
+        """Refuse to run beside another process serving ``group`` (see ``store/lock.py``;
+        ``shared``: beside other scale-out processes only)."""
         if self._lock is None:
-            self._lock = GroupLock(self.engine, make_url(self.url).database, group)
+            self._lock = GroupLock(self.engine, make_url(self.url).database, group, shared)
 
     @mapped("could not take the consumer group's lock again")
     def check_lock(self) -> None:
@@ -70,9 +71,12 @@ class State:
 
     @mapped("could not reset the stored state")
     def reset(self, group: str) -> int:
-        """Forget ``group``'s open windows and detector state (closed windows, alerts and offsets stay)."""
+        """Forget ``group``'s open windows and detector state (closed windows, alerts and offsets stay),
+        and in scale-out its partial windows and partition watermarks."""
         with self.engine.begin() as c:
             c.execute(delete(t.checkpoints).where(t.checkpoints.c.group == group))
+            c.execute(delete(t.partials).where(t.partials.c.group == group))
+            c.execute(delete(t.partitions).where(t.partitions.c.group == group))
             return c.execute(delete(t.states).where(t.states.c.group == group)).rowcount
 
     @staticmethod

@@ -3,6 +3,9 @@
 import subprocess
 import sys
 
+import pytest
+
+from driftline.errors import StoreError
 from driftline.store import SqlStore
 
 
@@ -30,3 +33,21 @@ def test_in_memory_databases_are_private_and_need_no_lock():
     a, b = SqlStore("sqlite://"), SqlStore("sqlite://")
     a.state.lock_group("g")
     b.state.lock_group("g")  # each in-memory database belongs to its own process anyway
+
+
+def test_scale_out_processes_share_the_lock_and_keep_a_single_process_out(store_url):
+    a, b, single = SqlStore(store_url), SqlStore(store_url), SqlStore(store_url)
+    try:
+        a.state.lock_group("g1", shared=True)
+        b.state.lock_group("g1", shared=True)  # scale-out processes run side by side
+        with pytest.raises(StoreError, match="set kafka.scale_out: true on all of them"):
+            single.state.lock_group("g1")  # a single process (or `db reset-state`) is refused
+        a.close()
+        b.close()
+        single.state.lock_group("g1")
+        late = SqlStore(store_url)
+        with pytest.raises(StoreError, match="scale-out processes .* cannot join it"):
+            late.state.lock_group("g1", shared=True)
+        late.close()
+    finally:
+        single.close()

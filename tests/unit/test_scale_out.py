@@ -266,3 +266,16 @@ def test_a_replay_with_a_scale_out_configuration_runs_as_one_process(tmp_path, c
     assert code == 0
     windows = [orjson.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [w["count"] for w in windows] == [500] * 4  # the reference from the file's first 2,000 events
+
+
+def test_reset_state_forgets_the_partials_and_partition_marks_too(tmp_path):
+    s = settings()
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    w = worker(s, store, None, [], lambda: 1_795_000_000.0)
+    w.assign([(TOPIC, 0), (TOPIC, 1)])
+    w.process(next(batches([(0, v) for v in events(1000, seed=2)], size=1000)))  # a partial, held by partition 1
+    assert store.partials.pending("g") == {"m": 1} and len(store.partials.marks("g")) == 2
+    assert store.state.reset("g") > 0
+    assert store.partials.pending("g") == {} and store.partials.marks("g") == {}
+    assert store.state.load_states("g") == {}
