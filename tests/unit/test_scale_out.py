@@ -208,18 +208,25 @@ def test_a_process_that_lost_a_partition_cannot_overwrite_its_new_owners_state(t
     assert store.partials.marks("g")[(TOPIC, 0)]["owner"] == new.owner
 
 
-def test_a_partial_that_comes_after_its_window_was_merged_is_counted_as_late(tmp_path, caplog):
+def idle_after_two_windows(tmp_path, ends=None):
+    """A worker owning six partitions, 1,000 events (two windows) read from partition 0, then
+    two seconds of nothing (``partition_idle`` is one): its windows, output and clock."""
     s = settings(partition_idle="1s")
     store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
     stored_reference(store, s)
-    clock = [1_795_000_000.0]
-    out: list = []
+    clock, out = [1_795_000_000.0], []
     w = worker(s, store, None, out, lambda: clock[0])
+    w.merger.ends = ends
     w.assign([(TOPIC, p) for p in range(6)])
-    values = events(1500, seed=2)  # three windows of 5 s, on partition 0
-    w.process(next(batches([(0, v) for v in values[:1000]], size=1000)))
-    clock[0] += 2  # every partition idle: nothing holds the two windows
+    w.process(next(batches([(0, v) for v in events(1000, seed=2)], size=1000)))
+    clock[0] += 2
     w.process(Batch([], lambda i: None))
+    return w, out, clock
+
+
+def test_a_partial_that_comes_after_its_window_was_merged_is_counted_as_late(tmp_path, caplog):
+    w, out, clock = idle_after_two_windows(tmp_path)  # every partition idle: nothing holds the two windows
+    values = events(1500, seed=2)
     assert [(x["count"], x["closed_by"]) for x in out] == [(500, "watermark"), (500, "idle")]
     # partition 1 now brings events of the first window: after its merge, so late
     stale = batches([(1, v) for v in values[:100]] + [(1, v) for v in values[1000:1500]], size=600)
@@ -235,19 +242,10 @@ def test_a_partial_that_comes_after_its_window_was_merged_is_counted_as_late(tmp
 
 @pytest.mark.parametrize("unread, merged", [(True, []), (False, [500, 500])])
 def test_an_idle_partition_whose_broker_has_unread_records_holds_its_windows(tmp_path, unread, merged):
-    s = settings(partition_idle="1s")
-    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
-    stored_reference(store, s)
-    clock = [1_795_000_000.0]
-    out: list = []
-    w = worker(s, store, None, out, lambda: clock[0])
     # the broker's ends: partition 3 holds 50 records its owner has not read (or none)
-    w.merger.ends = lambda tps: {tp: (0, 50 if unread and tp == (TOPIC, 3) else 0) for tp in tps}
-    w.assign([(TOPIC, p) for p in range(6)])
-    w.process(next(batches([(0, v) for v in events(1000, seed=2)], size=1000)))
-    clock[0] += 2  # every partition idle by the clock
-    w.process(Batch([], lambda i: None))
-    assert [x["count"] for x in out] == merged
+    _, out, _ = idle_after_two_windows(
+        tmp_path, lambda tps: {tp: (0, 50 if unread and tp == (TOPIC, 3) else 0) for tp in tps})
+    assert [x["count"] for x in out] == merged  # every partition idle by the clock
 
 
 def test_a_replay_with_a_scale_out_configuration_runs_as_one_process(tmp_path, capsys):
