@@ -14,11 +14,14 @@ embedded broker, a 6-partition topic and PostgreSQL, compared window by window w
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 
+import httpx
 import orjson
 import pytest
 import yaml
@@ -82,9 +85,10 @@ class Cluster:
         self.store = SqlStore(url)  # the schema, before several processes start at once
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, metrics_port: int | None = None) -> None:
         path = self.tmp / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(self.cfg))
+        path.write_text(yaml.safe_dump(self.cfg | ({"metrics": {"port": metrics_port, "host": "127.0.0.1"}}
+                                                   if metrics_port else {})))
         out, err = open(self.tmp / f"{name}.out", "w"), open(self.tmp / f"{name}.err", "w")
         env = os.environ | {"PYTHONUNBUFFERED": "1", "DRIFTLINE_LOG_LEVEL": "info"}  # assignments in the log
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "driftline.cli", "run", "-c", str(path)],
@@ -177,15 +181,38 @@ def cluster(broker, uid, tmp_path, request):
         c.stop()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assigned(port: int) -> set[int]:
+    """The partitions a worker's /metrics says it owns."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {int(m) for m in re.findall(r'^driftline_assigned_partitions\{partition="(\d+)".*\} 1\.0$', text, re.M)}
+
+
+def processed(port: int) -> float:
+    """The events a worker's /metrics says it decoded."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    found = re.search(r'^driftline_process_events_total\{process="([^"]*)"\} (\S+)$', text, re.M)
+    return float(found.group(2)) if found else 0.0
+
+
 def test_three_workers_store_the_windows_one_process_stores(cluster, tmp_path):
     c = cluster()
     records = traffic()
     single = replayed(tmp_path, c, records)
     assert len(single["m"]) == 16 and len(single["k"]) == 8 and single["alerts"]
-    for name in ("w0", "w1", "w2"):
-        c.start(name)
+    ports = {name: free_port() for name in ("w0", "w1", "w2")}
+    for name, port in ports.items():
+        c.start(name, port)
     c.until(lambda: len(c.owners()) == PARTITIONS and len(set(c.owners().values())) == 3,
             "three workers sharing the six partitions")
+    c.until(lambda: sorted(p for port in ports.values() for p in assigned(port)) == list(range(PARTITIONS)),
+            "each partition in exactly one worker's metrics")
+    assert all(assigned(port) for port in ports.values())
     c.produce(records)
     c.until(lambda: c.counts() == {"m": 16, "k": 8}, "every window merged")
     time.sleep(3)  # nothing more comes
@@ -193,6 +220,8 @@ def test_three_workers_store_the_windows_one_process_stores(cluster, tmp_path):
     assert_same_windows(c, single, [v for _, v in records])
     assert transitions(c.store.reads.alert_events()) == transitions(single["alerts"])
     assert c.store.partials.pending(c.group) == {}  # every partial merged and deleted
+    decoded = {name: processed(port) for name, port in ports.items()}
+    assert sum(decoded.values()) == len(records) and all(decoded.values())  # each its share, none twice
 
 
 def test_a_worker_killed_and_one_added_lose_and_double_nothing(cluster, tmp_path):
