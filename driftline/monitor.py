@@ -117,6 +117,19 @@ class ModelMonitor:
                 f["tests"].append(r.to_dict())
                 f["drift"] = most_severe(f["tests"])
 
+    def watermark(self, version: str) -> int | None:
+        """The event-time watermark of a version's time windows (``None``: count windows, or none yet)."""
+        ws = self.versions.get(version)
+        return int(ws.watermark) if isinstance(ws, TimeWindows) and ws.watermark > np.iinfo(np.int64).min else None
+
+    def advance(self, version: str, watermark: int) -> list[Window]:
+        """Close the time windows of ``version`` that an outside ``watermark`` passed."""
+        ws = self.versions.get(version)
+        closed = ws.advance(watermark) if isinstance(ws, TimeWindows) else []
+        if closed:
+            self.dirty.add(version)
+        return closed
+
     def close_idle(self, now: float) -> list[Window]:
         idle = self.spec.window.idle_close
         if idle is None:

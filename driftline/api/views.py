@@ -9,6 +9,7 @@ from driftline.api import histograms
 from driftline.api import incidents as inc
 from driftline.api import params as p
 from driftline.api import performance as perf
+from driftline.segment_drift import reference_name
 from driftline.silencing import view
 from driftline.types import iso
 
@@ -124,8 +125,9 @@ class Views:
         if row is None:
             raise NotFound(f"no window {window_id}")
         s = row["summary"]
-        return {"id": window_id, "summary": s,
-                "histograms": histograms.for_window(s, self.browse.reference(s["model"]))}
+        seg = s.get("segment")  # a segment's window is compared with the segment's own reference
+        ref = s["model"] if not isinstance(seg, dict) else reference_name(s["model"], seg["feature"], seg["value"])
+        return {"id": window_id, "summary": s, "histograms": histograms.for_window(s, self.browse.reference(ref))}
 
     def alerts(self, q) -> dict:
         p.only(q, {"model", "from", "to", "limit", "after"})
