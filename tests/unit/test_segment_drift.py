@@ -119,11 +119,11 @@ def test_each_segment_is_tested_against_its_own_reference(tmp_path):
     assert sorted(whole["region"]["labels"][:2]) == ["north", "south"]
 
 
-def test_a_restart_mid_stream_gives_the_windows_of_one_run(tmp_path):
+def test_a_restart_mid_stream_gives_the_windows_of_one_run(tmp_path, store_url):
     values = traffic()
     svc, src, whole = service(SqlStore(f"sqlite:///{tmp_path / 'a.db'}"), values)
     svc.run(until=lambda: src.done)
-    url = f"sqlite:///{tmp_path / 'b.db'}"
+    url = store_url
     svc, src, first = service(SqlStore(url), values)
     while src.next < 10_300:  # while the segments still collect their references
         svc.step()
@@ -222,3 +222,21 @@ def test_labels_are_segmented_like_the_model_unless_told_otherwise():
     assert labels.segments == ["region"] and labels.max_segments == 4
     cfg = config(fields={"id": "id"}, labels={"segments": ["colour"]})
     assert parse_settings(cfg, {}).models[0].labels.segments == ["colour"]
+
+
+def test_hostile_segment_values_name_nothing_long_and_break_nothing(tmp_path):
+    """Values that look like the tag's syntax are segments like any other; a value longer than
+    MAX_VALUE is in (other), never the name of a version, an alert or a store row."""
+    odd = ["a]b[c=d", "x" * 5000, "(other)", ""]
+    values = events(12000, seed=1, regions=("north", "south")) + [
+        v.replace(b'"region":"north"', b'"region":' + orjson.dumps(odd[i % 4]))
+        for i, v in enumerate(events(8000, 12000, seed=2))]
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    svc, src, windows = service(store, values, cfg=config(reference={"first_n": 4000, "segment_first_n": 200}))
+    svc.run(until=lambda: src.done)
+    versions = {w["version"] for w in windows}
+    assert {"v1[region=a]b[c=d]", "v1[region=]", "v1[region=(other)]"} <= versions
+    assert max(map(len, versions)) < 40
+    seg = {w["segment"]["value"]: w["segment"] for w in windows if "segment" in w}
+    assert seg["a]b[c=d"]["version"] == "v1" and seg[""]["version"] == "v1"
+    assert max(len(r) for r in store.state.load_references()) < 40
