@@ -20,7 +20,7 @@ from driftline.detectors.calibrate import calibrate
 from driftline.detectors.classifier import DomainProfile
 from driftline.detectors.drift import Plan
 from driftline.detectors.multivariate import PCAProfile
-from driftline.detectors.performance.reference import reference_performance
+from driftline.detectors.performance.reference import reference_performance, segment_performance
 from driftline.detectors.profile import ReferenceProfile, build_reference
 from driftline.detectors.quality import CHECKS_PER_FEATURE
 from driftline.detectors.window import WindowStats, most_severe
@@ -322,6 +322,10 @@ def reference_for(spec: ModelSpec, columns: dict, source: str, seed: int = 0) ->
     if lab is not None and lab.reference_label in columns and "prediction" in columns:
         profile.performance = reference_performance(lab.task, lab.threshold, columns["prediction"],
                                                     columns[lab.reference_label])
+        if profile.performance is not None and lab.segments:
+            profile.performance["segments"] = segment_performance(
+                lab.task, lab.threshold, columns["prediction"], columns[lab.reference_label],
+                {f: columns[f] for f in lab.segments if f in columns}, profile.performance["calibrator"])
     return profile
 
 
