@@ -231,20 +231,15 @@ class Pipeline:
                         log.warning("model %s: the reference (%s) has no values for %s; they will not be "
                                     "tested", model, built.source, ", ".join(built.empty_features()))
                 self._predictions(model, version)  # first: a window this batch closes holds its predictions
-                for w in closed:
-                    self._close(self.monitors[model], w, unit, now)
+                closing = [(self.monitors[model], w, None) for w in closed]
                 if model in self.segments:
-                    self._segment(model, version, cols, unit, now)
+                    closing += self._segment(model, version, cols, unit, now)
+                self._close_in_order(closing, unit, now)
             for model, labels in decoded.labels.items():
                 self.labels[model].join(labels.ids, labels.label, labels.ts)
             for realized in self.labels.values():
                 realized.expire()  # by the newest event or label time seen
-        for monitor in self.monitors.values():
-            for w in monitor.close_idle(now):
-                self._close(monitor, w, unit, now)
-        for seg in self.segments.values():
-            for m, w in seg.closing(lambda m: m.close_idle(now)):
-                self._close(m, w, unit, now, seg.segment_of(m, w))
+        self._close_in_order(self._closing(lambda m: m.close_idle(now)), unit, now)
         unit.add(self.router.tick(self._silence(now) if self._no_data else {}, now))
         if decoded is not None:
             self.metrics.observe_batch(decoded, self.clock() - started)
@@ -256,13 +251,26 @@ class Pipeline:
             return None
         return self._with_state(unit)
 
-    def _segment(self, model: str, version: str, cols, unit: CommitUnit, now: float) -> None:
-        """The batch's events of ``version`` into the model's segment monitors."""
+    def _segment(self, model: str, version: str, cols, unit: CommitUnit, now: float) -> list[tuple]:
+        """The batch's events of ``version`` into the model's segment monitors; the windows they closed."""
         seg = self.segments[model]
         closed, built = seg.ingest(version, cols, now, self.monitors[model].watermark(version))
         unit.references += built
-        for m, w in closed:
-            self._close(m, w, unit, now, seg.segment_of(m, w))
+        return [(m, w, seg.segment_of(m, w)) for m, w in closed]
+
+    def _closing(self, close) -> list[tuple]:
+        """``close(monitor)`` of every monitor, segments' too: ``(monitor, window, segment or None)``."""
+        out = [(m, w, None) for m in self.monitors.values() for w in close(m)]
+        for seg in self.segments.values():
+            out += [(m, w, seg.segment_of(m, w)) for m, w in seg.closing(close)]
+        return out
+
+    def _close_in_order(self, closing: list[tuple], unit: CommitUnit, now: float | None = None) -> None:
+        """Summarise and route closed windows in the order of their ends, a segment's before its
+        version's of the same end (so that a segment's alert joins the incident its version's
+        window would resolve, however the windows fell into batches)."""
+        for m, w, segment in sorted(closing, key=lambda c: (c[1].bounds[1], c[2] is None)):
+            self._close(m, w, unit, now, segment)
 
     def _predictions(self, model: str, version: str) -> None:
         """Hold the windowed predictions of a model with labels for their labels."""
@@ -347,12 +355,7 @@ class Pipeline:
         a checkpoint; return the offsets to commit. For a replayed file only: the
         service over Kafka never calls it, its open windows are checkpointed and resumed."""
         unit = CommitUnit()
-        for monitor in self.monitors.values():
-            for w in monitor.close_all():
-                self._close(monitor, w, unit)
-        for seg in self.segments.values():
-            for m, w in seg.closing(lambda m: m.close_all()):
-                self._close(m, w, unit, segment=seg.segment_of(m, w))
+        self._close_in_order(self._closing(lambda m: m.close_all()), unit)
         return self._write(unit)
 
     def _write(self, unit: CommitUnit) -> dict[tuple[str, int], int]:

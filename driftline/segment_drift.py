@@ -31,6 +31,7 @@ from driftline.detectors.profile import ReferenceProfile, label
 from driftline.labels.segments import SegmentCodes
 from driftline.monitor import ModelMonitor, profile_fits, reference_for
 from driftline.streams.windows import Window
+from driftline.summary import segment_version
 from driftline.types import Columns
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,12 @@ FIRST_N = 1000
 
 def tag(version: str, feature: str, value: str) -> str:
     """A segment's windows' version: ``v3[country=DE]``."""
-    return f"{version}[{feature}={value}]"
+    return segment_version(version, f"{feature}={value}")
 
 
 def reference_name(model: str, feature: str, value: str) -> str:
     """The name a segment's reference is stored under: ``fraud[country=DE]``."""
-    return f"{model}[{feature}={value}]"
+    return segment_version(model, f"{feature}={value}")
 
 
 def is_segment_key(key: str) -> bool:
@@ -177,26 +178,41 @@ class SegmentDrift:
         makes a segment's monitor from its own keys (the pipeline's, which checks they still fit)."""
         if not states:
             return
-        if CODES not in states or list(states[CODES].get("names", {})) != list(self.features):
-            was = list(states.get(CODES, {}).get("names", {}))
-            log.warning("model %s: segments were %s, now %s; the segments' open windows are discarded",
-                        self.spec.name, was, list(self.features))
-            self.deleted.update(states)
-            return
-        self.table = SegmentCodes.from_state(states[CODES], self.features, self.spec.max_segments,
-                                             f"model {self.spec.name}: segments")
+        what = f"model {self.spec.name}: segments"
+        if CODES not in states:
+            raise st.StateError(f"{what}: segment states without their code table")
+        was = list(st.check_format(states[CODES], what)["names"])
+        self.table = SegmentCodes.from_state(states[CODES], self.features, self.spec.max_segments, what, common=True)
+        if was != list(self.features):
+            gone = [f for f in was if f not in self.features]
+            log.warning("model %s: segments were %s, now %s; %s", self.spec.name, was, list(self.features),
+                        f"the open windows of {', '.join(gone)}'s segments are discarded" if gone
+                        else "the segments kept their windows")
         own: dict[tuple[int, int], dict[str, dict]] = {}
+        moved: set[tuple[int, int]] = set()
         for key, state in states.items():
             if key == CODES:
                 continue
             try:
                 fi, code, rest = key[len(SEG):].split("/", 2)
-                own.setdefault((int(fi), int(code)), {})[rest] = state
-            except ValueError:
-                raise st.StateError(f"model {self.spec.name}: segments: unreadable state key {key!r}") from None
+                fi, code = int(fi), int(code)
+                feature = was[fi]
+            except (ValueError, IndexError):
+                raise st.StateError(f"{what}: unreadable state key {key!r}") from None
+            if feature not in self.features:
+                self.deleted.add(key)
+                continue
+            new = self.features.index(feature)
+            if code >= len(self.table.names[feature]):
+                raise st.StateError(f"{what}: state key {key!r} for a segment that the code table does not have")
+            if new != fi:  # the feature moved in the list: its keys move with it
+                self.deleted.add(key)
+                moved.add((new, code))
+            own.setdefault((new, code), {})[rest] = state
         for (fi, code), keyed in sorted(own.items()):
-            if fi >= len(self.features) or code >= len(self.table.names[self.features[fi]]):
-                raise st.StateError(f"model {self.spec.name}: segments: state key for segment ({fi}, {code}) "
-                                    "that the code table does not have")
-            self.children[(fi, code)] = restore(self.child_spec, self.profile(fi, code), keyed)
+            m = self.children[(fi, code)] = restore(self.child_spec, self.profile(fi, code), keyed)
+            if (fi, code) in moved:
+                m.dirty.update(m.keys())
         self.table.stored()
+        if was != list(self.features):
+            self.table.dirty = True

@@ -9,8 +9,8 @@ from driftline.api import histograms
 from driftline.api import incidents as inc
 from driftline.api import params as p
 from driftline.api import performance as perf
-from driftline.segment_drift import reference_name
 from driftline.silencing import view
+from driftline.summary import alert_row, segment_version
 from driftline.types import iso
 
 SPARK = 48  # windows in the fleet page's sparklines
@@ -55,6 +55,9 @@ class Views:
         versions = self.browse.versions()
         open_ = self.browse.firing_incidents()
         found = perf.summaries(self.browse, self.labels)
+        shown = {(v["model"], v["version"]) for v in versions}
+        for a in alerts:
+            (a["model"], a["version"]), a["rule"] = alert_row(a["model"], a["version"], a["rule"], a["segment"], shown)
         items = [self._version(v, alerts, open_.get((v["model"], v["version"]), 0))
                  | {"performance": perf.for_version(v["model"], v["version"], found, self.labels)} for v in versions]
         seen = {v["model"] for v in versions}
@@ -126,7 +129,7 @@ class Views:
             raise NotFound(f"no window {window_id}")
         s = row["summary"]
         seg = s.get("segment")  # a segment's window is compared with the segment's own reference
-        ref = s["model"] if not isinstance(seg, dict) else reference_name(s["model"], seg["feature"], seg["value"])
+        ref = s["model"] if not isinstance(seg, dict) else segment_version(s["model"], f"{seg['feature']}={seg['value']}")
         return {"id": window_id, "summary": s, "histograms": histograms.for_window(s, self.browse.reference(ref))}
 
     def alerts(self, q) -> dict:

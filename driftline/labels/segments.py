@@ -88,9 +88,19 @@ class SegmentCodes:
         return {"format": st.FORMAT, "names": {f: list(v) for f, v in self.names.items()}}
 
     @classmethod
-    def from_state(cls, state: dict, features: tuple[str, ...], max_segments: int, what: str) -> SegmentCodes:
-        """The stored tables; ``features`` must be the stored ones (codes of pending predictions point into them)."""
+    def from_state(cls, state: dict, features: tuple[str, ...], max_segments: int, what: str,
+                   common: bool = False) -> SegmentCodes:
+        """The stored tables; ``features`` must be the stored ones (codes of pending predictions point
+        into them), unless ``common``: then the tables of the stored features still in ``features``
+        are kept, and the others start empty."""
         st.check_format(state, what)
+        if common:
+            out = cls(features, max_segments)
+            for f in features:
+                if f in state["names"]:
+                    out.names[f] = [str(v) for v in state["names"][f]]
+                    out._arrays[f] = pa.array(out.names[f], pa.string())
+            return out
         if list(state["names"]) != list(features):
             raise st.StateError(f"{what}: labels.segments was {list(state['names'])} when the pending predictions "
                                 f"were stored, now {list(features)}; it cannot change on restore")

@@ -183,9 +183,13 @@ def test_a_segment_reference_comes_from_its_rows_of_the_reference_file(tmp_path)
     assert not any(w["drifted"] for v, ws in got.items() if v != "v1" for w in ws)
 
 
-def test_changing_the_segments_discards_only_the_segments_open_windows(tmp_path):
-    url = f"sqlite:///{tmp_path / 'd.db'}"
+def test_a_segment_feature_kept_through_a_change_of_segments_keeps_its_windows(tmp_path):
+    """[region] → [colour, region] → [colour]: region's segments go on as if nothing changed
+    (the same windows as one run, no seq twice), then are dropped with their state."""
     values = traffic()
+    svc, src, once = service(SqlStore("sqlite://"), values)
+    svc.run(until=lambda: src.done)
+    url = f"sqlite:///{tmp_path / 'd.db'}"
     svc, src, _ = service(SqlStore(url), values)
     while src.next < 20_000:
         svc.step()
@@ -193,12 +197,23 @@ def test_changing_the_segments_discards_only_the_segments_open_windows(tmp_path)
     store = SqlStore(url)
     before = {k for (_, k, _) in store.state.load_states("driftline")}
     assert "segments/codes" in before and any(k.startswith("segments/0/") for k in before)
-    cfg = config(segments=["colour"])
-    svc, src, windows = service(store, values, cfg=cfg, start=store.state.load_offsets("driftline")[("memory", 0)])
+    resume = store.state.load_offsets("driftline")[("memory", 0)]
+    svc, src, _ = service(store, values, cfg=config(segments=["colour", "region"]), start=resume)
+    svc.run(until=lambda: src.done)
+    svc.shutdown()
+    stored = by_version(SqlStore(url).reads.windows("m"))
+    for v in ("v1[region=north]", "v1[region=south]"):
+        assert [(w["seq"], w["count"], w["drifted"]) for w in stored[v]] == \
+            [(w["seq"], w["count"], w["drifted"]) for w in by_version(once)[v]]
+    assert {"v1[colour=red]", "v1[colour=green]", "v1[colour=blue]"} <= set(stored)
+    keys = {k for (_, k, _) in SqlStore(url).state.load_states("driftline")}
+    assert any(k.startswith("segments/1/") and "region=" in k for k in keys)
+    assert not any(k.startswith("segments/0/") and "region=" in k for k in keys)  # moved, not copied
+    svc, src, _ = service(SqlStore(url), values, cfg=config(segments=["colour"]), start=len(values))
     svc.step()
     svc.shutdown()
     after = {k for (_, k, _) in SqlStore(url).state.load_states("driftline")}
-    assert "v1" in after and not any("region" in k for k in after)
+    assert "v1" in after and any("colour=" in k for k in after) and not any("region=" in k for k in after)
 
 
 def _errors(model: dict) -> list[str]:
@@ -240,3 +255,45 @@ def test_hostile_segment_values_name_nothing_long_and_break_nothing(tmp_path):
     seg = {w["segment"]["value"]: w["segment"] for w in windows if "segment" in w}
     assert seg["a]b[c=d"]["version"] == "v1" and seg[""]["version"] == "v1"
     assert max(len(r) for r in store.state.load_references()) < 40
+
+
+def test_versions_that_would_be_confused_with_a_segment_or_overflow_the_store_are_bad_records():
+    from driftline.streams.decode import Decoder
+    from driftline.types import Batch, SourcePosition
+    decoder = Decoder(parse_settings(config(), {}).models)
+    good, = events(1)
+    for version, reason in [("v1[region=south]", "spelled like a segment's version (model m's segments: region)"),
+                            ("x" * 101, "is 101 characters long, at most 100")]:
+        bad = good.replace(b'"version":"v1"', b'"version":' + orjson.dumps(version))
+        for batch in ([bad], [good, bad], [bad] * 3):  # the columnar, the one-group and the record paths
+            out = decoder.decode(Batch(batch, lambda i: SourcePosition("t", 0, i), {("t", 0): len(batch)}))
+            assert [b.reason for b in out.bad] == [f"field 'version' is {version!r}, {reason}"
+                                                   if "[" in version else f"field 'version' {reason}"] * batch.count(bad)
+            assert sum(c.n for c in out.groups.values()) == batch.count(good)
+    ok = good.replace(b'"version":"v1"', b'"version":"v1[colour=red]"')  # brackets are fine otherwise
+    out = decoder.decode(Batch([ok], lambda i: SourcePosition("t", 0, i), {("t", 0): 1}))
+    assert not out.bad and list(out.groups) == [("m", "v1[colour=red]")]
+
+
+def test_status_and_the_fleet_put_a_segment_alert_on_its_segments_row(tmp_path):
+    from driftline.status import status_rows
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    values = events(12000, seed=1) + events(20000, 12000, seed=2) + events(8000, 32000, south_shift=0.6, seed=3)
+    svc, src, windows = service(store, values)
+    svc.run(until=lambda: src.done)
+    svc.pipeline.end_of_input()
+    # closed together, a segment's window is routed before its version's window of the same end
+    last = [w for w in windows if w["closed_by"] == "end_of_input"]
+    assert [w["version"] for w in last][-1] == "v1" and {"v1[region=north]", "v1[region=south]"} <= \
+        {w["version"] for w in last}
+    rows = {r["version"]: r for r in status_rows(store.reads, time.time())}
+    assert [a["rule"] for a in rows["v1[region=south]"]["firing"]] == ["feature_drift"]
+    assert rows["v1[region=north]"]["firing"] == [] and len(rows["v1"]["firing"]) == 1
+    server = build_http(parse_settings(config() | {"store": {"url": store.url}}, {}), port=0)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            fleet = {m["version"]: m for m in client.get("/api/v1/models").json()["items"]}
+    finally:
+        server.stop()
+    assert fleet["v1[region=south]"]["firing"] == ["feature_drift"] and fleet["v1[region=north]"]["firing"] == []
+    assert fleet["v1"]["firing"] == ["feature_drift"]
