@@ -299,8 +299,8 @@ class Pipeline:
             for key in sorted(seg.deleted):
                 unit.states[(name, key, ALL_SOURCES)] = None
             seg.deleted = set()
-            for prefix, monitor in seg.items():
-                self._states(unit, name, prefix, monitor)
+            for prefix, monitor, stored in seg.items():
+                self._states(unit, name, prefix, monitor, stored)
             if seg.table.dirty:
                 unit.states[(name, CODES, ALL_SOURCES)] = st.encode(seg.table.to_state(), self._secret)
                 seg.table.stored()
@@ -314,13 +314,14 @@ class Pipeline:
         unit.drop_legacy, self._drop_legacy = self._drop_legacy, False
         return unit
 
-    def _states(self, unit: CommitUnit, name: str, prefix: str, monitor: ModelMonitor) -> None:
-        """The changed keys of one monitor (a segment's under its ``prefix``)."""
+    def _states(self, unit: CommitUnit, name: str, prefix: str, monitor: ModelMonitor, stored=str) -> None:
+        """The changed keys of one monitor (a segment's under its ``prefix``, named ``stored(key)``)."""
         for key in sorted(monitor.dirty):
             state = monitor.to_state(key)
             if state is not None and key != MODEL_KEY:
                 state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
-            unit.states[(name, prefix + key, ALL_SOURCES)] = None if state is None else st.encode(state, self._secret)
+            unit.states[(name, prefix + stored(key), ALL_SOURCES)] = \
+                None if state is None else st.encode(state, self._secret)
         monitor.clean()
 
     def _checkpoint(self, unit: CommitUnit) -> dict[tuple[str, int], int]:

@@ -15,7 +15,8 @@ nothing, one whose inputs moved does.
 A segment's time window closes when its version's watermark passes its end, not only its own
 events' (a quiet segment does not hold its windows open). Its state is kept under the model's
 keys ``segments/codes`` (the code tables) and ``segments/<feature index>/<code>/<key>`` (the
-segment monitor's own keys: ``""`` while it collects its reference, else the tagged version).
+segment monitor's own keys: ``""`` while it collects its reference, else the version, which
+the segment's windows are tagged with).
 """
 
 from __future__ import annotations
@@ -131,10 +132,12 @@ class SegmentDrift:
             self.children[key] = make(self.child_spec, self.profile(fi, code))
         return self.children[key]
 
-    def items(self) -> Iterator[tuple[str, ModelMonitor]]:
-        """``(key prefix, segment monitor)`` of every segment."""
+    def items(self) -> Iterator[tuple[str, ModelMonitor, Callable[[str], str]]]:
+        """``(key prefix, segment monitor, its key's stored name)`` of every segment: a segment's
+        tagged version is stored as its version (the prefix names the segment)."""
         for (fi, code), m in sorted(self.children.items()):
-            yield self.prefix(fi, code), m
+            cut = len(tag("", *self.name(fi, code)))
+            yield self.prefix(fi, code), m, lambda key, cut=cut: key[:-cut] if key else key
 
     # -- events --------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class SegmentDrift:
         return closed, built
 
     def closing(self, close: Callable[[ModelMonitor], list[Window]]) -> list[tuple[ModelMonitor, Window]]:
-        return [(m, w) for _, m in self.items() for w in close(m)]
+        return [(m, w) for _, m, _ in self.items() for w in close(m)]
 
     def segment_of(self, m: ModelMonitor, w: Window) -> dict:
         """``{"feature", "value", "version"}`` of a segment monitor's window (for its summary)."""
@@ -208,7 +211,7 @@ class SegmentDrift:
             if new != fi:  # the feature moved in the list: its keys move with it
                 self.deleted.add(key)
                 moved.add((new, code))
-            own.setdefault((new, code), {})[rest] = state
+            own.setdefault((new, code), {})[tag(rest, *self.name(new, code)) if rest else ""] = state
         for (fi, code), keyed in sorted(own.items()):
             m = self.children[(fi, code)] = restore(self.child_spec, self.profile(fi, code), keyed)
             if (fi, code) in moved:

@@ -418,8 +418,15 @@ class ModelSpec(_Frozen):
         self._check_segments(self.labels.segments, ("labels", "segments"))
 
     def _check_segments(self, names: list[str], at: tuple) -> None:
+        from driftline.labels.segments import MAX_VALUE
+        from driftline.types import MAX_VERSION
         usable = [k for k, f in self.features.items() if f.kind != "numeric"]
         for i, name in enumerate(names):
+            room = 200 - 3 - MAX_VALUE - max(MAX_VERSION, len(self.name))  # v3[name=value] in a 200-character column
+            if at == ("segments",) and name in usable and len(name) > room:
+                raise PathError((*at, i), f"{name!r} is {len(name)} characters long; a segment feature's name is "
+                                          f"at most {room} here (its segments' versions, {self.name}[{name}=…], "
+                                          "must fit the store's 200)")
             if name not in usable:
                 raise PathError((*at, i), f"{name!r} is not a categorical feature of model {self.name} (its "
                                           f"categorical and boolean features: {', '.join(usable) or 'none'})")

@@ -36,7 +36,7 @@ from driftline.types import INVALID
 
 OTHER, MISSING = -1, -2
 #: a longer value is never a segment of its own (it names versions, alerts, store rows): ``(other)``
-MAX_VALUE = 100
+MAX_VALUE = 64
 OTHER_NAME, MISSING_NAME = "(other)", "(missing)"
 _RESERVED = frozenset({OTHER_NAME, MISSING_NAME, INVALID})
 
