@@ -188,6 +188,16 @@ class TimeWindows:
         for start in present:
             self._window(int(start)).update(cols.take(starts == start))
         self.watermark = max(self.watermark, int(cols.ts.max()) - self.lateness)
+        return self._passed()
+
+    def advance(self, watermark: int) -> list[Window]:
+        """Close the buckets an outside ``watermark`` passed (a segment's, by its version's events)."""
+        if watermark <= self.watermark:
+            return []
+        self.watermark = watermark
+        return self._passed()
+
+    def _passed(self) -> list[Window]:
         closed = []
         for start in sorted(self.open):
             if start + self.duration <= self.watermark:
