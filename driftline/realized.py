@@ -52,6 +52,20 @@ def is_label_key(key: str) -> bool:
     return key.startswith(PREFIX)
 
 
+def _by_window(versions: np.ndarray, windows: np.ndarray):
+    """``(version code, window, selection)`` for each (version, window) pair present, in sorted
+    order; the selection is a slice of all when there is one pair (the usual case)."""
+    for code in np.unique(versions).tolist():
+        vsel = versions == code
+        wins = windows[vsel]
+        uniq = np.unique(wins)
+        if uniq.size == 1 and wins.size == windows.size:
+            yield code, int(uniq[0]), slice(None)
+            continue
+        for win in uniq.tolist():
+            yield code, win, vsel & (windows == win)
+
+
 class _Window:
     """One (version, window)'s accumulated performance."""
 
@@ -239,11 +253,8 @@ class RealizedPerformance:
     def _credit(self, j) -> None:
         if not j.n:
             return
-        pairs = np.stack([j.version.astype(np.int64), j.window.astype(np.int64)], axis=1)
-        keys, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        for i, (code, win) in enumerate(keys.tolist()):
-            sel = inverse == i
+        delay = j.delay / 1000.0
+        for code, win, sel in _by_window(j.version, j.window):
             w = self.windows.get((code, win))
             if w is None:  # its accumulator is done (all its predictions expired): cannot happen
                 w = self._window(code, self.versions[code], win)
@@ -252,7 +263,7 @@ class RealizedPerformance:
                 w.stats.update(pred, label)
             else:
                 w.stats.update(label, pred)
-            w.delay.update(j.delay[sel] / 1000.0)
+            w.delay.update(delay[sel])
             w.changed = True
             self._dirty.add((code, win))
 
