@@ -36,6 +36,7 @@ from driftline.streams.simulator import bench_events
 from driftline.types import Batch, SourcePosition
 
 REFERENCE, WINDOW = 50_000, 10_000
+SEGMENT_REFERENCE = 2_000  # events a segment collects for its own reference (--segments)
 
 
 def bench_config(bootstrap: str, topic: str, db: str, labels: bool = False, segments: int = 0) -> dict:
@@ -45,8 +46,10 @@ def bench_config(bootstrap: str, topic: str, db: str, labels: bool = False, segm
                       "batch_size": 10_000, "poll_timeout": "200ms"},
             "store": {"url": f"sqlite:///{db}"}, "alerts": {"console": False, "topic": None, "retrain_topic": None},
             "models": [{"name": "bench", "features": feats, "prediction": "numeric",
-                        "window": {"size": WINDOW, "min_count": 1000}, "reference": {"first_n": REFERENCE}}
-                       | ({"labels": {"segments": [f"cat_{j:02d}" for j in range(segments)]}} if labels else {})]}
+                        "window": {"size": WINDOW, "min_count": 1000},
+                        "reference": {"first_n": REFERENCE, "segment_first_n": SEGMENT_REFERENCE}}
+                       | ({"segments": [f"cat_{j:02d}" for j in range(segments)]} if segments else {})
+                       | ({"labels": {}} if labels else {})]}
 
 
 def with_labels(values: list[bytes], rng) -> list[bytes]:
@@ -140,7 +143,8 @@ def main() -> None:
     ap.add_argument("--labels", action="store_true",
                     help="the model has labels: half of each window's predictions get a label a window later")
     ap.add_argument("--segments", type=int, default=0, choices=range(6), metavar="N",
-                    help="with --labels: the first N categorical features are labels.segments (12 values each)")
+                    help="the first N categorical features are segments (12 values each; drift per segment, "
+                         "and performance per segment with --labels)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     values = bench_events(args.events, rng)

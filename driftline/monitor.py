@@ -20,7 +20,7 @@ from driftline.detectors.calibrate import calibrate
 from driftline.detectors.classifier import DomainProfile
 from driftline.detectors.drift import Plan
 from driftline.detectors.multivariate import PCAProfile
-from driftline.detectors.performance.reference import reference_performance
+from driftline.detectors.performance.reference import reference_performance, segment_performance
 from driftline.detectors.profile import ReferenceProfile, build_reference
 from driftline.detectors.quality import CHECKS_PER_FEATURE
 from driftline.detectors.window import WindowStats, most_severe
@@ -116,6 +116,19 @@ class ModelMonitor:
                 f = ctx.features[feature]
                 f["tests"].append(r.to_dict())
                 f["drift"] = most_severe(f["tests"])
+
+    def watermark(self, version: str) -> int | None:
+        """The event-time watermark of a version's time windows (``None``: count windows, or none yet)."""
+        ws = self.versions.get(version)
+        return int(ws.watermark) if isinstance(ws, TimeWindows) and ws.watermark > np.iinfo(np.int64).min else None
+
+    def advance(self, version: str, watermark: int) -> list[Window]:
+        """Close the time windows of ``version`` that an outside ``watermark`` passed."""
+        ws = self.versions.get(version)
+        closed = ws.advance_to(watermark) if isinstance(ws, TimeWindows) else []
+        if closed:
+            self.dirty.add(version)
+        return closed
 
     def close_idle(self, now: float) -> list[Window]:
         idle = self.spec.window.idle_close
@@ -309,6 +322,10 @@ def reference_for(spec: ModelSpec, columns: dict, source: str, seed: int = 0) ->
     if lab is not None and lab.reference_label in columns and "prediction" in columns:
         profile.performance = reference_performance(lab.task, lab.threshold, columns["prediction"],
                                                     columns[lab.reference_label])
+        if profile.performance is not None and lab.segments:
+            profile.performance["segments"] = segment_performance(
+                lab.task, lab.threshold, columns["prediction"], columns[lab.reference_label],
+                {f: columns[f] for f in lab.segments if f in columns}, profile.performance["calibrator"])
     return profile
 
 

@@ -19,6 +19,7 @@ from driftline.detectors.profile import ReferenceProfile
 from driftline.metrics import NullMetrics
 from driftline.monitor import MODEL_KEY, ModelMonitor, profile_fits
 from driftline.realized import RealizedPerformance, is_label_key
+from driftline.segment_drift import CODES, SegmentDrift, is_segment_key
 from driftline.streams.decode import Decoder
 from driftline.streams.windows import Window
 from driftline.types import BadRecord, Batch, CommitUnit
@@ -107,8 +108,12 @@ class Pipeline:
                 log.warning("model %s: its features changed since the stored reference was built; "
                             "building a new reference", spec.name)
                 profile = None
-            self.monitors[spec.name] = self._monitor(spec, profile, {k: v for (m, k), v in saved.items()
-                                                                    if m == spec.name and not is_label_key(k)})
+            self.monitors[spec.name] = self._monitor(spec, profile, {
+                k: v for (m, k), v in saved.items() if m == spec.name and not is_label_key(k)
+                and not is_segment_key(k)})
+        self.segments = {spec.name: self._segments(spec, refs, {k: v for (m, k), v in saved.items()
+                                                                if m == spec.name and is_segment_key(k)})
+                         for spec in self.settings.models if spec.segments}
         self.labels = {spec.name: self._labels(spec, {k: v for (m, k), v in saved.items()
                                                       if m == spec.name and is_label_key(k)},
                                                self.monitors[spec.name].profile)
@@ -136,6 +141,16 @@ class Pipeline:
         if self._drop_legacy:
             m.dirty.update(m.keys())
         return m
+
+    def _segments(self, spec: ModelSpec, refs: dict, states: dict[str, dict]) -> SegmentDrift:
+        """The model's segment monitors, with their stored open windows."""
+        rows = None
+        if spec.reference.path is not None:
+            from driftline.streams.files import read_table
+            rows = lambda: read_table(spec.reference.path)  # noqa: E731 - read once, when a segment needs it
+        seg = SegmentDrift(spec, refs, rows)
+        seg.load(states, self._monitor)
+        return seg
 
     @staticmethod
     def _labels(spec: ModelSpec, states: dict[str, dict], profile: ReferenceProfile | None) -> RealizedPerformance:
@@ -216,15 +231,15 @@ class Pipeline:
                         log.warning("model %s: the reference (%s) has no values for %s; they will not be "
                                     "tested", model, built.source, ", ".join(built.empty_features()))
                 self._predictions(model, version)  # first: a window this batch closes holds its predictions
-                for w in closed:
-                    self._close(self.monitors[model], w, unit, now)
+                closing = [(self.monitors[model], w, None) for w in closed]
+                if model in self.segments:
+                    closing += self._segment(model, version, cols, unit, now)
+                self._close_in_order(closing, unit, now)
             for model, labels in decoded.labels.items():
                 self.labels[model].join(labels.ids, labels.label, labels.ts)
             for realized in self.labels.values():
                 realized.expire()  # by the newest event or label time seen
-        for monitor in self.monitors.values():
-            for w in monitor.close_idle(now):
-                self._close(monitor, w, unit, now)
+        self._close_in_order(self._closing(lambda m: m.close_idle(now)), unit, now)
         unit.add(self.router.tick(self._silence(now) if self._no_data else {}, now))
         if decoded is not None:
             self.metrics.observe_batch(decoded, self.clock() - started)
@@ -235,6 +250,27 @@ class Pipeline:
                 or (due and self._dirty)):
             return None
         return self._with_state(unit)
+
+    def _segment(self, model: str, version: str, cols, unit: CommitUnit, now: float) -> list[tuple]:
+        """The batch's events of ``version`` into the model's segment monitors; the windows they closed."""
+        seg = self.segments[model]
+        closed, built = seg.ingest(version, cols, now, self.monitors[model].watermark(version))
+        unit.references += built
+        return [(m, w, seg.segment_of(m, w)) for m, w in closed]
+
+    def _closing(self, close) -> list[tuple]:
+        """``close(monitor)`` of every monitor, segments' too: ``(monitor, window, segment or None)``."""
+        out = [(m, w, None) for m in self.monitors.values() for w in close(m)]
+        for seg in self.segments.values():
+            out += [(m, w, seg.segment_of(m, w)) for m, w in seg.closing(close)]
+        return out
+
+    def _close_in_order(self, closing: list[tuple], unit: CommitUnit, now: float | None = None) -> None:
+        """Summarise and route closed windows in the order of their ends, a segment's before its
+        version's of the same end (so that a segment's alert joins the incident its version's
+        window would resolve, however the windows fell into batches)."""
+        for m, w, segment in sorted(closing, key=lambda c: (c[1].bounds[1], c[2] is None)):
+            self._close(m, w, unit, now, segment)
 
     def _predictions(self, model: str, version: str) -> None:
         """Hold the windowed predictions of a model with labels for their labels."""
@@ -258,12 +294,16 @@ class Pipeline:
         """The offsets, and the state of every key changed since the last checkpoint (only those)."""
         unit.offsets = dict(self.offsets)
         for name, monitor in self.monitors.items():
-            for key in sorted(monitor.dirty):
-                state = monitor.to_state(key)
-                if state is not None and key != MODEL_KEY:
-                    state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
-                unit.states[(name, key, ALL_SOURCES)] = None if state is None else st.encode(state, self._secret)
-            monitor.clean()
+            self._states(unit, name, "", monitor)
+        for name, seg in self.segments.items():
+            for key in sorted(seg.deleted):
+                unit.states[(name, key, ALL_SOURCES)] = None
+            seg.deleted = set()
+            for prefix, monitor, stored in seg.items():
+                self._states(unit, name, prefix, monitor, stored)
+            if seg.table.dirty:
+                unit.states[(name, CODES, ALL_SOURCES)] = st.encode(seg.table.to_state(), self._secret)
+                seg.table.stored()
         for name, realized in self.labels.items():
             for revision in realized.revisions():
                 unit.performance.append(revision)
@@ -273,6 +313,16 @@ class Pipeline:
             realized.clean()
         unit.drop_legacy, self._drop_legacy = self._drop_legacy, False
         return unit
+
+    def _states(self, unit: CommitUnit, name: str, prefix: str, monitor: ModelMonitor, stored=str) -> None:
+        """The changed keys of one monitor (a segment's under its ``prefix``, named ``stored(key)``)."""
+        for key in sorted(monitor.dirty):
+            state = monitor.to_state(key)
+            if state is not None and key != MODEL_KEY:
+                state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
+            unit.states[(name, prefix + stored(key), ALL_SOURCES)] = \
+                None if state is None else st.encode(state, self._secret)
+        monitor.clean()
 
     def _checkpoint(self, unit: CommitUnit) -> dict[tuple[str, int], int]:
         self.pending = unit
@@ -306,9 +356,7 @@ class Pipeline:
         a checkpoint; return the offsets to commit. For a replayed file only: the
         service over Kafka never calls it, its open windows are checkpointed and resumed."""
         unit = CommitUnit()
-        for monitor in self.monitors.values():
-            for w in monitor.close_all():
-                self._close(monitor, w, unit)
+        self._close_in_order(self._closing(lambda m: m.close_all()), unit)
         return self._write(unit)
 
     def _write(self, unit: CommitUnit) -> dict[tuple[str, int], int]:
@@ -322,9 +370,12 @@ class Pipeline:
         for (model, version), n in invalid.items():
             self.monitors[model].add_invalid(version, n)
 
-    def _close(self, monitor: ModelMonitor, w: Window, unit: CommitUnit, now: float | None = None) -> None:
+    def _close(self, monitor: ModelMonitor, w: Window, unit: CommitUnit, now: float | None = None,
+               segment: dict | None = None) -> None:
         summary = monitor.summarise(w)
+        if segment is not None:
+            summary["segment"] = segment
         unit.windows.append(summary)
-        if monitor.spec.name in self.labels:  # its estimate is complete
+        if segment is None and monitor.spec.name in self.labels:  # its estimate is complete
             self.labels[monitor.spec.name].closed(w.version, w.seq if monitor.spec.window.size else w.start_ms)
         unit.add(self.router.route(summary, self.wall() if now is None else now))

@@ -52,6 +52,20 @@ def is_label_key(key: str) -> bool:
     return key.startswith(PREFIX)
 
 
+def _by_window(versions: np.ndarray, windows: np.ndarray):
+    """``(version code, window, selection)`` for each (version, window) pair present, in sorted
+    order; the selection is a slice of all when there is one pair (the usual case)."""
+    for code in np.unique(versions).tolist():
+        vsel = versions == code
+        wins = windows[vsel]
+        uniq = np.unique(wins)
+        if uniq.size == 1 and wins.size == windows.size:
+            yield code, int(uniq[0]), slice(None)
+            continue
+        for win in uniq.tolist():
+            yield code, win, vsel & (windows == win)
+
+
 class _Window:
     """One (version, window)'s accumulated performance."""
 
@@ -109,6 +123,7 @@ class RealizedPerformance:
                                            max_delay_ms=self._max_delay_ms, max_pending=spec.max_pending,
                                            sample=spec.sample)
         self.segments = SegmentPerformance(model, spec, count_windows)
+        self.share_reference(self.segments)
         self.versions: list[str] = []
         self._codes: dict[str, int] = {}
         self.windows: dict[tuple[int, int], _Window] = {}
@@ -126,6 +141,12 @@ class RealizedPerformance:
         self.reference = reference
         cal = (reference or {}).get("calibrator")
         self.calibrator = Calibrator.from_state(cal) if cal is not None and self.spec.task == "binary" else None
+        if hasattr(self, "segments"):
+            self.share_reference(self.segments)
+
+    def share_reference(self, segments: SegmentPerformance) -> None:
+        """Give the per-segment accumulators the calibrator, the reference per segment and the comparison."""
+        segments.set_reference(self.calibrator, (self.reference or {}).get("segments"), self._compared)
 
     @property
     def _max_delay_ms(self) -> int:
@@ -163,7 +184,7 @@ class RealizedPerformance:
             before = self.buffer.counts["added"]
             self.buffer.add(ids[sel], np.full(int(sel.sum()), code, dtype=np.int16), windows[sel], preds[sel],
                             {k: c[sel] for k, c in seg.items()}, ts[sel])
-            self._count_segments(code, int(win), seg, sel)
+            self._count_segments(code, int(win), seg, sel, preds)
             w = self._window(code, version, int(win))
             w.count += self.buffer.counts["added"] - before
             if w.est is not None:
@@ -175,11 +196,12 @@ class RealizedPerformance:
             if w is not None:
                 w.seq, w.start, w.end = seq, start, end
 
-    def _count_segments(self, code: int, win: int, seg: dict[str, np.ndarray], sel: np.ndarray) -> None:
-        """Count by segment the predictions of ``sel`` that the buffer's last ``add`` took."""
+    def _count_segments(self, code: int, win: int, seg: dict[str, np.ndarray], sel: np.ndarray,
+                        preds: np.ndarray) -> None:
+        """Count (and estimate) by segment the predictions of ``sel`` that the buffer's last ``add`` took."""
         if seg:
             taken = self.buffer.last_added
-            self.segments.count(code, win, {k: c[sel][taken] for k, c in seg.items()})
+            self.segments.count(code, win, {k: c[sel][taken] for k, c in seg.items()}, preds[sel][taken])
 
     def _window(self, code: int, version: str, win: int) -> _Window:
         key = (code, win)
@@ -231,11 +253,8 @@ class RealizedPerformance:
     def _credit(self, j) -> None:
         if not j.n:
             return
-        pairs = np.stack([j.version.astype(np.int64), j.window.astype(np.int64)], axis=1)
-        keys, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        for i, (code, win) in enumerate(keys.tolist()):
-            sel = inverse == i
+        delay = j.delay / 1000.0
+        for code, win, sel in _by_window(j.version, j.window):
             w = self.windows.get((code, win))
             if w is None:  # its accumulator is done (all its predictions expired): cannot happen
                 w = self._window(code, self.versions[code], win)
@@ -244,7 +263,7 @@ class RealizedPerformance:
                 w.stats.update(pred, label)
             else:
                 w.stats.update(label, pred)
-            w.delay.update(j.delay[sel] / 1000.0)
+            w.delay.update(delay[sel])
             w.changed = True
             self._dirty.add((code, win))
 
@@ -280,6 +299,8 @@ class RealizedPerformance:
         if w is not None and w.est is not None and w.est.n:
             w.changed = True
             self._dirty.add((code, window))
+        if code is not None:
+            self.segments.closed(code, window)
 
     def _age(self) -> None:
         """Revise each window that just became as old as an ``after`` of a label_coverage rule."""
@@ -422,7 +443,7 @@ class RealizedPerformance:
                 raise st.StateError(f"model {model}: labels.sample was {out.buffer.sample} when the pending "
                                     f"predictions were stored, now {spec.sample}; it cannot change on restore")
             out._check_segments(out.buffer.segments)
-        out.segments = SegmentPerformance.from_state(model, spec, count_windows, states)
+        out.segments = SegmentPerformance.from_state(model, spec, count_windows, states, out)
         if _EARLY in states:
             out.early = EarlyLabels.from_state(states[_EARLY], int(spec.early_for * 1000), spec.max_early)
         if _VERSIONS in states:

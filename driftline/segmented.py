@@ -20,6 +20,8 @@ import numpy as np
 from driftline import state as st
 from driftline.config.settings import LabelsSpec
 from driftline.detectors.performance import BinaryStats, DelayStats, RegressionStats
+from driftline.detectors.performance.estimation import EstimatedStats
+from driftline.detectors.performance.isotonic import Calibrator
 from driftline.labels.segments import MISSING, SegmentCodes
 from driftline.types import iso
 
@@ -30,24 +32,30 @@ _CODE_MIN = int(np.iinfo(np.int16).min)
 
 
 class _Segment:
-    """One (version, window, feature, code)'s accumulated performance."""
+    """One (version, window, feature, code)'s accumulated performance, and its estimate."""
 
-    def __init__(self, spec: LabelsSpec):
+    def __init__(self, spec: LabelsSpec, calibrator: Calibrator | None = None):
         self.stats = BinaryStats(spec.threshold) if spec.task == "binary" else RegressionStats()
+        self.est = EstimatedStats(calibrator, spec.threshold) if calibrator is not None else None
         self.delay = DelayStats()
         self.revision = 0
         self.changed = False
 
     def to_state(self) -> dict:
         return {"format": st.FORMAT, "revision": self.revision, "stats": self.stats.to_state(),
-                "delay": self.delay.to_state()}
+                "delay": self.delay.to_state(), "est": None if self.est is None else self.est.to_state()}
 
     @classmethod
-    def from_state(cls, state: dict, spec: LabelsSpec) -> _Segment:
+    def from_state(cls, state: dict, spec: LabelsSpec, calibrator: Calibrator | None = None) -> _Segment:
         st.check_format(state, "labels: segment performance")
         s = cls(spec)
         s.stats = (BinaryStats if spec.task == "binary" else RegressionStats).from_state(state["stats"])
         s.delay, s.revision = DelayStats.from_state(state["delay"]), int(state["revision"])
+        if state.get("est") is not None and calibrator is not None:
+            try:
+                s.est = EstimatedStats.from_state(state["est"], calibrator)
+            except ValueError:  # made with another reference's calibrator: no estimate for this window
+                s.est = None
         return s
 
 
@@ -71,6 +79,18 @@ class SegmentPerformance:
         self._dirty_counts: set[tuple[int, int]] = set()
         self._dirty: set[tuple[int, int, int, int]] = set()
         self._deleted: set[str] = set()
+        self.set_reference(None, None)
+
+    def set_reference(self, calibrator: Calibrator | None, reference: dict | None,
+                      compared=None) -> None:
+        """The owner's calibrator (a binary model's segments are estimated with it, from the
+        windows created from now on), the reference's performance per segment
+        (``ReferenceProfile.performance["segments"]``) and the owner's ``_compared`` builder."""
+        self.calibrator, self.reference, self._compared = calibrator, reference or {}, compared
+
+    def _segment(self, key: tuple[int, int, int, int]) -> _Segment:
+        s = self.segments.get(key)
+        return s if s is not None else self.segments.setdefault(key, _Segment(self.spec, self.calibrator))
 
     def codes(self, values: Mapping[str, np.ndarray] | None, n: int) -> dict[str, np.ndarray]:
         """The batch's segment codes per feature (``values``: each feature's decoded column values)."""
@@ -86,8 +106,9 @@ class SegmentPerformance:
 
     # -- predictions and labels ---------------------------------------------------------
 
-    def count(self, code: int, win: int, codes: Mapping[str, np.ndarray]) -> None:
-        """Count predictions the buffer took for window ``(code, win)``, by segment."""
+    def count(self, code: int, win: int, codes: Mapping[str, np.ndarray], preds: np.ndarray | None = None) -> None:
+        """Count predictions the buffer took for window ``(code, win)``, by segment, and add their
+        scores (``preds``) to the segments' estimates."""
         if not self.features:
             return
         have = self.counts.setdefault((code, win), [np.zeros(0, np.int64) for _ in self.features])
@@ -96,7 +117,21 @@ class SegmentPerformance:
             if add.size > have[i].size:
                 have[i] = np.pad(have[i], (0, add.size - have[i].size))
             have[i][:add.size] += add
+            if self.calibrator is not None and preds is not None:
+                for c, sel in _groups(codes[f].astype(np.int64)):
+                    key = (code, win, i, c)
+                    s = self._segment(key)
+                    if s.est is not None:
+                        s.est.update(preds[sel])
+                        self._dirty.add(key)
         self._dirty_counts.add((code, win))
+
+    def closed(self, code: int, win: int) -> None:
+        """Window ``(code, win)`` closed: each segment's estimate is complete, and is revised."""
+        for key, s in self.segments.items():
+            if key[:2] == (code, win) and s.est is not None and s.est.n:
+                s.changed = True
+                self._dirty.add(key)
 
     def credit(self, j) -> None:
         """Credit a batch's joined labels (a :class:`~driftline.labels.joined.Joined`) to their segments."""
@@ -109,7 +144,7 @@ class SegmentPerformance:
         for i, f in enumerate(self.features):
             for k, sel in _groups(vw | (j.segments[f].astype(np.int64) - _CODE_MIN)):
                 key = (*pairs[k >> 16], i, (k & 0xFFFF) + _CODE_MIN)
-                s = self.segments.get(key) or self.segments.setdefault(key, _Segment(self.spec))
+                s = self._segment(key)
                 if self.spec.task == "binary":
                     s.stats.update(pred[sel], label[sel])
                 else:
@@ -142,14 +177,20 @@ class SegmentPerformance:
         count, labelled = self._count(key), s.stats.n
         share = labelled / count if count else None
         delay, feature = s.delay.metrics(), self.features[key[2]]
+        value = self.table.value(feature, key[3])
+        metrics = s.stats.metrics()
+        estimated = s.est.metrics() if s.est is not None and s.est.n else None
+        ref = (self.reference.get(feature) or {}).get(value)
+        against = None if ref is None or self._compared is None else \
+            {"n": ref["n"]} | self._compared(metrics, estimated, ref["metrics"], ref.get("estimated"))
         return {"type": "performance", "model": self.model, "version": w.version,
                 "window": {"start": None if w.start is None else iso(w.start),
                            "end": None if w.end is None else iso(w.end), "seq": w.seq},
                 "window_kind": "count" if self.count_windows else "time", "window_key": w.window,
                 "task": self.spec.task, "count": count, "labelled": labelled, "labelled_share": share,
                 "delay": {k: delay[k] for k in ("p50", "p90", "max", "mean")},
-                "segment": {"feature": feature, "value": self.table.value(feature, key[3])},
-                "metrics": s.stats.metrics(), "estimated": None, "reference": None, "findings": [],
+                "segment": {"feature": feature, "value": value},
+                "metrics": metrics, "estimated": estimated, "reference": against, "findings": [],
                 "enough": share is not None and share >= self.spec.min_labelled, "revision": s.revision}
 
     # -- state --------------------------------------------------------------------------
@@ -184,9 +225,12 @@ class SegmentPerformance:
 
     @classmethod
     def from_state(cls, model: str, spec: LabelsSpec, count_windows: bool,
-                   states: Mapping[str, dict]) -> SegmentPerformance:
-        """Rebuild from the stored ``labels/seg/…`` keys (others are ignored)."""
+                   states: Mapping[str, dict], owner=None) -> SegmentPerformance:
+        """Rebuild from the stored ``labels/seg/…`` keys (others are ignored); ``owner``: the
+        :class:`~driftline.realized.RealizedPerformance` whose reference and calibrator it takes."""
         out = cls(model, spec, count_windows)
+        if owner is not None:
+            owner.share_reference(out)
         if _CODES in states:
             out.table = SegmentCodes.from_state(states[_CODES], out.features, spec.max_segments,
                                                 f"model {model}: labels segments")
@@ -199,5 +243,5 @@ class SegmentPerformance:
                 out.counts[(parts[0], parts[1])] = [np.asarray(state["counts"][f], dtype=np.int64)
                                                     for f in out.features]
             else:
-                out.segments[tuple(parts)] = _Segment.from_state(state, spec)
+                out.segments[tuple(parts)] = _Segment.from_state(state, spec, out.calibrator)
         return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from driftline.summary import alert_row
+
 STATUS_COLUMNS = ["model", "version", "last_window_end", "events_1h", "invalid_1h", "drifted_now", "firing",
                   "pending"]
 WINDOW_COLUMNS = ["version", "end", "count", "invalid", "feature", "method", "statistic", "threshold", "drifted"]
@@ -29,16 +31,20 @@ def status_rows(reads, now: float) -> list[dict]:
     """One row per model version: its newest window, the last hour's events and invalid share,
     the features drifted in the newest window, alerts firing (with since when), deliveries pending."""
     since = iso(now - 3600)
+    latest = reads.latest_windows()
+    shown = {(w["model"], w["version"]) for w in latest}
     firing: dict[tuple, list[dict]] = {}
     for a in reads.firing():
-        firing.setdefault((a["model"], a["version"]), []).append(
-            {"rule": a["rule"], "since": a["state"].get("since"), "severity": a["state"].get("severity")})
+        segment = (a["state"].get("last_event") or {}).get("segment")
+        key, rule = alert_row(a["model"], a["version"], a["rule"], segment, shown)
+        firing.setdefault(key, []).append(
+            {"rule": rule, "since": a["state"].get("since"), "severity": a["state"].get("severity")})
     pending: dict[tuple, int] = {}
     for payload in reads.pending_payloads():
         key = _subject(payload)
         pending[key] = pending.get(key, 0) + 1
     rows = []
-    for w in reads.latest_windows():
+    for w in latest:
         key = (w["model"], w["version"])
         hour = reads.counts_since(w["model"], w["version"], since)
         seen = hour["count"] + hour["invalid"]

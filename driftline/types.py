@@ -10,6 +10,8 @@ import numpy as np
 
 #: Marks a categorical value of the wrong type (a list, a float, ...).
 INVALID = "\x00invalid"
+#: the longest event ``version`` (characters): it names store rows, alerts and segments' versions
+MAX_VERSION = 100
 
 
 @dataclass(frozen=True)

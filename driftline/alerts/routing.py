@@ -27,7 +27,7 @@ import time
 from urllib.parse import quote
 
 from driftline.alerts.incidents import Incident, group_key
-from driftline.alerts.rules import evaluate, fingerprint, labels, no_data, performance, segment_of
+from driftline.alerts.rules import evaluate, fingerprint, labels, no_data, performance, segment_of, window_segment
 from driftline.alerts.triggers import Cooldowns, cloud_event
 from driftline.config.settings import ModelSpec, RuleSpec, Settings
 from driftline.summary import drift_results
@@ -73,7 +73,7 @@ class Router:
         spec, out = self.specs[summary["model"]], Routed()
         events = [(rule, e) for rule in spec.rules if rule.no_data is None
                   if (e := self._transition(rule, summary, out)) is not None]
-        self._apply(spec, summary["version"], events, summary, self.clock() if now is None else now, out)
+        self._apply(spec, window_segment(summary)[0], events, summary, self.clock() if now is None else now, out)
         return out
 
     def route_performance(self, revision: dict, now: float | None = None) -> Routed:
@@ -132,7 +132,8 @@ class Router:
 
     def _transition(self, rule: RuleSpec, summary: dict, out: Routed) -> dict | None:
         """Evaluate ``rule`` on the window; keep a changed state; return the alert event, if any."""
-        fp = fingerprint(summary["model"], summary["version"], rule)
+        version, segment = window_segment(summary)
+        fp = fingerprint(summary["model"], version, rule, segment)
         state, event = evaluate(rule, summary, self.alerts.get(fp))
         self._keep(state, out)
         return event
@@ -187,7 +188,9 @@ class Router:
             event["incident"] = inc.id if inc is not None else None
             self.fan_out(event, f"{event['fingerprint']}:{event['status']}:{event['window_end']}", out)
         if summary is not None:
-            drifted = {k: v for k, v in drift_results(summary).items() if v["drifted"]}
+            segment = window_segment(summary)[1]
+            drifted = {k if segment is None else f"{segment}: {k}": v
+                       for k, v in drift_results(summary).items() if v["drifted"]}
             for inc in self.incidents.values():
                 if inc.status == "firing" and self._covers(inc, summary):
                     new = inc.add_evidence(drifted, summary["end"])
@@ -215,7 +218,8 @@ class Router:
     @staticmethod
     def _covers(inc: Incident, summary: dict) -> bool:
         """Whether the window belongs to the incident's group (its model, and its version if grouped by it)."""
-        return summary["model"] == inc.model and ("version" not in inc.group or inc.group["version"] == summary["version"])
+        return summary["model"] == inc.model and ("version" not in inc.group
+                                                  or inc.group["version"] == window_segment(summary)[0])
 
     def _notify(self, inc: Incident, event: str, suffix: str, window: dict, now: float, not_before: float,
                 out: Routed, new: list[str] = ()) -> None:
@@ -245,7 +249,7 @@ class Router:
         if not ready:
             return
         lead = ready[0]
-        key, end = (summary["model"], summary["version"]), to_ms(summary["end"])
+        key, end = (summary["model"], window_segment(summary)[0]), to_ms(summary["end"])
         if not self.cooldowns.allows(key, end, spec.retrain.cooldown):
             log.info("retrain trigger for %s/%s held back by cooldown", *key)
             return
@@ -256,7 +260,7 @@ class Router:
                 and self.alerts[a["fingerprint"]].last_event is not None}
         event = cloud_event(lead.last_event, summary, self.group, inc.snapshot(), perf)
         inc.trigger = event["id"]
-        trigger = {"type": "trigger", "model": summary["model"], "version": summary["version"],
+        trigger = {"type": "trigger", "model": summary["model"], "version": key[1],
                    "time": summary["end"], "incident": inc.id, "event": event}
         out.triggers.append(trigger)
         self.fan_out(trigger, f"trigger:{inc.id}:{summary['end']}", out)

@@ -69,6 +69,13 @@ def segment_of(revision: dict) -> str | None:
     return None if seg is None else f"{seg['feature']}={seg['value']}"
 
 
+def window_segment(summary: dict) -> tuple[str, str | None]:
+    """A window's version and segment (``feature=value``): a segment's window (docs/segments.md)
+    is stored as version ``v3[country=DE]``; its alerts are of version ``v3``, segment ``country=DE``."""
+    seg = summary.get("segment")
+    return (summary["version"], None) if seg is None else (seg["version"], f"{seg['feature']}={seg['value']}")
+
+
 def _quality(summary: dict):
     found = summary.get("quality") or []
     evidence = {f"{f['feature']} {f['check']}": f for f in found}
@@ -130,12 +137,20 @@ def _new(rule: RuleSpec, model: str, version: str, segment: str | None = None) -
 
 
 def evaluate(rule: RuleSpec, summary: dict, state: AlertState | None):
-    """Advance ``state`` by one window; return ``(new_state, event_or_None)``."""
-    state = state or _new(rule, summary["model"], summary["version"])
+    """Advance ``state`` by one window; return ``(new_state, event_or_None)``. A segment's window
+    is its own alert, as a segment's performance is (see :func:`performance`)."""
+    version, segment = window_segment(summary)
+    state = state or _new(rule, summary["model"], version, segment)
     checked = condition(rule, summary)
     if checked is None:
         return state, None
-    return step(rule, state, checked, summary["start"], summary["end"])
+    if segment is not None:
+        breach, what, value, bound, evidence = checked
+        checked = breach, f"segment {segment}: {what}", value, bound, evidence
+    state, event = step(rule, state, checked, summary["start"], summary["end"])
+    if event is not None and segment is not None:
+        event["segment"] = segment
+    return state, event
 
 
 def performance(rule: RuleSpec, revision: dict, state: AlertState | None):

@@ -10,6 +10,7 @@ from driftline.api import incidents as inc
 from driftline.api import params as p
 from driftline.api import performance as perf
 from driftline.silencing import view
+from driftline.summary import alert_row, segment_version
 from driftline.types import iso
 
 SPARK = 48  # windows in the fleet page's sparklines
@@ -54,6 +55,9 @@ class Views:
         versions = self.browse.versions()
         open_ = self.browse.firing_incidents()
         found = perf.summaries(self.browse, self.labels)
+        shown = {(v["model"], v["version"]) for v in versions}
+        for a in alerts:
+            (a["model"], a["version"]), a["rule"] = alert_row(a["model"], a["version"], a["rule"], a["segment"], shown)
         items = [self._version(v, alerts, open_.get((v["model"], v["version"]), 0))
                  | {"performance": perf.for_version(v["model"], v["version"], found, self.labels)} for v in versions]
         seen = {v["model"] for v in versions}
@@ -124,8 +128,9 @@ class Views:
         if row is None:
             raise NotFound(f"no window {window_id}")
         s = row["summary"]
-        return {"id": window_id, "summary": s,
-                "histograms": histograms.for_window(s, self.browse.reference(s["model"]))}
+        seg = s.get("segment")  # a segment's window is compared with the segment's own reference
+        ref = s["model"] if not isinstance(seg, dict) else segment_version(s["model"], f"{seg['feature']}={seg['value']}")
+        return {"id": window_id, "summary": s, "histograms": histograms.for_window(s, self.browse.reference(ref))}
 
     def alerts(self, q) -> dict:
         p.only(q, {"model", "from", "to", "limit", "after"})

@@ -143,6 +143,9 @@ class ReferenceSpec(_Frozen):
     path: str | None = None
     first_n: int | None = Field(default=None, ge=100)
     bins: int = Field(default=100, ge=10, le=1000)
+    #: events a segment (``segments``) collects for its own reference when the file has too few
+    #: of its rows or there is no file; default ``first_n``, else 1,000
+    segment_first_n: int | None = Field(default=None, ge=100)
 
     @model_validator(mode="after")
     def _one_kind(self) -> ReferenceSpec:
@@ -329,6 +332,24 @@ class ModelSpec(_Frozen):
     retrain: RetrainSpec = RetrainSpec()
     #: realized performance from label events; off when absent
     labels: LabelsSpec | None = None
+    #: categorical (or boolean) features whose values each get their own windows, drift tests and
+    #: rules (docs/segments.md); at most ``max_segments`` values per feature (the first seen, the
+    #: rest in ``(other)``). With ``labels`` and no ``labels.segments``, performance is segmented too.
+    segments: list[str] = Field(default_factory=list)
+    max_segments: int = Field(default=10, ge=1, le=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labels_segments(cls, data: object) -> object:
+        """``labels.segments`` defaults to the model's ``segments`` (and ``max_segments``)."""
+        if not isinstance(data, dict) or not data.get("segments") or not isinstance(data.get("labels"), dict):
+            return data
+        labels = data["labels"]
+        if "segments" in labels:
+            return data
+        extra = {"segments": data["segments"]} | ({"max_segments": data["max_segments"]}
+                                                  if "max_segments" in data and "max_segments" not in labels else {})
+        return {**data, "labels": {**labels, **extra}}
 
     @field_validator("features")
     @classmethod
@@ -363,6 +384,7 @@ class ModelSpec(_Frozen):
             if rule.volume is not None and self.window.duration is None:
                 raise ValueError(f"rule {rule.name!r}: 'volume' needs time windows ('window.duration'): "
                                  "a count window always holds the same number of events")
+        self._check_segments(self.segments, ("segments",))
         self._check_labels()
         names = [r.name for r in self.rules]
         if dup := sorted({n for n in names if names.count(n) > 1}):
@@ -393,17 +415,23 @@ class ModelSpec(_Frozen):
             if r.after is not None and r.after > self.labels.max_delay:
                 raise ValueError(f"rules[{i}].after ({r.after / 86400:g}d, rule {r.name!r}) is past labels.max_delay "
                                  f"({self.labels.max_delay / 86400:g}d), when a window is forgotten")
-        self._check_segments()
+        self._check_segments(self.labels.segments, ("labels", "segments"))
 
-    def _check_segments(self) -> None:
+    def _check_segments(self, names: list[str], at: tuple) -> None:
+        from driftline.labels.segments import MAX_VALUE
+        from driftline.types import MAX_VERSION
         usable = [k for k, f in self.features.items() if f.kind != "numeric"]
-        for i, name in enumerate(self.labels.segments):
+        for i, name in enumerate(names):
+            room = 200 - 3 - MAX_VALUE - max(MAX_VERSION, len(self.name))  # v3[name=value] in a 200-character column
+            if at == ("segments",) and name in usable and len(name) > room:
+                raise PathError((*at, i), f"{name!r} is {len(name)} characters long; a segment feature's name is "
+                                          f"at most {room} here (its segments' versions, {self.name}[{name}=…], "
+                                          "must fit the store's 200)")
             if name not in usable:
-                raise PathError(("labels", "segments", i),
-                                f"{name!r} is not a categorical feature of model {self.name} (its categorical "
-                                f"and boolean features: {', '.join(usable) or 'none'})")
-            if name in self.labels.segments[:i]:
-                raise PathError(("labels", "segments", i), f"{name!r} is listed twice")
+                raise PathError((*at, i), f"{name!r} is not a categorical feature of model {self.name} (its "
+                                          f"categorical and boolean features: {', '.join(usable) or 'none'})")
+            if name in names[:i]:
+                raise PathError((*at, i), f"{name!r} is listed twice")
 
     def trend_features(self) -> list[str]:
         """The features with a trend test: numeric ones, when thresholds are calibrated."""

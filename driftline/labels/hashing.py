@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from functools import partial
 
 import numpy as np
 
 _FULL = 2**64
+_BLAKE8 = partial(hashlib.blake2b, digest_size=8)
 
 
 def _digest(value) -> bytes:
@@ -37,7 +39,20 @@ def hash_ids(ids: Iterable | np.ndarray) -> np.ndarray:
         if ids.dtype == np.uint64:
             return ids
         ids = ids.tolist()
-    return np.frombuffer(b"".join(map(_digest, ids)), dtype="<u8").astype(np.uint64)
+    elif not isinstance(ids, list):
+        ids = list(ids)
+    return np.frombuffer(_digests(ids), dtype="<u8").astype(np.uint64)
+
+
+def _digests(ids: list) -> bytes:
+    """Every id's digest, joined: the ids that are all ``str`` (the decoder's) without a Python
+    call of ours per id (``str.encode`` is UTF-8; a lone surrogate takes the general path)."""
+    if set(map(type, ids)) <= {str}:
+        try:
+            return b"".join(map(hashlib.blake2b.digest, map(_BLAKE8, map(str.encode, ids))))
+        except UnicodeEncodeError:
+            pass
+    return b"".join(map(_digest, ids))
 
 
 def sampled_in(hashes: np.ndarray, sample: float) -> np.ndarray:

@@ -46,6 +46,10 @@ _ROW = np.int64(0xFFFFFFFF)
 
 
 def _first(h: np.ndarray) -> np.ndarray:
+    """Which hashes are the first of their value in the batch."""
+    ordered = np.sort(h)
+    if ordered.size < 2 or not (ordered[1:] == ordered[:-1]).any():  # the usual case: no id twice
+        return np.ones(h.size, dtype=bool)
     first = np.zeros(h.size, dtype=bool)
     first[np.unique(h, return_index=True)[1]] = True
     return first

@@ -2,7 +2,8 @@
 
 A value gets a code the first time it is seen, until the feature has ``max_segments``
 codes; every later new value, an invalid value (``types.INVALID``: not a string) and a
-value spelled like one of the reserved names below is :data:`OTHER`, named ``(other)``.
+value spelled like one of the reserved names below and a value longer than :data:`MAX_VALUE`
+characters is :data:`OTHER`, named ``(other)``.
 A missing value (``None``) is :data:`MISSING`, its own segment ``(missing)``. A code is
 never reassigned: the table is part of the state (codes of pending predictions point
 into it) and only grows.
@@ -34,6 +35,8 @@ from driftline import state as st
 from driftline.types import INVALID
 
 OTHER, MISSING = -1, -2
+#: a longer value is never a segment of its own (it names versions, alerts, store rows): ``(other)``
+MAX_VALUE = 64
 OTHER_NAME, MISSING_NAME = "(other)", "(missing)"
 _RESERVED = frozenset({OTHER_NAME, MISSING_NAME, INVALID})
 
@@ -67,7 +70,8 @@ class SegmentCodes:
         if len(names) >= self.max_segments:
             return
         known = set(names)
-        new = [v for v in pc.unique(arr.drop_null()).to_pylist() if v not in known and v not in _RESERVED]
+        new = [v for v in pc.unique(arr.drop_null()).to_pylist()
+               if v not in known and v not in _RESERVED and len(v) <= MAX_VALUE]
         if new:
             names.extend(new[:self.max_segments - len(names)])
             self._arrays[feature] = pa.array(names, pa.string())
@@ -84,9 +88,19 @@ class SegmentCodes:
         return {"format": st.FORMAT, "names": {f: list(v) for f, v in self.names.items()}}
 
     @classmethod
-    def from_state(cls, state: dict, features: tuple[str, ...], max_segments: int, what: str) -> SegmentCodes:
-        """The stored tables; ``features`` must be the stored ones (codes of pending predictions point into them)."""
+    def from_state(cls, state: dict, features: tuple[str, ...], max_segments: int, what: str,
+                   common: bool = False) -> SegmentCodes:
+        """The stored tables; ``features`` must be the stored ones (codes of pending predictions point
+        into them), unless ``common``: then the tables of the stored features still in ``features``
+        are kept, and the others start empty."""
         st.check_format(state, what)
+        if common:
+            out = cls(features, max_segments)
+            for f in features:
+                if f in state["names"]:
+                    out.names[f] = [str(v) for v in state["names"][f]]
+                    out._arrays[f] = pa.array(out.names[f], pa.string())
+            return out
         if list(state["names"]) != list(features):
             raise st.StateError(f"{what}: labels.segments was {list(state['names'])} when the pending predictions "
                                 f"were stored, now {list(features)}; it cannot change on restore")

@@ -122,7 +122,8 @@ class Browse(PerformanceReads, Queries):
 
     @mapped("could not read alerts")
     def alert_states(self, model: str | None = None) -> list[dict]:
-        q = select(t.alerts.c.fingerprint, t.alerts.c.model, t.alerts.c.version, t.alerts.c.rule, t.alerts.c.status)
+        q = select(t.alerts.c.fingerprint, t.alerts.c.model, t.alerts.c.version, t.alerts.c.rule, t.alerts.c.status,
+                   t.alerts.c.state[("last_event", "segment")].as_string().label("segment"))
         if model:
             q = q.where(t.alerts.c.model == model)
         return self._rows(q.order_by(t.alerts.c.model, t.alerts.c.version, t.alerts.c.rule))

@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from driftline.config.settings import FeatureSpec, ModelSpec
-from driftline.types import CategoricalColumn, Columns, NumericColumn
+from driftline.summary import is_segment_version
+from driftline.types import MAX_VERSION, CategoricalColumn, Columns, NumericColumn
 
 TS_MIN_MS = 0  # 1970-01-01T00:00:00.000Z (the range of every event time, both decoding paths)
 TS_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
@@ -106,6 +107,9 @@ class ArrowDecoder:
 
     def _groups(self, table: pa.Table, ts: np.ndarray, one_model: bool):
         versions = pc.unique(table.column("version")).to_pylist()
+        if max(map(len, versions)) > MAX_VERSION or any(
+                is_segment_version(v, spec.segments) for v in versions for spec in self.models.values() if spec.segments):
+            return None  # the record path names the long one, or the one spelled like a segment's
         if one_model and len(versions) == 1:
             model = table.column("model")[0].as_py()
             return {(model, versions[0]): self._columns(model, table, ts)}

@@ -17,9 +17,9 @@ whose reason names what is wrong; no input raises. The rules:
   becomes infinity. In a feature or the prediction a non-finite number is an
   invalid value, counted per feature like ``NaN`` or a string: the record stays
   valid.
-- **Fields.** ``model`` is a string; ``version`` a string or an integer
-  (missing means ``"default"``); ``id`` is required unless the model maps it to
-  ``null`` (``fields: {id: null}``) and is a string or an integer other than a
+- **Fields.** ``model`` is a string; ``version`` a string or an integer of at most
+  :data:`~driftline.types.MAX_VERSION` (100) characters (missing means ``"default"``);
+  ``id`` is required unless the model maps it to ``null`` (``fields: {id: null}``) and is a string or an integer other than a
   boolean (its decimal string); ``ts`` is ISO-8601 or epoch milliseconds within
   years 1970..9999 (:data:`TS_MIN_MS`..:data:`TS_MAX_MS`), checked before any
   conversion. Duplicate keys: the last one wins.
@@ -45,8 +45,10 @@ import orjson
 
 from driftline.config.settings import FeatureSpec, ModelSpec
 from driftline.streams.arrow_decode import TS_MAX_MS, TS_MIN_MS, ArrowDecoder  # 1970..9999
+from driftline.summary import is_segment_version
 from driftline.types import (
     INVALID,
+    MAX_VERSION,
     BadRecord,
     Batch,
     CategoricalColumn,
@@ -366,7 +368,8 @@ class Decoder:
         if len(pairs) != 1:
             return None
         (model, version), = pairs
-        if not isinstance(model, str) or model not in self.models or not isinstance(version, str):
+        if not isinstance(model, str) or model not in self.models or not isinstance(version, str) \
+                or len(version) > MAX_VERSION or is_segment_version(version, self.models[model].segments):
             return None
         return model, version
 
@@ -533,9 +536,14 @@ class Decoder:
         if version is _FAILED or version is None:
             return (name, "default"), None
         text = version if isinstance(version, str) else event_id(version)
+        path = self.models[name].fields.version
         if text is None:
-            path = self.models[name].fields.version
             return (name, None), f"field '{path}' is a {_kind(version)}, expected a string or integer"
+        if len(text) > MAX_VERSION:
+            return (name, None), f"field '{path}' is {len(text)} characters long, at most {MAX_VERSION}"
+        if is_segment_version(text, self.models[name].segments):
+            return (name, None), (f"field '{path}' is {text!r}, spelled like a segment's version (model {name}'s "
+                                  f"segments: {', '.join(self.models[name].segments)})")
         return (name, text), None
 
     def _columns(self, model: str, docs: list[dict],

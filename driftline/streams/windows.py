@@ -193,6 +193,16 @@ class TimeWindows:
         """Close the buckets that ``event_time`` minus the lateness has passed (``add`` calls it with
         its newest event; scale-out with the newest event of the partition, any model's)."""
         self.watermark = max(self.watermark, event_time - self.lateness)
+        return self._passed()
+
+    def advance_to(self, watermark: int) -> list[Window]:
+        """Close the buckets an outside ``watermark`` passed (a segment's, by its version's events)."""
+        if watermark <= self.watermark:
+            return []
+        self.watermark = watermark
+        return self._passed()
+
+    def _passed(self) -> list[Window]:
         closed = []
         for start in sorted(self.open):
             if start + self.duration <= self.watermark:

@@ -293,3 +293,50 @@ def test_a_concept_drift_finding_counts_once_however_often_its_window_is_revised
         state, event = performance(rule, r, state)
         seen.append(None if event is None else event["status"])
     assert seen == ["firing", None, None, "resolved", None, None, None, "firing"]
+
+
+def _colour_rows(n, seed, blue_flipped=False):
+    """As :func:`_rows`, half red and half blue; ``blue_flipped``: the blue labels no longer follow
+    the scores (concept drift in one segment)."""
+    x, s, y = _rows(n, seed)
+    colour = np.where(np.arange(n) % 2 == 0, "red", "blue")
+    if blue_flipped:
+        rng = np.random.default_rng(seed + 100)
+        y = np.where(colour == "blue", (rng.uniform(size=n) < 0.5).astype(int), y)
+    return x, s, y, colour
+
+
+def _colour_events(x, s, colour, first):
+    return [orjson.dumps({"model": "m", "version": "v1", "id": str(first + i), "ts": START + (first + i) * 10,
+                          "features": {"x": float(x[i]), "colour": str(colour[i])}, "prediction": float(s[i])})
+            for i in range(len(x))]
+
+
+def test_a_segment_is_estimated_and_compared_with_its_own_rows_of_the_reference(tmp_path):
+    ref = tmp_path / "ref.jsonl"
+    x, s, y, colour = _colour_rows(6000, 1)
+    ref.write_bytes(b"".join(orjson.dumps({"features": {"x": float(x[i]), "colour": str(colour[i])},
+                                           "prediction": float(s[i]), "label": int(y[i])}) + b"\n"
+                             for i in range(6000)))
+    rule = {"name": "auc_vs_reference", "metric": "roc_auc", "drop_from_reference": "significant"}
+    settings = _settings(ref, [rule], segments=["colour"])
+    p, store, out = _pipeline(tmp_path, settings)
+    segs = p.monitors["m"].profile.performance["segments"]["colour"]
+    assert set(segs) == {"red", "blue"} and segs["blue"]["n"] == 3000
+    x, s, y, colour = _colour_rows(6000, 2, blue_flipped=True)
+    _run(p, _colour_events(x, s, colour, 0))  # three windows close: whole and segment estimates, no label
+    blue = [r for r in out if r["type"] == "performance" and (r["segment"] or {}).get("value") == "blue"]
+    assert [r["window"]["seq"] for r in blue] == [0, 1, 2]
+    assert blue[0]["labelled"] == 0 and blue[0]["estimated"]["n"] == blue[0]["count"] == 1000
+    assert blue[0]["reference"]["n"] == 3000
+    assert not blue[0]["reference"]["estimated"]["roc_auc"]["significant"]  # the same scores as its reference
+    _run(p, _labels(y, 0))
+    last = {(r["segment"] or {}).get("value"): r for r in out if r["type"] == "performance" and r["window"]["seq"] == 0}
+    assert last["blue"]["reference"]["realized"]["roc_auc"]["significant"]  # its labels stopped following the scores
+    assert not last["red"]["reference"]["realized"]["roc_auc"]["significant"]
+    assert last["blue"]["estimated"] == blue[0]["estimated"]  # the estimate stays put: it cannot see concept drift
+    fired = [s for s in p.router.alerts.values() if s.status == "firing"]
+    assert fired and all(s.rule == "auc_vs_reference" for s in fired)
+    assert "colour=blue" in {a.last_event.get("segment") for a in fired} <= {"colour=blue", None}
+    rows = [r for r in store.results.performance("m") if r["segment"] == "colour=blue"]
+    assert rows and rows[0]["estimated"]["n"] == 1000 and rows[0]["reference"]["n"] == 3000

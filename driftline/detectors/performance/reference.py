@@ -68,6 +68,41 @@ def reference_performance(task: str, threshold: float, predictions, labels) -> d
     return out
 
 
+def segment_performance(task: str, threshold: float, predictions, labels, segments: dict,
+                        calibrator: dict | None, min_rows: int = 100, max_values: int = 1000) -> dict:
+    """``{feature: {value: {"n", "invalid", "metrics", "estimated"}}}``: the reference's
+    performance in each value of each segment feature (``segments``: feature → the file's
+    values, as the profile stores them) that has at least ``min_rows`` labelled rows, at most
+    ``max_values`` per feature (the commonest); a binary model's estimate with the whole
+    reference's ``calibrator``, as a segment's windows are estimated."""
+    from driftline.detectors.profile import label
+    p = np.asarray(predictions, dtype=np.float64).ravel()
+    y = label_values(labels)
+    cal = Calibrator.from_state(calibrator) if calibrator is not None and task == "binary" else None
+    out: dict[str, dict] = {}
+    for feature, raw in segments.items():
+        values = np.array([label(v) for v in raw], dtype=object)
+        known, counts = np.unique(values[[v is not None for v in values]].astype(str), return_counts=True)
+        out[feature] = {}
+        for value in known[np.argsort(-counts, kind="stable")][:max_values].tolist():
+            sel = values == value
+            stats = BinaryStats(threshold) if task == "binary" else RegressionStats()
+            if task == "binary":
+                stats.update(p[sel], y[sel])
+            else:
+                stats.update(y[sel], p[sel])
+            if stats.n < min_rows:
+                continue
+            entry = {"n": stats.n, "invalid": stats.invalid, "metrics": stats.metrics(), "estimated": None}
+            if cal is not None:
+                est = EstimatedStats(cal, threshold)
+                ok = np.isfinite(p[sel]) & (p[sel] >= 0) & (p[sel] <= 1)
+                est.update(p[sel][ok])
+                entry["estimated"] = est.metrics() if est.n else None
+            out[feature][value] = entry
+    return out
+
+
 def against(window: dict, reference: dict, z: float) -> dict[str, dict]:
     """Every metric with a standard error in both → :func:`compare` of the window with the
     reference (``delta``, ``se``, ``z``, ``significant`` when worse by more than ``z`` of it)."""
