@@ -721,6 +721,11 @@ def _check_scale_out(settings: Settings) -> None:
             raise PathError(("models", i, "window", "size"),
                             f"model {spec.name}: kafka.scale_out merges time windows only; "
                             "use 'window.duration' (count windows cannot be merged across partitions)")
+        if spec.segments:
+            raise PathError(("models", i, "segments"),
+                            f"model {spec.name}: segments are not supported with kafka.scale_out yet "
+                            "(each segment's windows would need their own partials; run this model in a "
+                            "single-process group)")
         if spec.labels is not None:
             raise PathError(("models", i, "labels"),
                             f"model {spec.name}: labels are not supported with kafka.scale_out yet "

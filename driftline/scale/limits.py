@@ -7,6 +7,7 @@ YAML path that turns it on, because a partition's share of it cannot be merged:
 - count windows (``window.size``): "the next 1,000 events" has no meaning across partitions
   that are read at different speeds; time windows are merged by their event-time bounds;
 - labels: the label join would have to route each label to the partition of its prediction;
+- ``segments``: each segment's windows would need partials of their own;
 - ``no_data`` rules: a silence is only seen by looking at every partition at once;
 - a reference collected from the stream (``reference.first_n``) unless one is already
   stored (``driftline reference``): every process must bin on the same reference.
