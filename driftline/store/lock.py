@@ -84,7 +84,13 @@ class GroupLock:
     def release(self) -> None:
         self._advisory_lock = False
         if self._conn is not None:
-            self._conn.close()  # the advisory lock ends with the session
+            try:  # unlocked now: a closed session's lock lingers until its backend has exited
+                how = "pg_advisory_unlock_shared" if self.shared else "pg_advisory_unlock"
+                self._conn.execute(text(f"SELECT {how}(:k)"), {"k": _key(self.group)})
+                self._conn.commit()
+            except Exception:  # noqa: BLE001 - the session is gone, and the lock with it
+                pass
+            self._conn.close()
             self._conn = None
         if self._file is not None:
             self._file.close()
