@@ -7,6 +7,11 @@ are processed in batches of 10,000 with a checkpoint after each (``force=True``)
 per CPU second. CPU time, not wall clock, because the machine this runs on is shared and
 a wall-clock rate moves with the other tenants' load.
 
+``--scale-out`` runs the timed events through a scale-out pipeline
+(``driftline/scale/pipeline.py``: 10-second windows, each event on one of six partitions at
+random, as a producer without keys spreads them, all six owned by this process; the same
+SQLite store, which the scale-out tests use too), merges included.
+
 ``--profile`` runs the same under pyinstrument (``pip install pyinstrument``) and prints its
 tree; ``--digest`` prints a SHA-256 of every window summary (without wall-clock fields), so
 two trees can be checked to produce the same summaries bit for bit.
@@ -31,7 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import REFERENCE, WINDOW, bench_config, with_labels  # noqa: E402
 
+from driftline.alerts.routing import Router  # noqa: E402
 from driftline.config import parse_settings  # noqa: E402
+from driftline.ports import NoDeadLetters  # noqa: E402
+from driftline.scale.pipeline import ScaleOutPipeline  # noqa: E402
 from driftline.store import SqlStore  # noqa: E402
 from driftline.streams.simulator import bench_events  # noqa: E402
 from driftline.types import Batch, SourcePosition  # noqa: E402
@@ -55,13 +63,46 @@ def workload(events: int, labels: bool) -> tuple[list[Batch], list[Batch]]:
     return _batches(values[:REFERENCE]), _batches(values[REFERENCE:])
 
 
-def run(reference: list[Batch], timed: list[Batch], labels: bool, profiler=None) -> tuple[float, int, list[dict]]:
+PARTITIONS = 6
+
+
+def keyless(batches: list[Batch]) -> list[Batch]:
+    """The same records, each on one of :data:`PARTITIONS` partitions at random, with offsets."""
+    rng = np.random.default_rng(1)
+    offsets = [0] * PARTITIONS
+    out = []
+    for b in batches:
+        parts = rng.integers(0, PARTITIONS, len(b.values)).tolist()
+        positions = []
+        for p in parts:
+            positions.append(SourcePosition("t", p, offsets[p]))
+            offsets[p] += 1
+        out.append(Batch(b.values, positions.__getitem__, {("t", p): offsets[p] for p in set(parts)},
+                         [("t", p) for p in parts]))
+    return out
+
+
+def _scale_out(settings, store, out: list) -> ScaleOutPipeline:
+    cfg = bench_config("127.0.0.1:1", "t", "unused", False)
+    cfg["models"][0]["window"] = {"duration": "10s", "min_count": 1000}  # 10,000 events: 1 ms apart
+    cfg["kafka"]["scale_out"], cfg["store"]["url"] = True, "postgresql://unused/db"  # the store is handed in
+    so = parse_settings(cfg, {})
+    pipeline = ScaleOutPipeline(so, store, Router(so, {}, store, "so"), NoDeadLetters(), out.append, group="so")
+    pipeline.assign([("t", p) for p in range(PARTITIONS)])
+    return pipeline
+
+
+def run(reference: list[Batch], timed: list[Batch], labels: bool, profiler=None,
+        scale_out: bool = False) -> tuple[float, int, list[dict]]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = parse_settings(bench_config("127.0.0.1:1", "t", f"{tmp}/cpu.db", labels), {})
         out: list[dict] = []
-        pipeline = make_pipeline(settings, SqlStore(settings.store.url), out.append)
+        store = SqlStore(settings.store.url)
+        pipeline = make_pipeline(settings, store, out.append)
         for b in reference:
             pipeline.process(b, force=True)
+        if scale_out:  # the reference is stored: the scale-out pipeline reads it
+            pipeline = _scale_out(settings, store, out)
         if profiler is not None:
             profiler.start()
         start = time.process_time()
@@ -98,18 +139,23 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--digest", action="store_true")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--scale-out", action="store_true", help="a scale-out pipeline owning six partitions")
     args = ap.parse_args()
+    if args.scale_out and args.labels:
+        ap.error("--scale-out does not take --labels yet")
     reference, timed = workload(args.events, args.labels)
+    if args.scale_out:
+        timed = keyless(timed)
     if args.profile:
         from pyinstrument import Profiler
         profiler = Profiler(interval=0.0005)
-        cpu, n, _ = run(reference, timed, args.labels, profiler)
+        cpu, n, _ = run(reference, timed, args.labels, profiler, args.scale_out)
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         print(f"{n / cpu:,.0f} records per CPU second (under the profiler)")
         return
     rates = []
     for _ in range(args.rounds):
-        cpu, n, out = run(reference, timed, args.labels)
+        cpu, n, out = run(reference, timed, args.labels, scale_out=args.scale_out)
         rates.append(n / cpu)
         line = f"{n:,} records in {cpu:.2f} CPU s: {n / cpu:,.0f} per CPU second"
         if args.digest:

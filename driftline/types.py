@@ -80,6 +80,9 @@ class LabelColumns:
     def n(self) -> int:
         return int(self.ts.size)
 
+    def take(self, sel) -> LabelColumns:
+        return LabelColumns(self.ids[sel], self.ts[sel], self.label[sel], self.version[sel])
+
     @staticmethod
     def concat(parts: list[LabelColumns]) -> LabelColumns:
         return LabelColumns(*(np.concatenate([getattr(p, a) for p in parts])

@@ -15,6 +15,8 @@ import logging
 import time
 import uuid
 
+import numpy as np
+
 from driftline import state as st
 from driftline.detectors.profile import ReferenceProfile
 from driftline.metrics import NullMetrics
@@ -22,7 +24,7 @@ from driftline.pipeline import Pipeline
 from driftline.scale.merge import Merger
 from driftline.scale.partition import Partition, source_of
 from driftline.store.partials import Fenced
-from driftline.streams.decode import Decoder
+from driftline.streams.decode import Decoded, Decoder
 from driftline.types import Batch, CommitUnit
 
 log = logging.getLogger(__name__)
@@ -30,20 +32,52 @@ log = logging.getLogger(__name__)
 TP = tuple[str, int]
 
 
-def split(batch: Batch) -> dict[TP, Batch]:
-    """The batch's records per source partition, each with its own positions and next offset."""
-    sources = batch.sources
-    if sources is None:
-        sources = [(p.topic, p.partition) for p in map(batch.position, range(len(batch.values)))]
-    idx: dict[TP, list[int]] = {}
-    for i, tp in enumerate(sources):
-        idx.setdefault(tp, []).append(i)
-    out = {}
-    for tp, rows in idx.items():
-        out[tp] = Batch([batch.values[i] for i in rows], lambda j, rows=rows: batch.position(rows[j]),
-                        {tp: batch.next_offsets[tp]} if tp in batch.next_offsets else {})
-    for tp, end in batch.next_offsets.items():
-        out.setdefault(tp, Batch([], batch.position, {tp: end}))
+def _sources(batch: Batch) -> list[TP]:
+    if batch.sources is not None:
+        return batch.sources
+    return [(p.topic, p.partition) for p in map(batch.position, range(len(batch.values)))]
+
+
+def _pieces(where: np.ndarray):
+    """``(partition index, selection)`` for each partition among a group's rows: one stable
+    permutation puts each partition's rows together, in order, so every piece is a slice of it
+    (a view), not a mask per partition over every column."""
+    if where.size and (where == where[0]).all():
+        yield int(where[0]), slice(None), None
+        return
+    order = np.argsort(where, kind="stable")
+    counts = np.bincount(where)
+    ends = np.cumsum(counts)
+    for p in np.flatnonzero(counts).tolist():
+        yield p, slice(int(ends[p] - counts[p]), int(ends[p])), order
+
+
+def by_partition(decoded: Decoded, batch: Batch) -> dict[TP, Decoded]:
+    """A batch decoded once, split by source partition (each group's and each model's labels'
+    rows keep their order): the same as decoding each partition's records on its own, without
+    paying the decoder's and the statistics' per-call costs once per partition."""
+    sources = _sources(batch)
+    tps = list(dict.fromkeys(sources))
+    if len(tps) == 1:
+        return {tps[0]: decoded}
+    index = {tp: i for i, tp in enumerate(tps)}
+    code = np.fromiter(map(index.__getitem__, sources), dtype=np.int32, count=len(sources))
+    out = {tp: Decoded() for tp in tps}
+    for key, cols in decoded.groups.items():
+        ordered = cols
+        for p, sel, order in _pieces(code[decoded.rows[key]]):
+            ordered = cols.take(order) if order is not None and ordered is cols else ordered
+            out[tps[p]].groups[key] = ordered.take(sel)
+    for name, labels in decoded.labels.items():
+        ordered = labels
+        for p, sel, order in _pieces(code[decoded.label_rows[name]]):
+            ordered = labels.take(order) if order is not None and ordered is labels else ordered
+            out[tps[p]].labels[name] = ordered.take(sel)
+    for record in decoded.bad:
+        part = out[(record.position.topic, record.position.partition)]
+        part.bad.append(record)
+        if record.model is not None and (record.model, record.version) in decoded.invalid:  # counted in its window
+            part.invalid[(record.model, record.version)] = part.invalid.get((record.model, record.version), 0) + 1
     return out
 
 
@@ -143,17 +177,19 @@ class ScaleOutPipeline:
     def _stage(self, batch: Batch, force: bool) -> CommitUnit | None:
         started, now = self.clock(), self.wall()
         closed = False
-        for tp, sub in split(batch).items():
-            part = self.parts.get(tp)
-            if part is None:
-                continue  # read just before it was revoked: its new owner reads it again
-            if sub.values:
-                decoded = self.decoder.decode(sub, int(now * 1000))
-                self._bad(decoded.bad)
-                part.ingest(decoded, now)
-                self.metrics.observe_batch(decoded, self.clock() - started)
-            self.offsets.update(sub.next_offsets)
-            self._dirty = self._dirty or bool(sub.next_offsets)
+        if batch.values:
+            decoded = self.decoder.decode(batch, int(now * 1000))
+            for tp, mine in by_partition(decoded, batch).items():
+                part = self.parts.get(tp)
+                if part is None:
+                    continue  # read just before it was revoked: its new owner reads it again
+                self._bad(mine.bad)
+                part.ingest(mine, now)
+                self.metrics.observe_batch(mine, self.clock() - started)
+        for tp, end in batch.next_offsets.items():
+            if tp in self.parts:
+                self.offsets[tp] = end
+                self._dirty = True
         for part in self.parts.values():
             part.tick(now, self.idle_after)
             closed = closed or bool(part.closed) or part.dirty and part.holds_nothing

@@ -71,16 +71,18 @@ class ArrowDecoder:
         self._parse = pj.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="infer",
                                       newlines_in_values=False) if self.schema else None
 
-    def decode(self, values: list, limits: dict[str, float] | None = None) -> dict[tuple[str, str], Columns] | None:
-        """The columns of a clean batch, or ``None``: never an exception."""
+    def decode(self, values: list, limits: dict[str, float] | None = None,
+               rows: dict[tuple[str, str], np.ndarray] | None = None) -> dict[tuple[str, str], Columns] | None:
+        """The columns of a clean batch, or ``None``: never an exception. ``rows``, if given, is
+        filled with each group's rows (indices into ``values``)."""
         if self.schema is None or not values or None in values:
             return None
         try:
-            return self._decode(values, limits)
+            return self._decode(values, limits, {} if rows is None else rows)
         except _REFUSED:
             return None
 
-    def _decode(self, values: list, limits: dict[str, float] | None):
+    def _decode(self, values: list, limits: dict[str, float] | None, rows: dict):
         buf = b"\n".join(values)
         if not buf.startswith(b"{") or self.unsafe(values, buf):  # pyarrow 26 crashes on a first row of null
             return None
@@ -103,15 +105,16 @@ class ArrowDecoder:
         ts, bad = _iso_ms(table.column("ts")) or self.parse_ts(_ts_values(table.column("ts")))
         if bad or (limits and ts.size and ts.max() > min(limits.get(m, np.inf) for m in models)):
             return None
-        return self._groups(table, ts, len(models) == 1)
+        return self._groups(table, ts, len(models) == 1, rows)
 
-    def _groups(self, table: pa.Table, ts: np.ndarray, one_model: bool):
+    def _groups(self, table: pa.Table, ts: np.ndarray, one_model: bool, where: dict):
         versions = pc.unique(table.column("version")).to_pylist()
         if max(map(len, versions)) > MAX_VERSION or any(
                 is_segment_version(v, spec.segments) for v in versions for spec in self.models.values() if spec.segments):
             return None  # the record path names the long one, or the one spelled like a segment's
         if one_model and len(versions) == 1:
             model = table.column("model")[0].as_py()
+            where[(model, versions[0])] = np.arange(table.num_rows)
             return {(model, versions[0]): self._columns(model, table, ts)}
         key = pc.binary_join_element_wise(table.column("model"), table.column("version"), "\x1f")
         enc = key.combine_chunks().dictionary_encode()
@@ -121,6 +124,7 @@ class ArrowDecoder:
             rows = np.flatnonzero(codes == code)
             model, version = joined.split("\x1f", 1)
             out[(model, version)] = self._columns(model, table.take(rows), ts[rows])
+            where[(model, version)] = rows
         return out
 
     def _columns(self, model: str, table: pa.Table, ts: np.ndarray) -> Columns:

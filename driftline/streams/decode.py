@@ -82,6 +82,10 @@ class Decoded:
     invalid: dict[tuple[str, str], int] = field(default_factory=dict)
     #: label events per model (only models with ``labels``)
     labels: dict[str, LabelColumns] = field(default_factory=dict)
+    #: the batch rows (indices of ``Batch.values``) of each group's events and of each model's labels,
+    #: in the columns' order (scale-out splits a decoded batch by partition with them)
+    rows: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    label_rows: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _getter(path: str):
@@ -379,9 +383,10 @@ class Decoder:
             split = self._split_labels(batch, now_ms)
             if split is not None:
                 return split
-        fast = self._arrow.decode(batch.values, self._limits(now_ms))
+        rows: dict = {}
+        fast = self._arrow.decode(batch.values, self._limits(now_ms), rows)
         if fast is not None:
-            return Decoded(groups=fast)
+            return Decoded(groups=fast, rows=rows)
         return self.decode_records(batch, now_ms)
 
     def _split_labels(self, batch: Batch, now_ms: int | None) -> Decoded | None:
@@ -396,13 +401,16 @@ class Decoder:
         keep = np.ones(len(values), dtype=bool)
         keep[maybe] = False
         rest = np.flatnonzero(keep).tolist()
-        fast = self._arrow.decode([values[i] for i in rest], self._limits(now_ms))
+        rows: dict = {}
+        fast = self._arrow.decode([values[i] for i in rest], self._limits(now_ms), rows)
         if fast is None:
             return None
         slow = self.decode_records(Batch([values[i] for i in maybe], lambda j: batch.position(maybe[j])), now_ms)
         if slow.groups or slow.invalid:  # an event among them: keep arrival order by decoding it whole
             return None
-        return Decoded(groups=fast, bad=slow.bad, labels=slow.labels)
+        at, of = np.asarray(rest), np.asarray(maybe)
+        return Decoded(groups=fast, bad=slow.bad, labels=slow.labels, rows={k: at[r] for k, r in rows.items()},
+                       label_rows={k: of[r] for k, r in slow.label_rows.items()})
 
     def _limits(self, now_ms: int | None) -> dict[str, float]:
         if now_ms is None:
@@ -436,6 +444,7 @@ class Decoder:
                 errors[idx[j]] = reason
             if cols is not None:
                 out.groups[key] = cols
+                out.rows[key] = _kept(idx, bad)
         if labels:
             self._labels(labels, docs, batch, out)
         for i, reason in sorted(errors.items()):
@@ -492,6 +501,7 @@ class Decoder:
                 out.bad.append(BadRecord(reason, batch.values[idx[j]], batch.position(idx[j]), name))
             if cols is not None:
                 out.labels[name] = cols
+                out.label_rows[name] = _kept(idx, bad)
 
     def _label_columns(self, model: str, docs: list[dict]) -> tuple[LabelColumns | None, dict[int, str]]:
         spec, get = self.models[model], self._get[model]
@@ -599,6 +609,11 @@ class Decoder:
         return bad, feats, ts_raw
 
 
+
+
+def _kept(idx: list[int], bad: dict[int, str]) -> np.ndarray:
+    """The batch rows ``idx`` without the ``bad`` ones (indices into ``idx``)."""
+    return np.asarray(idx if not bad else [i for j, i in enumerate(idx) if j not in bad], dtype=np.int64)
 
 
 def id_array(ids: list) -> np.ndarray:

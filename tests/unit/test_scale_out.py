@@ -16,7 +16,8 @@ from driftline.monitor import reference_for
 from driftline.pipeline import Pipeline
 from driftline.ports import NoDeadLetters
 from driftline.scale.merge import passed
-from driftline.scale.pipeline import ScaleOutPipeline, split
+from driftline.scale.pipeline import ScaleOutPipeline, by_partition
+from driftline.streams.decode import Decoder
 from driftline.store import SqlStore
 from driftline.types import Batch, CommitUnit, SourcePosition
 from tests.helpers import config, events
@@ -113,14 +114,54 @@ def test_two_workers_store_each_window_once_with_the_single_process_statistics(t
         assert "prediction_adwin" not in w  # one ordered stream of predictions: not in scale-out
 
 
-def test_split_keeps_each_partitions_positions_and_offsets():
-    records = [(p % 3, b"%d" % i) for i, p in enumerate(range(10))]
-    (batch,) = batches(records, size=10)
-    parts = split(Batch(batch.values, batch.position, batch.next_offsets))  # positions only
-    assert {tp: sub.values for tp, sub in parts.items()} == {
-        (TOPIC, 0): [b"0", b"3", b"6", b"9"], (TOPIC, 1): [b"1", b"4", b"7"], (TOPIC, 2): [b"2", b"5", b"8"]}
-    assert parts[(TOPIC, 1)].position(2) == SourcePosition(TOPIC, 1, 2)
-    assert parts[(TOPIC, 0)].next_offsets == {(TOPIC, 0): 4}
+def per_partition(batch: Batch) -> dict[tuple[str, int], Batch]:
+    """The batch's records per source partition, with their own positions (the oracle)."""
+    idx: dict = {}
+    for i, tp in enumerate(batch.sources):
+        idx.setdefault(tp, []).append(i)
+    return {tp: Batch([batch.values[i] for i in rows], lambda j, rows=rows: batch.position(rows[j]))
+            for tp, rows in idx.items()}
+
+
+def columns_of(cols) -> dict:
+    return {"ts": cols.ts.tolist(), "ids": None if cols.ids is None else cols.ids.tolist(),
+            "extra": {k: v.tolist() for k, v in cols.extra.items()},
+            **{k: (c.values.tolist(), c.valid.tolist(), c.missing.tolist()) if hasattr(c, "valid")
+               else c.values.tolist() for k, c in cols.features.items()}}
+
+
+def decoded_of(d) -> dict:
+    return {"groups": {k: columns_of(c) for k, c in d.groups.items()}, "invalid": d.invalid,
+            "bad": [(b.reason, b.value, b.position, b.model, b.version) for b in d.bad],
+            "labels": {m: [a.tolist() for a in (c.ids, c.ts, c.label, c.version)] for m, c in d.labels.items()}}
+
+
+@pytest.mark.parametrize("mix", ["clean", "two versions", "bad records", "labels", "labels and a bad one"])
+def test_one_decode_split_by_partition_is_each_partitions_own_decode(mix):
+    labelled = "labels" in mix
+    s = parse_settings(config(model={"window": {"duration": "5s"}, "reference": {"path": "unused.csv"},
+                                     **({"labels": {"task": "regression"}} if labelled else {})},
+                              kafka={"topics": [TOPIC]}), {})  # the decoder's settings only
+    values = events(600, seed=3)
+    if mix == "two versions":
+        values = [v.replace(b'"v1"', b'"v2"') if i % 3 == 0 else v for i, v in enumerate(values)]
+    if "bad" in mix:
+        values[5], values[77], values[301] = b"{nope", b'{"model": "m", "version": "v1", "features": 3}', b"[]"
+    if labelled:
+        values += [orjson.dumps({"model": "m", "id": str(i), "ts": 1_700_000_000_000 + i, "label": i % 2 * 1.0})
+                   for i in range(0, 600, 7)]
+        values.sort(key=lambda v: hash(v) % 11)  # labels among the events
+    assert any(b'"label"' in v for v in values) == labelled
+    (batch,) = batches(keyless(values, 3), size=len(values))
+    decoder = Decoder(s.models)
+    whole = by_partition(decoder.decode(batch), batch)
+    own = {tp: decoder.decode(sub) for tp, sub in per_partition(batch).items()}
+    assert set(whole) == set(own) == {(TOPIC, p) for p in range(3)}
+    for tp in own:
+        assert decoded_of(whole[tp]) == decoded_of(own[tp]), tp
+    assert sum(c.n for d in whole.values() for c in d.groups.values()) == 600 - 3 * ("bad" in mix)
+    assert sum(len(d.bad) for d in whole.values()) == 3 * ("bad" in mix)
+    assert sum(c.n for d in whole.values() for c in d.labels.values()) == 86 * labelled
 
 
 def test_a_partition_blocks_a_window_until_it_passed_it_is_idle_or_never_carried_the_model():
