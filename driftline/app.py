@@ -69,7 +69,7 @@ def build_service(settings: Settings, store: SqlStore | None = None, source: Sou
     if scale_out:
         from driftline.scale.pipeline import ScaleOutPipeline as pipe
     pipeline = pipe(settings, store, router, dead_letters, output or window_printer(output_format, stream),
-                    settings.kafka.group_id, metrics=metrics)
+                    settings.kafka.group_id, metrics=metrics, checkpoint_every=settings.store.checkpoint_every)
     if scale_out:
         k = settings.kafka
         pipeline.metrics.set_process(k.instance_id(socket.gethostname()) or f"{socket.gethostname()}-{os.getpid()}")
@@ -283,7 +283,7 @@ def build_http(settings: Settings, port: int | None = None, service: Service | N
     lag = getattr(metrics, "lag_values", None) if service is not None else None
     labels = {m.name: m.labels.min_labelled for m in settings.models if m.labels is not None}
     app = build_app(Views(store.browse, [m.name for m in settings.models], lag=lag, labels=labels),
-                    Readiness(store.browse, service),
+                    Readiness(store.browse, service, max_checkpoint_age=max(60.0, 2 * settings.store.checkpoint_every)),
                     metrics.text if hasattr(metrics, "text") else (lambda: ""), token, _allowed_hosts(h))
     server = HttpServer(app, h.host, h.port if port is None else port, on_stop=store.close).start()
     server.store_description = store.describe()

@@ -496,6 +496,10 @@ class StoreSpec(_Frozen):
     url: str = "sqlite:///.driftline/driftline.db"
     #: how long an unreachable database is waited out (consumption paused) before the service exits
     max_outage: Duration = Field(default=900.0, gt=0)
+    #: while input flows, a checkpoint (open windows' state, offsets, partials) at least this often;
+    #: a closed window is stored at once either way. Longer: fewer, larger transactions (scale-out's
+    #: per-partition state is the weight), more to read again after a crash
+    checkpoint_every: Duration = Field(default=5.0, gt=0, le=300)
     #: signs every stored state (HMAC-SHA256): set it where others can write to the database, so a
     #: state row written by anyone without it is refused before any of it is read
     state_secret: Annotated[SecretStr | None, BeforeValidator(_blank_is_none)] = None
