@@ -17,8 +17,8 @@ from driftline.pipeline import Pipeline
 from driftline.ports import NoDeadLetters
 from driftline.scale.merge import passed
 from driftline.scale.pipeline import ScaleOutPipeline, by_partition
-from driftline.streams.decode import Decoder
 from driftline.store import SqlStore
+from driftline.streams.decode import Decoder
 from driftline.types import Batch, CommitUnit, SourcePosition
 from tests.helpers import config, events
 from tests.scale_data import raw_values, same_window
