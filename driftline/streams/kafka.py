@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 # Joins the group in ~3 s on the embedded broker (librdkafka's default takes ~23 s).
 CONSUMER_DEFAULTS = {"session.timeout.ms": 6000, "log.connection.close": False, "heartbeat.interval.ms": 500,
                      "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                     "enable.partition.eof": False}
+                     "enable.partition.eof": False,
+                     # once its prefetch queue is full (queued.min.messages), librdkafka waits this long
+                     # before it fetches again (1 s by default): a consumer catching up on a backlog
+                     # then drains the queue and waits (docs/benchmarks.md, session 6)
+                     "fetch.queue.backoff.ms": 10}
 
 
 class _Repeats(logging.Filter):
@@ -207,21 +211,11 @@ class KafkaSource:
 
     def poll(self) -> Batch:
         msgs = self.consumer.consume(self.batch_size, self.poll_timeout)
-        good, ends, sources = [], {}, []
-        for m in msgs:
-            err = m.error()
-            if err is not None and err.code() == KafkaError._PARTITION_EOF:  # scale-out asks for these
-                self.rebalance.at_end((m.topic(), m.partition()))
-                continue
-            if err is not None:
-                if err.fatal():
-                    raise SourceError(f"Kafka consumer failed: {err}")
-                log.warning("Kafka consumer: %s", err)
-                continue
-            good.append(m)
-            key = (m.topic(), m.partition())
-            sources.append(key)
-            ends[key] = m.offset() + 1
+        good = msgs if all(m.error() is None for m in msgs) else self._errors(msgs)
+        sources = [(m.topic(), m.partition()) for m in good]
+        # the last and the first message of each partition, found by dicts (no per-message Python step)
+        ends = {key: m.offset() + 1 for key, m in dict(zip(sources, good)).items()}
+        for key, m in dict(zip(reversed(sources), reversed(good))).items():
             self.first_seen.setdefault(key, m.offset())
         if good:
             self._reachable()
@@ -236,6 +230,22 @@ class KafkaSource:
             return SourcePosition(m.topic(), m.partition(), m.offset())
 
         return Batch(values, position, ends, sources)
+
+    def _errors(self, msgs: list) -> list:
+        """The messages without the errors among them: partition ends (scale-out asks for them)
+        are reported, others logged; a fatal one raises."""
+        good = []
+        for m in msgs:
+            err = m.error()
+            if err is None:
+                good.append(m)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                self.rebalance.at_end((m.topic(), m.partition()))
+            elif err.fatal():
+                raise SourceError(f"Kafka consumer failed: {err}")
+            else:
+                log.warning("Kafka consumer: %s", err)
+        return good
 
     def measure_lag(self, timeout: float = 1.0) -> dict[tuple[str, int], int]:
         """High watermark minus the stored offset, per assigned partition (a partition with
