@@ -4,9 +4,12 @@ measured in the same run.
 Workload: events of 20 numeric + 5 categorical features and a prediction (JSON),
 windows of 10,000 events, reference of the first 50,000; one partition.
 Printed: events/s for (a) confluent-kafka consume(10000) alone, (b) consume +
-orjson.loads per event — the limit a Python consumer can reach, (c) driftline's
+orjson.loads per event — the limit a Python consumer can reach, (b') the same bare
+consumer with the garbage-collector settings `driftline run` uses (``runtime.tune_gc``;
+(c) and (d) run with them too), (c) driftline's
 decode + window statistics without Kafka, (d) driftline end to end (consume,
-decode, windows, drift tests, SQLite commits), and the ratio (d)/(b); then the checkpoint's cost (benchmarks/checkpoint.py).
+decode, windows, drift tests, SQLite commits), and the ratios (d)/(b) and (d)/(b');
+then the checkpoint's cost (benchmarks/checkpoint.py).
 Timing starts at the first record received, so consumer-group join is excluded; (c)
 and (d) count the events after the reference (building and calibrating it is a one-off
 per model, printed on its own).
@@ -28,6 +31,7 @@ from confluent_kafka import Consumer
 from driftline.app import build_service
 from driftline.config import parse_settings
 from driftline.ports import NoDeadLetters
+from driftline.runtime import tune_gc
 from driftline.store import SqlStore
 from driftline.streams.broker import EmbeddedBroker
 from driftline.streams.decode import Decoder
@@ -166,11 +170,15 @@ def main() -> None:
         settings = parse_settings(bench_config(broker.bootstrap, topic, f"{tmp}/bench.db", args.labels, args.segments), {})
         raw = consume_all(broker.bootstrap, topic, args.events, decode=False)
         limit = consume_all(broker.bootstrap, topic, args.events, decode=True)
+        tune_gc()  # what `driftline run` does before its loop: (b') is the same bare consumer with it
+        limit_gc = consume_all(broker.bootstrap, topic, args.events, decode=True)
         dec = decode_only(settings, values)
         rec = decode_only(settings, values, columnar=False)
         e2e, n_windows, reference_s = end_to_end(settings, n_events, tmp)
     print(f"(a) confluent-kafka consume(10000), raw         {raw:>10,.0f} ev/s")
     print(f"(b) consume + orjson.loads per event (limit)    {limit:>10,.0f} ev/s")
+    print(f"(b') the same with driftline's GC settings      {limit_gc:>10,.0f} ev/s  (runtime.tune_gc; "
+          "(c) and (d) run with them, as `driftline run` does)")
     print(f"(c) driftline decode + windows + tests, no Kafka {dec:>9,.0f} ev/s")
     print(f"(c') the same through the record-by-record path {rec:>9,.0f} ev/s")
     if args.labels:
@@ -180,7 +188,7 @@ def main() -> None:
     print(f"(d) driftline end to end ({n_windows} windows to SQLite) {e2e:>7,.0f} ev/s")
     print(f"    (the first {REFERENCE:,} events, which build and calibrate the reference, are not in (d): "
           f"{reference_s:.1f} s)")
-    print(f"ratio (d)/(b) = {e2e / limit:.2f}   (d)/(a) = {e2e / raw:.2f}")
+    print(f"ratio (d)/(b) = {e2e / limit:.2f}   (d)/(b') = {e2e / limit_gc:.2f}   (d)/(a) = {e2e / raw:.2f}")
     import checkpoint  # benchmarks/checkpoint.py, beside this file
     checkpoint.report()
 

@@ -3,7 +3,8 @@
 The pipeline is the service's (``tests.helpers.make_pipeline``: router, no sinks) over a
 real SQLite file; the first 50,000 events build the reference, then ``--events`` (200,000)
 are processed in batches of 10,000 with a checkpoint after each (``force=True``), and
-``time.process_time`` around those calls is the figure: events (records, with ``--labels``)
+``time.process_time`` around those calls is the figure (with the garbage-collector
+settings of ``driftline run``, ``runtime.tune_gc``; ``--stock-gc``: Python's): events (records, with ``--labels``)
 per CPU second. CPU time, not wall clock, because the machine this runs on is shared and
 a wall-clock rate moves with the other tenants' load.
 
@@ -39,6 +40,7 @@ from bench import REFERENCE, WINDOW, bench_config, with_labels  # noqa: E402
 from driftline.alerts.routing import Router  # noqa: E402
 from driftline.config import parse_settings  # noqa: E402
 from driftline.ports import NoDeadLetters  # noqa: E402
+from driftline.runtime import tune_gc  # noqa: E402
 from driftline.scale.pipeline import ScaleOutPipeline  # noqa: E402
 from driftline.store import SqlStore  # noqa: E402
 from driftline.streams.simulator import bench_events  # noqa: E402
@@ -140,12 +142,16 @@ def main() -> None:
     ap.add_argument("--digest", action="store_true")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--scale-out", action="store_true", help="a scale-out pipeline owning six partitions")
+    ap.add_argument("--stock-gc", action="store_true",
+                    help="Python's garbage-collector settings, not the service's (runtime.tune_gc)")
     args = ap.parse_args()
     if args.scale_out and args.labels:
         ap.error("--scale-out does not take --labels yet")
     reference, timed = workload(args.events, args.labels)
     if args.scale_out:
         timed = keyless(timed)
+    if not args.stock_gc:
+        tune_gc()  # as `driftline run` does
     if args.profile:
         from pyinstrument import Profiler
         profiler = Profiler(interval=0.0005)

@@ -75,6 +75,7 @@ def _stop_starting(*_args) -> None:
 
 def cmd_run(args) -> int:
     from driftline.app import build_service
+    from driftline.runtime import tune_gc
     signal.signal(signal.SIGTERM, _stop_starting)
     signal.signal(signal.SIGINT, _stop_starting)
     settings = _settings(args.config)
@@ -87,6 +88,7 @@ def cmd_run(args) -> int:
     logging.getLogger(__name__).info("driftline running against %s, store %s",
                                      settings.kafka.bootstrap_servers, service.pipeline.store.describe())
     http = _serve_http(settings, service)
+    tune_gc()
     try:
         service.run()
     finally:
@@ -128,7 +130,7 @@ def cmd_replay(args) -> int:
     from driftline.app import build_service, build_sinks
     from driftline.metrics import NullMetrics
     from driftline.ports import NoDeadLetters
-    from driftline.runtime import run_to_end
+    from driftline.runtime import run_to_end, tune_gc
     from driftline.streams.files import FileSource
     settings = _settings(args.config)
     sinks = build_sinks(settings, None, args.output)
@@ -145,6 +147,7 @@ def cmd_replay(args) -> int:
     if done:
         print(f"{args.input}: resuming after line {done}, already processed into "
               f"{service.pipeline.store.describe()}", file=sys.stderr)
+    tune_gc()
     try:
         run_to_end(service, source)
     finally:

@@ -26,6 +26,7 @@ import numpy as np
 
 from driftline import app
 from driftline.config import parse_settings
+from driftline.runtime import tune_gc
 from driftline.streams.broker import EmbeddedBroker
 from driftline.streams.kafka import KafkaProducer, ensure_topics
 from driftline.streams.simulator import DEMO_CONFIG, encode_events, event_ts, fraud_batch, fraud_labels
@@ -190,6 +191,7 @@ def serve(settings, duration: float | None, output: str = "text", rate: int = 10
     signal.signal(signal.SIGINT, service.stop)
     signal.signal(signal.SIGTERM, service.stop)
     traffic.start()
+    tune_gc()
     try:
         service.run(duration)
     finally:
