@@ -12,7 +12,12 @@ that carries a token in its address). A URL is shown as ``scheme://host[:port]/â
 '"POST /â€¦ HTTP/1.1" 500'
 
 Values shorter than :data:`MIN_LENGTH` characters are not treated as secrets (masking
-every ``"ab"`` in a log line would hide more than it protects).
+every ``"ab"`` in a log line would hide more than it protects), and one that is a plain
+lowercase word (a compose file's ``driftline`` password) is masked only where it stands as a
+URL's password (``:driftline@``): masked everywhere, it would hide the program's own name.
+
+>>> Redactor(["driftline"])("driftline: cannot reach postgresql://driftline:driftline@db:5432")
+'driftline: cannot reach postgresql://driftline:***@db:5432'
 """
 
 from __future__ import annotations
@@ -65,8 +70,7 @@ class Redactor:
         for url in urls:
             self._add_url(url)
         for value in secrets:
-            for v in _variants(value):
-                self._replace.setdefault(v, MASK)
+            self._secret(value)
         if self._replace:
             alternatives = sorted(self._replace, key=len, reverse=True)  # the longest match wins
             self._pattern = re.compile("|".join(map(re.escape, alternatives)))
@@ -86,8 +90,14 @@ class Redactor:
         pieces += [pair.partition("=")[2] for pair in parts.query.split("&")]
         pieces += [seg for seg in parts.path.split("/") if len(seg) >= 8 and not _TOKENISH.match(seg)]
         for piece in pieces:
-            for v in _variants(piece):
-                self._replace.setdefault(v, MASK)
+            self._secret(piece)
+
+    def _secret(self, value: str) -> None:
+        if _TOKENISH.match(value):  # a plain word: only as a URL's password
+            self._replace.setdefault(f":{value}@", f":{MASK}@")
+            return
+        for v in _variants(value):
+            self._replace.setdefault(v, MASK)
 
     def extend(self, other: Redactor) -> None:
         """Also mask everything ``other`` masks."""

@@ -50,11 +50,14 @@ class MergeMonitor(ModelMonitor):
 
 
 def passed(mark: dict | None, model: str, end: int, lateness: int) -> bool:
-    """Whether a partition (its mark) can no longer add to a window of ``model`` ending at ``end``."""
+    """Whether a partition (its mark) can no longer add to a window of ``model`` ending at ``end``:
+    idle, or its watermark passed the window, or it never carried the model and its owner has
+    read all it holds (``caught_up``: a partition read only in part may bring the model next)."""
     if mark is None:
         return False
     wm = mark["watermark"]
-    return mark["idle"] or (wm is not None and (wm - lateness >= end or model not in mark["models"]))
+    return mark["idle"] or (wm is not None and (
+        wm - lateness >= end or (model not in mark["models"] and mark.get("caught_up", True))))
 
 
 class Merger:
@@ -102,7 +105,7 @@ class Merger:
             if m is None:
                 return []  # another process merges this model now
             self.router.restore()  # the alert state as committed, read under the lock
-            marks = self._checked(m.marks(), m)
+            marks = self._checked(m.marks(), m, name)
             expected = self.expected(marks)
             by_version = defaultdict(list)
             for row in m.partials():
@@ -119,19 +122,21 @@ class Merger:
             self.metrics.observe_alert(state)
         return unit.windows
 
-    def _checked(self, marks: dict, m) -> dict:
-        """An idle (or empty) partition whose broker holds records past its stored offset is not
-        idle: its owner has not read them yet (the end is asked at most once per pass)."""
-        idle = [tp for tp, mark in marks.items() if mark["idle"]]
-        if not idle or self.ends is None:
+    def _checked(self, marks: dict, m, model: str) -> dict:
+        """A partition whose broker holds records past its stored offset is not idle and not
+        ``caught_up``: its owner has not read them yet (the ends are asked at most once per pass)."""
+        # asked only where the answer matters (one request each, slow on some brokers): idle
+        # partitions, and those that never carried this model
+        ask = [tp for tp, mark in marks.items() if mark["idle"] or model not in (mark["models"] or ())]
+        if not ask or self.ends is None:
             return marks
-        if missing := [tp for tp in idle if tp not in self._ends]:
+        if missing := [tp for tp in ask if tp not in self._ends]:
             self._ends.update(dict.fromkeys(missing, None) | self.ends(missing))
         stored, out = m.offsets(), dict(marks)
-        for tp in idle:
-            bounds = self._ends[tp]
-            if bounds is None or bounds[1] > stored.get(tp, bounds[0]):
-                out[tp] = marks[tp] | {"idle": False}
+        for tp in ask:
+            mark, bounds = marks[tp], self._ends[tp]
+            behind = bounds is None or bounds[1] > stored.get(tp, bounds[0])
+            out[tp] = mark | {"caught_up": not behind} | ({"idle": False} if behind else {})
         return out
 
     def _version(self, m, name, version, rows, marks, expected, unit, done, now) -> None:

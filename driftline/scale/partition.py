@@ -2,9 +2,11 @@
 
 Each assigned partition keeps, per model, a :class:`PartitionMonitor` (the open windows of
 that partition's events only). A partial window closes by the partition's own watermark,
-the newest event time read from it (any model's) minus the model's ``allowed_lateness``;
-or, when the partition gave nothing for ``kafka.partition_idle`` seconds, every open one
-closes (``idle``) and the partition is marked idle, so it holds no window open. Closed
+the newest event time read from it (any model's) minus the model's ``allowed_lateness``.
+A partition that gave nothing for ``kafka.partition_idle`` seconds is *quiet*: its open
+windows then close by the other partitions' watermarks (``close_to``: the newest of them,
+as one process's windows close by the events of any partition), and
+once it holds no open window it is marked idle, so it holds no merge back. Closed
 partials go to the store with the partition's offsets, state and mark, in one transaction
 (``driftline/scale/pipeline.py``); the merger (``driftline/scale/merge.py``) merges them.
 
@@ -72,18 +74,28 @@ class Partition:
             self.dirty = self.dirty or self.watermark is None
 
     @property
+    def holds_open(self) -> bool:
+        """Whether some window of the partition is open."""
+        return any(ws.open for m in self.monitors.values() for ws in m.versions.values())
+
+    @property
     def holds_nothing(self) -> bool:
-        """Idle, or at its end without ever having given an event (stored as the mark's ``idle``)."""
-        return self.idle or (self.at_end and self.watermark is None)
+        """Quiet with no open window, or at its end without ever having given an event (stored as
+        the mark's ``idle``: the merge does not wait for it)."""
+        return (self.idle and not self.holds_open) or (self.at_end and self.watermark is None)
 
     def tick(self, now: float, idle_after: float) -> None:
-        """Close what ``window.idle_close`` closes, and everything once the partition is idle."""
+        """Close what ``window.idle_close`` closes; mark the partition quiet after ``idle_after``."""
         for monitor in self.monitors.values():
             self.closed += monitor.close_idle(now)
         if not self.idle and now - self.last_record >= idle_after:
-            for monitor in self.monitors.values():
-                self.closed += monitor._closing(lambda ws: ws._close_open("idle"))
             self.idle, self.dirty = True, True
+
+    def close_to(self, watermark: int) -> None:
+        """A quiet partition's windows that the other partitions' ``watermark`` (minus each
+        model's lateness) has passed: its events for them would be late in one process too."""
+        for monitor in self.monitors.values():
+            self.closed += monitor._closing(lambda ws: ws.advance(watermark))
 
     # -- checkpoint -----------------------------------------------------------------
 

@@ -169,7 +169,28 @@ class ScaleOutPipeline:
         if offsets is not None or self.clock() - self._last_merge >= self.merge_every:
             self._last_merge = self.clock()
             self.merger.run(self.wall())
+            self._release_quiet()
         return offsets
+
+    def _release_quiet(self) -> None:
+        """Close the windows of quiet partitions (read up to the broker's end, nothing for
+        ``kafka.partition_idle``) that the newest event time of any other partition has passed:
+        one process closes a window by the events of any partition, so a quiet partition
+        neither holds it open nor closes it before that (its own later events would be late
+        there too)."""
+        quiet = [p for p in self.parts.values() if p.idle and p.holds_open]
+        if not quiet:
+            return
+        ends = self.merger.ends([p.tp for p in quiet]) if self.merger.ends is not None else {}
+        marks = self.store.partials.marks(self.group)
+        seen = {tp: m["watermark"] for tp, m in marks.items()} | {tp: p.watermark for tp, p in self.parts.items()}
+        for part in quiet:
+            bounds = ends.get(part.tp)
+            if self.merger.ends is not None and (bounds is None or bounds[1] > self.offsets.get(part.tp, bounds[0])):
+                continue  # records wait for it at the broker: not quiet, only behind
+            others = [wm for tp, wm in seen.items() if tp != part.tp and wm is not None]
+            if others:
+                part.close_to(max(others))
 
     def retry_pending(self) -> dict[TP, int] | None:
         return None if self.pending is None else self._write(self.pending, list(self.parts))

@@ -32,6 +32,10 @@ def in_memory(url: str) -> bool:
     return parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:")
 
 
+#: seconds (PostgreSQL ``idle_in_transaction_session_timeout``)
+IDLE_IN_TRANSACTION = 30
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url``; the parent folder of a SQLite file is made."""
     parsed = make_url(url)
@@ -41,8 +45,13 @@ def open_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     # pre-ping: a connection that died in a database restart is replaced, not used;
     # hidden parameters: a refused statement's error never carries the values it wrote
+    # PostgreSQL ends a transaction left open for IDLE_IN_TRANSACTION: a process frozen (SIGSTOP, a
+    # paused VM) inside a checkpoint or a merge would otherwise hold its row and advisory locks, and
+    # with them every other scale-out process, until it woke
+    extra = {"connect_args": {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION * 1000}"}} \
+        if parsed.drivername.startswith("postgresql") else {}
     engine = create_engine(parsed, json_serializer=_dumps, json_deserializer=orjson.loads,
-                           pool_pre_ping=True, hide_parameters=True)
+                           pool_pre_ping=True, hide_parameters=True, **extra)
     if parsed.drivername.startswith("sqlite"):
         _transactional_sqlite(engine)
     return engine
@@ -65,11 +74,17 @@ def _transactional_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+#: SQLSTATEs of a session the server ended: connection exceptions, operator intervention
+#: (shutdown, terminated backend), and the idle-in-transaction timeout (a frozen process woken)
+_SESSION_ENDED = ("08", "57P", "25P03")
+
+
 def store_error(exc: SQLAlchemyError, what: str) -> StoreError:
     """Ours from SQLAlchemy's: an unreachable database (waited out) or a refused write (a bug or bad data)."""
     detail = f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
     if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)) or (
-            isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            isinstance(exc, DBAPIError) and exc.connection_invalidated) or sqlstate.startswith(_SESSION_ENDED):
         return StoreUnavailable(f"{what}: the database is unreachable: {detail}")
     return StoreError(f"{what}: {detail}")
 

@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from driftline.errors import StoreError
@@ -42,15 +42,24 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(_config(c), revision)
 
 
+#: the PostgreSQL advisory lock under which a new database's schema is created ("dlschema")
+SCHEMA_LOCK = 0x646C736368656D61
+
+
 def ensure_current(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse one that is behind or unknown."""
-    rev = current(engine)
-    if rev is None:
-        if inspect(engine).get_table_names():
-            raise StoreError("the database has tables but no driftline schema version; "
-                             "point driftline at an empty database")
-        upgrade(engine)
-        return
+    """Create the schema in an empty database; refuse one that is behind or unknown. Processes
+    that start together on a new PostgreSQL database (scale-out replicas) take turns under an
+    advisory lock: the first creates the schema, the others find it made."""
+    with engine.begin() as c:
+        if c.dialect.name == "postgresql":
+            c.execute(text("select pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        rev = MigrationContext.configure(c).get_current_revision()
+        if rev is None:
+            if inspect(c).get_table_names():
+                raise StoreError("the database has tables but no driftline schema version; "
+                                 "point driftline at an empty database")
+            command.upgrade(_config(c), "head")
+            return
     newest = head()
     if rev != newest:
         known = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
