@@ -69,8 +69,8 @@ class PartitionLabels:
                 row = {"model": name, "version": version, "window_key": win, "topic": topic, "partition": partition}
                 data = state if state is not None else revise.get((version, win))
                 if data is not None:
-                    unit.perf_partials.append(row | {"revise": (version, win) in revise, "data": st.encode(
-                        {"format": st.FORMAT, "window": data, "newest": newest}, secret)})
+                    unit.perf_partials.append(row | {"revise": (version, win) in revise, "newest": newest,
+                                                     "data": st.encode({"format": st.FORMAT, "window": data}, secret)})
                 if state is None:
                     unit.perf_partials.append(row | {"data": None})
             realized.clean()

@@ -1,14 +1,16 @@
 """Scale-out: every partition's performance accumulators of a window → one revision, once.
 
 Inside the merger's locked transaction of a model (``driftline/scale/merge.py``), after its
-drift windows: the model's rows of ``perf_partials`` (one per version, window and
-partition, see ``driftline/scale/labels.py``) are read; the accumulators of each window are
-merged (``_Window.merge``: confusion counts, score histograms, sums, delays and estimates add
-up) and a window is revised when one of its rows asked for it, or when its drift window was
-merged in this pass while it is estimated or already has a revision (so its ``seq``, the
-merged window's, is filled in). The revision is the line a single process writes
-(``RealizedPerformance._line``, with the baseline of the previous version from the windows
-still stored) and is routed to the metric, label_coverage and concept_drift rules.
+drift windows: the model's rows of ``perf_partials`` (one per version, window and partition,
+see ``driftline/scale/labels.py``) are listed without their data; the accumulators of each
+window to revise, and of the previous version's windows its line is compared with (the same
+window, the newest labelled ones), are read and merged (``_Window.merge``: confusion counts,
+score histograms, sums, delays and estimates add up). A window is revised when one of its
+rows asked for it, or when its drift window was merged in this pass while it is estimated or
+already has a revision (so its ``seq``, the merged window's, is filled in). The revision is
+the line a single process writes (``RealizedPerformance._line``; its clock the newest event
+or label time of any row, the baseline of the previous version from the windows still
+stored) and is routed to the metric, label_coverage and concept_drift rules.
 
 What is cross-window is the merge state (key ``labels/merge``, source ``"merge"``): the
 versions in the order they were first merged (the baseline of a version is the one before
@@ -21,11 +23,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-import numpy as np
-
 from driftline import state as st
 from driftline.errors import DriftlineError
-from driftline.realized import RealizedPerformance, _Window
+from driftline.realized import BASELINE_WINDOWS, RealizedPerformance, _Window
 from driftline.types import iso
 
 log = logging.getLogger(__name__)
@@ -53,25 +53,27 @@ class PerformanceMerge:
         for row in rows:
             groups[(row["version"], row["window_key"])].append(row)
         realized = self._realized(profile, state, groups)
-        windows = self._merged(realized, groups)
+        realized.newest = max(int(r["newest"]) for r in rows)
+        candidates = [g for g, parts in groups.items() if g in merged or any(r["dirty"] for r in parts)]
+        windows = self._windows(m, realized, groups, candidates)
         revised, gone, changed = [], [], False
-        for (version, win), parts in groups.items():
-            w, name = windows.get((version, win)), f"{version}/{win}"
-            dirty = [r for r in parts if r["dirty"]]
-            due = bool(dirty) or ((version, win) in merged and w is not None and (
-                (w.est is not None and w.est.n) or name in state["revisions"]))
+        for g in candidates:
+            (version, win), w, name = g, windows.get(g), f"{g[0]}/{g[1]}"
+            dirty = [r for r in groups[g] if r["dirty"]]
+            due = bool(dirty) or (w is not None and ((w.est is not None and w.est.n) or name in state["revisions"]))
             if w is not None and due:
                 w.revision = state["revisions"].get(name, 0) + 1
                 state["revisions"][name] = w.revision
-                w.seq = merged.get((version, win), self._seq(m, version, w))
+                w.seq = merged.get(g, self._seq(m, version, w))
                 line = realized._line(w)
                 unit.performance.append(line)
                 unit.add(route(line, now))
                 changed = True
             revised += [(r["id"], r["stamp"]) for r in dirty]
+        for (version, win), parts in groups.items():
             if all(r["finished"] for r in parts):
                 gone += [(r["id"], r["stamp"]) for r in parts]
-                changed = changed or state["revisions"].pop(name, None) is not None
+                changed = state["revisions"].pop(f"{version}/{win}", None) is not None or changed
         if changed or len(state["versions"]) != len(realized.versions):
             state["versions"] = list(realized.versions)
             unit.states[(self.spec.name, KEY, source)] = st.encode(state, self.secret)
@@ -89,27 +91,53 @@ class PerformanceMerge:
         out.versions, out._codes = known, {v: i for i, v in enumerate(known)}
         return out
 
-    def _merged(self, realized: RealizedPerformance, groups: dict) -> dict[tuple[str, int], _Window]:
-        """Each window merged from its partitions' rows (an unreadable row is left out, loudly)."""
-        out, newest = {}, np.iinfo(np.int64).min
-        for (version, win), parts in groups.items():
-            for row in parts:
-                where = (f"model {self.spec.name}, version {version}, performance of window {win} from "
-                         f"{row['topic']}[{row['partition']}]")
-                try:
-                    data = st.decode(row["data"], where, self.secret)
-                    w = _Window.from_state(data["window"], self.spec.labels.task, self.spec.labels.threshold,
-                                           realized.calibrator)
-                except (DriftlineError, ValueError, KeyError) as exc:
-                    log.error("%s is unreadable, left out: %s", where, exc)
-                    continue
-                newest = max(newest, int(data["newest"]))
-                if (version, win) in out:
-                    out[(version, win)].merge(w)
-                else:
-                    out[(version, win)] = w
-        realized.newest = newest
+    def _windows(self, m, realized: RealizedPerformance, groups: dict, candidates: list) -> dict:
+        """The merged windows to revise, and what their lines compare with (``_versions``): the previous
+        version's window of the same time and its newest labelled windows (only those are read)."""
+        loaded: dict = {}
+
+        def load(g) -> _Window | None:
+            if g not in loaded:
+                loaded[g] = self._merged(m, realized, g, groups[g])
+            return loaded[g]
+
+        for g in candidates:
+            load(g)
+        for version in {v for v, _ in candidates}:
+            code = realized._codes[version]
+            if code == 0:
+                continue
+            prev = realized.versions[code - 1]
+            for _, win in [g for g in candidates if g[0] == version and (prev, g[1]) in groups]:
+                load((prev, win))
+            labelled = 0
+            for g in sorted((g for g in groups if g[0] == prev), key=lambda g: g[1], reverse=True):
+                w = load(g)
+                labelled += w is not None and w.stats.n > 0
+                if labelled >= BASELINE_WINDOWS:
+                    break
+        out = {g: w for g, w in loaded.items() if w is not None}
         realized.windows = {(realized._codes[v], win): w for (v, win), w in out.items()}
+        return out
+
+    def _merged(self, m, realized: RealizedPerformance, g: tuple[str, int], parts: list[dict]) -> _Window | None:
+        """One window merged from its partitions' rows (an unreadable row is left out, loudly)."""
+        (version, win), out = g, None
+        data = m.performance_data([r["id"] for r in parts])
+        for row in parts:
+            where = (f"model {self.spec.name}, version {version}, performance of window {win} from "
+                     f"{row['topic']}[{row['partition']}]")
+            try:
+                state = st.decode(data[row["id"]], where, self.secret)
+                w = _Window.from_state(state["window"], self.spec.labels.task, self.spec.labels.threshold,
+                                       realized.calibrator)
+            except (DriftlineError, ValueError, KeyError) as exc:
+                log.error("%s is unreadable, left out: %s", where, exc)
+                continue
+            if out is None:
+                out = w
+            else:
+                out.merge(w)
         return out
 
     @staticmethod

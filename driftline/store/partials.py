@@ -63,8 +63,9 @@ class Partials:
                           .values(finished=True, updated_at=now))
             else:
                 revise = {"dirty": True} if p["revise"] else {}  # else a row keeps its flag (new: clean)
-                upsert(c, t.perf_partials, key, {"data": p["data"], "stamp": secrets.randbits(62), "finished": False,
-                                                 "updated_at": now, **revise}, inserted=revise or {"dirty": False})
+                upsert(c, t.perf_partials, key, {"data": p["data"], "newest": p["newest"], "stamp": secrets.randbits(62),
+                                                 "finished": False, "updated_at": now, **revise},
+                       inserted=revise or {"dirty": False})
         fenced = []
         for (topic, partition), mark in unit.marks.items():
             key = {"group": group, "topic": topic, "partition": partition}
@@ -151,11 +152,20 @@ class Merge:
         return self.c.execute(q).scalar()
 
     def performance(self) -> list[dict]:
-        """The model's performance accumulators of every partition (``data`` encoded)."""
+        """The model's performance accumulators of every partition, without their ``data``."""
         P = t.perf_partials
-        q = (select(P).where(P.c.group == self.group, P.c.model == self.model)
+        q = (select(*(c for c in P.c if c.name != "data")).where(P.c.group == self.group, P.c.model == self.model)
              .order_by(P.c.version, P.c.window_key, P.c.topic, P.c.partition))
         return [dict(r._mapping) for r in self.c.execute(q)]
+
+    def performance_data(self, ids: list[int]) -> dict[int, bytes]:
+        """The encoded accumulators of the rows ``ids``."""
+        P = t.perf_partials
+        out = {}
+        for lo in range(0, len(ids), 500):
+            q = select(P.c.id, P.c.data).where(P.c.id.in_(ids[lo:lo + 500]))
+            out |= {row_id: bytes(data) for row_id, data in self.c.execute(q)}
+        return out
 
     def seqs(self, version: str, starts: list[str]) -> dict[str, int]:
         """The stored windows' ``seq`` of ``version`` by start (ISO-8601)."""

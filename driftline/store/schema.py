@@ -231,6 +231,7 @@ perf_partials = Table(  # migration 0012: scale-out, a partition's performance a
     Column("topic", String(300), nullable=False),
     Column("partition", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),  # the encoded accumulator (driftline/state.py)
+    Column("newest", BigInteger, nullable=False),  # the partition's newest event or label time of the model (ms)
     Column("stamp", BigInteger, nullable=False),  # a new random value at every write
     Column("dirty", Boolean, nullable=False),  # written since the merger last revised its window
     Column("finished", Boolean, nullable=False),  # no label can reach the partition's share any more

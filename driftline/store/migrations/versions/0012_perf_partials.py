@@ -2,12 +2,15 @@
 
 ``perf_partials``: one row per (group, model, version, window start, topic, partition), the
 partition's accumulated realized (and estimated) performance of that window
-(``driftline/realized.py`` ``_Window``, encoded), written (upserted) in the transaction of the
-partition's checkpoint whenever its labels change it. ``stamp`` is a new random value at
-every write, ``dirty`` is set by each write and cleared by the merge that revised the window
-from every partition's row (only if the row still has the stamp it read), ``finished`` is set
-once no label can reach the partition's share (all its predictions past ``labels.max_delay``);
-a window whose rows are all finished and clean is deleted by the merge.
+(``driftline/realized.py`` ``_Window``, encoded) and the partition's newest event or label
+time of the model (epoch ms: the merged line's clock), upserted in the transaction of the
+partition's checkpoint whenever it changes. ``stamp`` is a new random value at every write;
+``dirty`` is set by a write whose change must be revised (labels credited, the estimate
+complete, a label_coverage age passed; a write of new predictions alone keeps the flag) and
+cleared by the merge that revised the window from every partition's row, only if the row
+still has the stamp it read; ``finished`` is set once no label can reach the partition's
+share (all its predictions past ``labels.max_delay``); a window whose rows are all finished
+is deleted by the merge.
 
 Revision ID: 0012
 Revises: 0011
@@ -33,6 +36,7 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(300), nullable=False),
         sa.Column("partition", sa.Integer, nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("newest", sa.BigInteger, nullable=False),
         sa.Column("stamp", sa.BigInteger, nullable=False),
         sa.Column("dirty", sa.Boolean, nullable=False),
         sa.Column("finished", sa.Boolean, nullable=False),
