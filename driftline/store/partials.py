@@ -8,6 +8,11 @@ lock per model and group (``pg_try_advisory_xact_lock``: it ends with the transa
 or with the session of a process that died), reads the model's partials, and writes the
 summary, alert state, outbox and merge state and deletes the merged partials before it
 commits (:meth:`Partials.merging`). On SQLite (one process, tests) there is no lock.
+
+A model with labels adds each partition's performance accumulators (``perf_partials``,
+upserted by the checkpoint, each write with a new random ``stamp``); the merge revises
+windows from them and marks a row clean, or deletes it, only if its stamp is the one it read
+(``driftline/scale/performance.py``).
 """
 
 from __future__ import annotations
