@@ -15,7 +15,8 @@ stored) and is routed to the metric, label_coverage and concept_drift rules.
 What is cross-window is the merge state (key ``labels/merge``, source ``"merge"``): the
 versions in the order they were first merged (the baseline of a version is the one before
 it) and each stored window's revision number. A window whose rows are all finished (no label
-can reach it on any partition) is deleted, with its revision number.
+can reach it on any partition) is deleted, with its revision number, once its drift window is
+merged (every partition has passed it: none can add predictions to it).
 """
 
 from __future__ import annotations
@@ -70,14 +71,31 @@ class PerformanceMerge:
                 unit.add(route(line, now))
                 changed = True
             revised += [(r["id"], r["stamp"]) for r in dirty]
+        passed = self._passed(m, source, merged)
         for (version, win), parts in groups.items():
-            if all(r["finished"] for r in parts):
+            if all(r["finished"] for r in parts) and passed(version, win):
                 gone += [(r["id"], r["stamp"]) for r in parts]
                 changed = state["revisions"].pop(f"{version}/{win}", None) is not None or changed
         if changed or len(state["versions"]) != len(realized.versions):
             state["versions"] = list(realized.versions)
             unit.states[(self.spec.name, KEY, source)] = st.encode(state, self.secret)
         return revised, gone
+
+    def _passed(self, m, source: str, merged: dict):
+        """``passed(version, window)``: whether its drift window is merged, so every partition has passed
+        it and none can add predictions to it (until then a partition behind the others could, and a
+        window deleted when its other rows finished would come back with that partition's share only)."""
+        duration, until = int(self.spec.window.duration * 1000), {}
+
+        def passed(version: str, win: int) -> bool:
+            if (version, win) in merged:
+                return True
+            if version not in until:
+                blob = m.state(version, source)
+                until[version] = None if blob is None else st.decode(
+                    blob, f"model {self.spec.name}, version {version}, its merge", self.secret)["merged_until"]
+            return until[version] is not None and win + duration <= until[version]
+        return passed
 
     def _realized(self, profile, state: dict, groups: dict) -> RealizedPerformance:
         """A model's performance view: its versions in merge order, its reference's calibrator."""

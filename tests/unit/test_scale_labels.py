@@ -104,6 +104,21 @@ def test_two_workers_store_the_performance_one_process_stores(tmp_path, labelled
     assert store.partials.pending_performance("g") == {}  # every change revised
 
 
+def test_finished_windows_leave_the_store_and_what_stays_is_what_one_process_stores(tmp_path):
+    s = settings(max_delay="20s")  # a window is finished 20 s (event time) after its last prediction
+    values = labelled_traffic()
+    expected, _ = single(s, tmp_path, values)
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    clock = [1_795_000_000.0]
+    a, b, _ = run_workers(s, store, values, clock)
+    same_performance(store.results.performance("m")[:9], expected[:9])  # the windows closed and merged by now
+    with store.partials.merging("g", "m", lambda c, u: None) as m:
+        kept = {r["window_key"] for r in m.performance()}
+    starts = sorted(r["window_key"] for r in expected)
+    assert kept and starts[0] not in kept and kept <= set(starts[-4:])  # the old ones deleted, the newest kept
+
+
 def _empty():
     from driftline.types import Batch
     return Batch([], lambda i: None, {})
