@@ -7,7 +7,9 @@ bytes produced to a Kafka topic (embedded broker) and flushed, as the topic desi
 
 ``throughput``: a backlog on a 6-partition topic read by 1, 2 and 4 `driftline run` processes
 (``kafka.scale_out``; ``--workers 0``: one process without it); events/s from the first
-stored offset to the last.
+stored offset to the last. ``--labels``: the model has ``labels`` and every event its label
+event 1,000 events later on the same topic, both keyed by the event's id (so each label is on
+its prediction's partition); the rate counts records (events and labels).
 
     DRIFTLINE_TEST_POSTGRES_URL=postgresql://… python benchmarks/scale_out.py checkpoint
     DRIFTLINE_TEST_POSTGRES_URL=postgresql://… python benchmarks/scale_out.py throughput --workers 1 2 4
@@ -42,23 +44,41 @@ T0 = 1_795_000_000_000
 TOPIC = "bench"
 
 
-def _docs(n: int, seed: int, start_ms: int, step_ms: float, model: str = "m") -> list[bytes]:
+def _docs(n: int, seed: int, start_ms: int, step_ms: float, model: str = "m", score: bool = False) -> list[bytes]:
+    """Events; the prediction is ``f00`` (``score``: its logistic, a probability as labels need)."""
     rng = np.random.default_rng(seed)
     x, c = rng.normal(size=(n, 20)), rng.choice(["a", "b", "c", "d"], size=(n, 5))
+    pred = 1 / (1 + np.exp(-x[:, 0])) if score else x[:, 0]
     return [orjson.dumps({"model": model, "version": "v1", "id": str(i), "ts": int(start_ms + i * step_ms),
                           "features": {**{f"f{j:02d}": float(x[i, j]) for j in range(20)},
                                        **{f"c{j}": str(c[i, j]) for j in range(5)}},
-                          "prediction": float(x[i, 0])}) for i in range(n)]
+                          "prediction": float(pred[i])}) for i in range(n)]
 
 
-def _model(window: str = "1s") -> dict:
-    return {"name": "m", "features": FEATURES, "prediction": "numeric", "trend_windows": [],
-            "window": {"duration": window, "min_count": 10}, "reference": {"path": "reference.csv"},
-            "rules": [{"name": "feature_drift", "share": 0.5}]}
+def _model(window: str = "1s", labels: bool = False) -> dict:
+    out = {"name": "m", "features": FEATURES, "prediction": "numeric", "trend_windows": [],
+           "window": {"duration": window, "min_count": 10}, "reference": {"path": "reference.csv"},
+           "rules": [{"name": "feature_drift", "share": 0.5}]}
+    if labels:
+        out |= {"labels": {"max_delay": "1h"},
+                "rules": out["rules"] + [{"name": "auc", "metric": "roc_auc", "below": 0.6}]}
+    return out
 
 
-def _reference(settings, store) -> None:
-    docs = [orjson.loads(v) for v in _docs(5000, 1, T0, 1)]
+def _keyed(values: list[bytes], lag: int = 1000) -> list[tuple[bytes, bytes]]:
+    """(key, record): each event, and its label ``lag`` events later, keyed by the event's id."""
+    out = []
+    for i, v in enumerate(values):
+        out.append((str(i).encode(), v))
+        if i >= lag:
+            d = orjson.loads(values[i - lag])
+            out.append((d["id"].encode(), orjson.dumps({"model": "m", "id": d["id"], "ts": d["ts"] + 2 * lag,
+                                                        "label": int(d["prediction"] > 0.5)})))
+    return out
+
+
+def _reference(settings, store, score: bool = False) -> None:
+    docs = [orjson.loads(v) for v in _docs(5000, 1, T0, 1, score=score)]
     cols = {k: ([d["features"][k] for d in docs] if k.startswith("c") else np.array([d["features"][k] for d in docs]))
             for k in FEATURES}
     cols["prediction"] = np.array([d["prediction"] for d in docs])
@@ -183,27 +203,34 @@ def _rate(store, group: str, events: int, n: int) -> float | None:
     return (end[1] - start[1]) / (end[0] - start[0])
 
 
-def throughput(url: str, workers: list[int], events: int, window: str = "10s", rounds: int = 1) -> None:
+def throughput(url: str, workers: list[int], events: int, window: str = "10s", rounds: int = 1,
+               labels: bool = False) -> None:
     from driftline.streams.broker import EmbeddedBroker
     from driftline.streams.kafka import KafkaProducer, ensure_topics
     broker = EmbeddedBroker().start()
     tmp = Path(tempfile.mkdtemp())
     try:
         conf = {"bootstrap.servers": broker.bootstrap}
-        values = _docs(events, 3, T0, 2)
+        values = _docs(events, 3, T0, 2, score=labels)
+        keyed = _keyed(values) if labels else None
+        records = len(keyed) if labels else events
         rates: dict[int, list] = {}
         for n in [n for _ in range(rounds) for n in workers]:
             store = _fresh(url)
-            settings = parse_settings({"models": [_model(window)], "store": {"url": url},
+            settings = parse_settings({"models": [_model(window, labels)], "store": {"url": url},
                                        "kafka": {"scale_out": True, "topics": [TOPIC]}}, {})
-            _reference(settings, store)
+            _reference(settings, store, labels)
             topic, group = f"bench-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
             ensure_topics(conf, {topic: 6})
             producer = KafkaProducer(conf)
-            for i, v in enumerate(values):
-                producer.produce(topic, v, partition=i % 6)
+            if keyed is not None:
+                for key, v in keyed:
+                    producer.produce(topic, v, key=key)
+            else:
+                for i, v in enumerate(values):
+                    producer.produce(topic, v, partition=i % 6)
             producer.flush()
-            cfg = {"models": [_model(window) | {"reference": {"path": str(tmp / "unused.csv")}}],
+            cfg = {"models": [_model(window, labels) | {"reference": {"path": str(tmp / "unused.csv")}}],
                    "store": {"url": url},
                    "kafka": {"bootstrap_servers": broker.bootstrap, "group_id": group, "topics": [topic],
                              "scale_out": n > 0, "group_instance_id": None, "dead_letter_topic": f"dlq-{group}"},
@@ -213,7 +240,7 @@ def throughput(url: str, workers: list[int], events: int, window: str = "10s", r
             procs = [subprocess.Popen([sys.executable, "-m", "driftline.cli", "run", "-c", str(path)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(max(n, 1))]
             try:
-                rates.setdefault(n, []).append(_rate(store, group, events, n))
+                rates.setdefault(n, []).append(_rate(store, group, records, n))
             finally:
                 for proc in procs:
                     proc.terminate()
@@ -222,7 +249,8 @@ def throughput(url: str, workers: list[int], events: int, window: str = "10s", r
                 store.close()
         for n, got in rates.items():
             who = f"{n} worker(s)" if n else "one process without scale_out"
-            print(f"{who}: median {statistics.median(r for r in got if r):,.0f} events/s "
+            print(f"{who}{' with labels' if labels else ''}: median {statistics.median(r for r in got if r):,.0f} "
+                  f"{'records' if labels else 'events'}/s "
                   f"(rounds: {', '.join(f'{r:,.0f}' for r in got if r)})")
     finally:
         broker.stop()
@@ -237,12 +265,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--window", default="10s", help="throughput: the model's window (events are 2 ms apart)")
     ap.add_argument("--repeat", type=int, default=1, help="throughput: runs per worker count")
+    ap.add_argument("--labels", action="store_true", help="throughput: the model has labels, every event a label")
     args = ap.parse_args()
     url = os.environ["DRIFTLINE_TEST_POSTGRES_URL"]
     if args.what == "checkpoint":
         checkpoint(url, args.rounds, args.per_window)
     else:
-        throughput(url, args.workers, args.events, args.window, args.repeat)
+        throughput(url, args.workers, args.events, args.window, args.repeat, args.labels)
 
 
 if __name__ == "__main__":

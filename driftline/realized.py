@@ -92,6 +92,26 @@ class _Window:
                 "est": None if self.est is None else self.est.to_state(), "aged": self.aged,
                 "findings": self.findings}
 
+    def merge(self, other: _Window) -> None:
+        """Add another partition's accumulator of the same (version, window) (scale-out's merge):
+        counts and statistics add up, findings are kept in label-time order (the first
+        ``MAX_FINDINGS``); the estimate is kept only when both have one."""
+        self.stats.merge(other.stats)
+        self.delay.merge(other.delay)
+        try:
+            if self.est is None or other.est is None:
+                raise ValueError("not estimated")
+            self.est.merge(other.est)
+        except ValueError:  # one was estimated with another reference's calibrator (or not): no estimate
+            self.est = None
+        self.count += other.count
+        self.last_ts = max(self.last_ts, other.last_ts)
+        self.aged = max(self.aged, other.aged)
+        for f in ("seq", "start", "end"):
+            if getattr(self, f) is None:
+                setattr(self, f, getattr(other, f))
+        self.findings = sorted(self.findings + other.findings, key=lambda f: f["ts"])[:MAX_FINDINGS]
+
     @classmethod
     def from_state(cls, state: dict, task: str, threshold: float, calibrator: Calibrator | None = None) -> _Window:
         st.check_format(state, "labels: window performance")
@@ -314,17 +334,23 @@ class RealizedPerformance:
     def revisions(self) -> list[dict]:
         """A revision of every window whose labels changed since the last call (``revision`` + 1),
         closed since (its estimate), or became old enough for a label_coverage rule."""
+        out = []
+        for w in self.changed():
+            w.revision += 1
+            out.append(self._line(w))
+        return out + self.segments.revisions(self.windows)
+
+    def changed(self) -> list[_Window]:
+        """The windows to revise (see :meth:`revisions`), in key order; their ``changed`` is reset."""
         if self.ages:
             self._age()
         out = []
         for key in sorted(self._dirty):
             w = self.windows.get(key)
-            if w is None or not w.changed:
-                continue
-            w.revision += 1
-            w.changed = False
-            out.append(self._line(w))
-        return out + self.segments.revisions(self.windows)
+            if w is not None and w.changed:
+                w.changed = False
+                out.append(w)
+        return out
 
     def _line(self, w: _Window) -> dict:
         labelled = w.stats.n

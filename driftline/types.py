@@ -255,6 +255,8 @@ class CommitUnit:
     #: scale-out: partial windows closed by their partition, and each partition's mark (store/partials.py)
     partials: list[dict] = field(default_factory=list)
     marks: dict[tuple[str, int], dict] = field(default_factory=dict)
+    #: scale-out: each partition's changed performance accumulators (``data`` ``None``: finished)
+    perf_partials: list[dict] = field(default_factory=list)
 
     def add(self, routed: Routed) -> None:
         """Take what alerting returned for one window."""

@@ -720,6 +720,12 @@ def _check_scale_out(settings: Settings) -> None:
     if not url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         raise PathError(("store", "url"), "kafka.scale_out needs PostgreSQL (several processes share its "
                                           f"state and a lock per model); got {_scheme(url)}")
+    if settings.kafka.label_topics and any(m.labels is not None for m in settings.models):
+        raise PathError(("kafka", "label_topics"),
+                        "kafka.scale_out reads labels from the event topics only: a label joins its prediction "
+                        "in the process that owns the prediction's partition, which a label topic's partitions "
+                        "do not follow. Produce the labels to the event topics (kafka.topics) with the key of "
+                        "their prediction, and drop kafka.label_topics")
     for i, spec in enumerate(settings.models):
         if spec.window.size is not None:
             raise PathError(("models", i, "window", "size"),
@@ -730,10 +736,10 @@ def _check_scale_out(settings: Settings) -> None:
                             f"model {spec.name}: segments are not supported with kafka.scale_out yet "
                             "(each segment's windows would need their own partials; run this model in a "
                             "single-process group)")
-        if spec.labels is not None:
-            raise PathError(("models", i, "labels"),
-                            f"model {spec.name}: labels are not supported with kafka.scale_out yet "
-                            "(run this model in a single-process group)")
+        if spec.labels is not None and spec.labels.segments:
+            raise PathError(("models", i, "labels", "segments"),
+                            f"model {spec.name}: performance per segment is not supported with kafka.scale_out "
+                            "(segments are not; run this model in a single-process group)")
         for j, rule in enumerate(spec.rules):
             if rule.no_data is not None:
                 raise PathError(("models", i, "rules", j, "no_data"),

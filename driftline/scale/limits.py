@@ -6,7 +6,9 @@ YAML path that turns it on, because a partition's share of it cannot be merged:
 
 - count windows (``window.size``): "the next 1,000 events" has no meaning across partitions
   that are read at different speeds; time windows are merged by their event-time bounds;
-- labels: the label join would have to route each label to the partition of its prediction;
+- ``kafka.label_topics`` (with labels): a label joins its prediction in the process owning the
+  prediction's partition, so labels go on the event topics with their prediction's key
+  (``driftline/scale/labels.py``); ``labels.segments``, as segments;
 - ``segments``: each segment's windows would need partials of their own;
 - ``no_data`` rules: a silence is only seen by looking at every partition at once;
 - a reference collected from the stream (``reference.first_n``) unless one is already

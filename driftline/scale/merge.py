@@ -28,6 +28,7 @@ from driftline import state as st
 from driftline.errors import StoreError, StoreUnavailable
 from driftline.monitor import ModelMonitor, WindowFactory
 from driftline.pipeline import reference_key, window_key
+from driftline.scale.performance import PerformanceMerge
 from driftline.streams.windows import Window
 from driftline.types import CommitUnit
 
@@ -70,7 +71,9 @@ class Merger:
         #: ``ends(partitions) -> {partition: (low, high)}`` from the broker; ``None``: idle marks are trusted
         self.ends = ends
         self._ends: dict = {}
+        self._merged_now: dict = {}
         self.monitors = {s.name: MergeMonitor(s, None) for s in settings.models}
+        self.performance = {s.name: PerformanceMerge(s, secret) for s in settings.models if s.labels is not None}
         self.late = 0  # events in partials that came after their window was merged
         self._repeats_at = 0.0
 
@@ -83,6 +86,9 @@ class Merger:
     def run(self, now: float, repeat_every: float = 60.0) -> list[dict]:
         """One pass over the models: merge what is ready; return the stored summaries."""
         pending = self.store.partials.pending(self.group)
+        if self.performance:
+            for model, n in self.store.partials.pending_performance(self.group).items():
+                pending[model] = pending.get(model, 0) + n
         repeats = now - self._repeats_at >= repeat_every
         if repeats:
             self._repeats_at = now
@@ -101,6 +107,7 @@ class Merger:
 
     def _model(self, name: str, now: float) -> list[dict]:
         unit, done = CommitUnit(), []
+        self._merged_now: dict[tuple[str, int], int] = {}  # (version, start ms) → seq merged in this pass
         with self.store.partials.merging(self.group, name, lambda c, u: self.store.write(c, self.group, u)) as m:
             if m is None:
                 return []  # another process merges this model now
@@ -112,15 +119,28 @@ class Merger:
                 by_version[row["version"]].append(row)
             for version, rows in by_version.items():
                 self._version(m, name, version, rows, marks, expected, unit, done, now)
+            revised, gone = self._performance(m, name, unit, now)
             unit.add(self.router.tick({}, now, models={name}))
-            if unit.windows or done or unit.notifications or unit.incidents:
-                m.commit(unit, done)
+            if unit.windows or done or unit.notifications or unit.incidents or unit.performance or revised or gone:
+                m.commit(unit, done, revised, gone)
         for summary in unit.windows:
             self.metrics.observe_window(summary)
             self.output(summary)
+        for revision in unit.performance:
+            self.output(revision)
+        if unit.performance:
+            self.metrics.observe_labels({}, unit.performance)
         for state in unit.alert_states:
             self.metrics.observe_alert(state)
         return unit.windows
+
+    def _performance(self, m, name: str, unit: CommitUnit, now: float) -> tuple[list, list]:
+        """Revise the model's windows whose performance changed (``driftline/scale/performance.py``)."""
+        perf = self.performance.get(name)
+        if perf is None:
+            return [], []
+        return perf.run(m, self.monitors[name].profile, self._merged_now, MERGE_SOURCE, unit, self.router.route_performance,
+                        now)
 
     def _checked(self, marks: dict, m, model: str) -> dict:
         """A partition whose broker holds records past its stored offset is not idle and not
@@ -165,6 +185,7 @@ class Merger:
             if w is None:
                 continue
             w.seq, state["seq"], state["merged_until"] = state["seq"], state["seq"] + 1, end
+            self._merged_now[(version, start)] = w.seq
             summary = monitor.summarise(w)
             unit.windows.append(summary)
             unit.add(self.router.route(summary, now))

@@ -10,7 +10,8 @@ once it holds no open window it is marked idle, so it holds no merge back. Close
 partials go to the store with the partition's offsets, state and mark, in one transaction
 (``driftline/scale/pipeline.py``); the merger (``driftline/scale/merge.py``) merges them.
 
-Its state is stored per key ``(model, version, "topic:partition")``.
+Its state is stored per key ``(model, version, "topic:partition")``; a model with ``labels``
+keeps its label join and performance accumulators there too (``driftline/scale/labels.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from driftline import state as st
 from driftline.monitor import ModelMonitor
 from driftline.pipeline import reference_key, window_key
+from driftline.scale.labels import PartitionLabels, label_keys
 from driftline.streams.windows import Window
 
 
@@ -39,6 +41,7 @@ class Partition:
     def __init__(self, tp: tuple[str, int], specs, profiles: dict, owner: str, now: float):
         self.tp, self.owner = tp, owner
         self.monitors = {s.name: PartitionMonitor(s, profiles.get(s.name)) for s in specs}
+        self.labels = PartitionLabels(specs, profiles)
         self.watermark: int | None = None
         self.models: set[str] = set()
         self.idle = False
@@ -56,16 +59,25 @@ class Partition:
             self.monitors[model].add_invalid(version, n)
         for (model, version), cols in decoded.groups.items():
             closed, _ = self.monitors[model].ingest(version, cols, now)
-            self.closed += closed
+            self.labels.predictions(model, version, self.monitors[model])
+            self._closed(closed)
             self.models.add(model)
             if cols.n:
                 newest = int(cols.ts.max())
                 self.watermark = newest if self.watermark is None else max(self.watermark, newest)
-        if decoded.groups or decoded.invalid or decoded.bad:
+        if decoded.groups or decoded.invalid or decoded.bad or decoded.labels:
             self.last_record, self.idle, self.at_end, self.dirty = now, False, False, True
         if self.watermark is not None:
             for monitor in self.monitors.values():
-                self.closed += monitor._closing(lambda ws: ws.advance(self.watermark))
+                self._closed(monitor._closing(lambda ws: ws.advance(self.watermark)))
+
+    def join(self, decoded) -> None:
+        """The label events of one decoded sub-batch of this partition (after :meth:`ingest`)."""
+        self.labels.join(decoded)
+
+    def _closed(self, windows: list[Window]) -> None:
+        self.closed += windows
+        self.labels.closed(windows)
 
     def reached_end(self) -> None:
         """The consumer read to the end: a partition that never gave an event holds nothing open."""
@@ -87,7 +99,7 @@ class Partition:
     def tick(self, now: float, idle_after: float) -> None:
         """Close what ``window.idle_close`` closes; mark the partition quiet after ``idle_after``."""
         for monitor in self.monitors.values():
-            self.closed += monitor.close_idle(now)
+            self._closed(monitor.close_idle(now))
         if not self.idle and now - self.last_record >= idle_after:
             self.idle, self.dirty = True, True
 
@@ -95,7 +107,7 @@ class Partition:
         """A quiet partition's windows that the other partitions' ``watermark`` (minus each
         model's lateness) has passed: its events for them would be late in one process too."""
         for monitor in self.monitors.values():
-            self.closed += monitor._closing(lambda ws: ws.advance(watermark))
+            self._closed(monitor._closing(lambda ws: ws.advance(watermark)))
 
     # -- checkpoint -----------------------------------------------------------------
 
@@ -120,6 +132,7 @@ class Partition:
                     state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
                 unit.states[(name, key, source)] = None if state is None else st.encode(state, secret)
             monitor.clean()
+        self.labels.take(unit, self.tp, source, secret)
         if self.dirty or closed:
             unit.marks[self.tp] = {"watermark": self.watermark, "models": sorted(self.models), "idle": self.holds_nothing,
                                    "owner": self.owner, "claim": self.claim}
@@ -131,7 +144,11 @@ class Partition:
     def load(self, states: dict[tuple[str, str], dict], mark: dict | None) -> None:
         """Restore from the store: each model version's open windows, and the partition's mark."""
         from driftline.pipeline import _load
+        labels = label_keys(states)
+        self.labels.load({k: states[k] for k in labels})
         for (model, key), state in states.items():
+            if (model, key) in labels:
+                continue
             monitor = self.monitors.get(model)
             if monitor is None or monitor.profile is None:
                 continue

@@ -21,6 +21,7 @@ from driftline import state as st
 from driftline.detectors.profile import ReferenceProfile
 from driftline.metrics import NullMetrics
 from driftline.pipeline import Pipeline
+from driftline.scale.labels import LabelTotals
 from driftline.scale.merge import Merger
 from driftline.scale.partition import Partition, source_of
 from driftline.store.partials import Fenced
@@ -106,6 +107,7 @@ class ScaleOutPipeline:
         self.parts: dict[TP, Partition] = {}
         self.offsets: dict[TP, int] = {}
         self.labels: dict = {}
+        self.label_totals = LabelTotals()  # the label counts of the partitions it owns and owned
         self.pending: CommitUnit | None = None
         self.unknown_invalid = 0
         self._dirty = False
@@ -149,7 +151,9 @@ class ScaleOutPipeline:
 
     def lose(self, tps: list[TP]) -> None:
         for tp in tps:
-            self.parts.pop(tp, None)
+            part = self.parts.pop(tp, None)
+            if part is not None:
+                self.label_totals.retire(part.labels)
             self.offsets.pop(tp, None)
         self.metrics_assigned()
 
@@ -206,6 +210,7 @@ class ScaleOutPipeline:
                     continue  # read just before it was revoked: its new owner reads it again
                 self._bad(mine.bad)
                 part.ingest(mine, now)
+                part.join(mine)  # its label events: their predictions are on this partition
                 self.metrics.observe_batch(mine, self.clock() - started)
         for tp, end in batch.next_offsets.items():
             if tp in self.parts:
@@ -248,6 +253,8 @@ class ScaleOutPipeline:
                 _without(unit, exc.partitions)
         self.pending = None
         self.metrics.observe_commit(self.clock() - started)
+        if any(p.labels.models for p in self.parts.values()):
+            self.metrics.observe_labels(self.label_totals.view(self.parts.values()), [])
         for tp in tps:
             if tp in self.parts:
                 self.parts[tp].checkpointed()
@@ -281,3 +288,4 @@ def _without(unit: CommitUnit, tps: list[TP]) -> None:
         for key in [k for k in unit.states if k[2] == source_of(tp)]:
             unit.states.pop(key)
         unit.partials = [p for p in unit.partials if (p["topic"], p["partition"]) != tp]
+        unit.perf_partials = [p for p in unit.perf_partials if (p["topic"], p["partition"]) != tp]

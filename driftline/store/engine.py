@@ -117,9 +117,9 @@ def insert_ignore(c: Connection, table, values: dict, returning=None):
     return c.execute(stmt.returning(returning)).scalar()
 
 
-def upsert(c: Connection, table, key: dict, values: dict) -> None:
-    """Insert the row ``key`` with ``values``, or set ``values`` on the one that exists."""
-    stmt = _insert(c, table).values(**key, **values)
+def upsert(c: Connection, table, key: dict, values: dict, inserted: dict | None = None) -> None:
+    """Insert the row ``key`` with ``values`` (and ``inserted``), or set ``values`` on the one that exists."""
+    stmt = _insert(c, table).values(**(key | (inserted or {}) | values))
     c.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
 
 

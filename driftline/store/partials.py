@@ -8,11 +8,17 @@ lock per model and group (``pg_try_advisory_xact_lock``: it ends with the transa
 or with the session of a process that died), reads the model's partials, and writes the
 summary, alert state, outbox and merge state and deletes the merged partials before it
 commits (:meth:`Partials.merging`). On SQLite (one process, tests) there is no lock.
+
+A model with labels adds each partition's performance accumulators (``perf_partials``,
+upserted by the checkpoint, each write with a new random ``stamp``); the merge revises
+windows from them and marks a row clean, or deletes it, only if its stamp is the one it read
+(``driftline/scale/performance.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +32,7 @@ from driftline.store import schema as t
 from driftline.store.engine import insert_ignore, mapped, store_error, upsert
 
 _PARTIAL = ("model", "version", "start_ms", "end_ms", "topic", "partition", "closed_by", "count")
+_PERF_KEY = ("model", "version", "window_key", "topic", "partition")
 
 
 class Fenced(StoreError):
@@ -54,6 +61,16 @@ class Partials:
         for p in unit.partials:
             insert_ignore(c, t.partials, {"group": group, **{k: p[k] for k in _PARTIAL}, "data": p["data"],
                                           "created_at": now})
+        for p in unit.perf_partials:
+            key = {"group": group, **{k: p[k] for k in _PERF_KEY}}
+            if p["data"] is None:  # the partition's share is finished: no label can reach it
+                c.execute(update(t.perf_partials).where(*(t.perf_partials.c[k] == v for k, v in key.items()))
+                          .values(finished=True, updated_at=now))
+            else:
+                revise = {"dirty": True} if p["revise"] else {}  # else a row keeps its flag (new: clean)
+                upsert(c, t.perf_partials, key, {"data": p["data"], "newest": p["newest"], "stamp": secrets.randbits(62),
+                                                 "finished": False, "updated_at": now, **revise},
+                       inserted=revise or {"dirty": False})
         fenced = []
         for (topic, partition), mark in unit.marks.items():
             key = {"group": group, "topic": topic, "partition": partition}
@@ -83,6 +100,16 @@ class Partials:
     def pending(self, group: str) -> dict[str, int]:
         """Per model, how many partials wait for their merge."""
         q = select(t.partials.c.model).where(t.partials.c.group == group)
+        out: dict[str, int] = {}
+        with self.engine.connect() as c:
+            for (model,) in c.execute(q):
+                out[model] = out.get(model, 0) + 1
+        return out
+
+    @mapped("could not count performance partials")
+    def pending_performance(self, group: str) -> dict[str, int]:
+        """Per model, how many partitions' performance accumulators changed since their merge."""
+        q = select(t.perf_partials.c.model).where(t.perf_partials.c.group == group, t.perf_partials.c.dirty)
         out: dict[str, int] = {}
         with self.engine.connect() as c:
             for (model,) in c.execute(q):
@@ -129,8 +156,38 @@ class Merge:
                                           t.states.c.key == version, t.states.c.source == source)
         return self.c.execute(q).scalar()
 
-    def commit(self, unit, done: list[int]) -> None:
-        """Write ``unit`` (summaries, alerts, outbox, merge state) and delete the partials ``done``."""
+    def performance(self) -> list[dict]:
+        """The model's performance accumulators of every partition, without their ``data``."""
+        P = t.perf_partials
+        q = (select(*(c for c in P.c if c.name != "data")).where(P.c.group == self.group, P.c.model == self.model)
+             .order_by(P.c.version, P.c.window_key, P.c.topic, P.c.partition))
+        return [dict(r._mapping) for r in self.c.execute(q)]
+
+    def performance_data(self, ids: list[int]) -> dict[int, bytes]:
+        """The encoded accumulators of the rows ``ids``."""
+        P = t.perf_partials
+        out = {}
+        for lo in range(0, len(ids), 500):
+            q = select(P.c.id, P.c.data).where(P.c.id.in_(ids[lo:lo + 500]))
+            out |= {row_id: bytes(data) for row_id, data in self.c.execute(q)}
+        return out
+
+    def seqs(self, version: str, starts: list[str]) -> dict[str, int]:
+        """The stored windows' ``seq`` of ``version`` by start (ISO-8601)."""
+        W = t.windows
+        q = select(W.c.start, W.c.seq).where(W.c.model == self.model, W.c.version == version, W.c.start.in_(starts))
+        return {start: seq for start, seq in self.c.execute(q)} if starts else {}
+
+    def commit(self, unit, done: list[int], revised: list[tuple[int, int]] = (),
+               gone: list[tuple[int, int]] = ()) -> None:
+        """Write ``unit`` (summaries, revisions, alerts, outbox, merge state), delete the partials
+        ``done``; of the performance accumulators ``(id, stamp)``, mark ``revised`` clean and delete
+        ``gone``, each only if no checkpoint wrote it since it was read (its stamp is unchanged)."""
         self._write(self.c, unit)
         if done:
             self.c.execute(delete(t.partials).where(t.partials.c.id.in_(done)))
+        P = t.perf_partials
+        for row_id, stamp in revised:
+            self.c.execute(update(P).where(P.c.id == row_id, P.c.stamp == stamp).values(dirty=False))
+        for row_id, stamp in gone:
+            self.c.execute(delete(P).where(P.c.id == row_id, P.c.stamp == stamp))

@@ -220,3 +220,22 @@ partitions = Table(  # migration 0011: scale-out, each source partition's event-
     Column("owner", String(120)),  # the process that owns it (fencing token)
     Column("updated_at", Float, nullable=False),
 )
+
+perf_partials = Table(  # migration 0012: scale-out, a partition's performance accumulator of a window
+    "perf_partials", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("window_key", BigInteger, nullable=False),  # the window's start (epoch ms)
+    Column("topic", String(300), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # the encoded accumulator (driftline/state.py)
+    Column("newest", BigInteger, nullable=False),  # the partition's newest event or label time of the model (ms)
+    Column("stamp", BigInteger, nullable=False),  # a new random value at every write
+    Column("dirty", Boolean, nullable=False),  # written since the merger last revised its window
+    Column("finished", Boolean, nullable=False),  # no label can reach the partition's share any more
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("group", "model", "version", "window_key", "topic", "partition", name="uq_perf_partial"),
+    Index("ix_perf_partials_model", "group", "model", "dirty"),
+)

@@ -72,11 +72,12 @@ class State:
     @mapped("could not reset the stored state")
     def reset(self, group: str) -> int:
         """Forget ``group``'s open windows and detector state (closed windows, alerts and offsets stay),
-        and in scale-out its partial windows and partition watermarks."""
+        and in scale-out its partial windows, performance accumulators and partition watermarks."""
         with self.engine.begin() as c:
             c.execute(delete(t.checkpoints).where(t.checkpoints.c.group == group))
             c.execute(delete(t.partials).where(t.partials.c.group == group))
             c.execute(delete(t.partitions).where(t.partitions.c.group == group))
+            c.execute(delete(t.perf_partials).where(t.perf_partials.c.group == group))
             return c.execute(delete(t.states).where(t.states.c.group == group)).rowcount
 
     @staticmethod
