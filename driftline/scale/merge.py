@@ -142,6 +142,13 @@ class Merger:
         return perf.run(m, self.monitors[name].profile, self._merged_now, MERGE_SOURCE, unit, self.router.route_performance,
                         now)
 
+    def bounds(self, tps: list) -> dict:
+        """The broker's ``(low, high)`` of ``tps`` (``None``: no answer), each asked at most once per
+        pass (one request per partition, slow on some brokers)."""
+        if missing := [tp for tp in tps if tp not in self._ends]:
+            self._ends.update(dict.fromkeys(missing, None) | self.ends(missing))
+        return {tp: self._ends[tp] for tp in tps}
+
     def _checked(self, marks: dict, m, model: str) -> dict:
         """A partition whose broker holds records past its stored offset is not idle and not
         ``caught_up``: its owner has not read them yet (the ends are asked at most once per pass)."""
@@ -150,8 +157,7 @@ class Merger:
         ask = [tp for tp, mark in marks.items() if mark["idle"] or model not in (mark["models"] or ())]
         if not ask or self.ends is None:
             return marks
-        if missing := [tp for tp in ask if tp not in self._ends]:
-            self._ends.update(dict.fromkeys(missing, None) | self.ends(missing))
+        self.bounds(ask)
         stored, out = m.offsets(), dict(marks)
         for tp in ask:
             mark, bounds = marks[tp], self._ends[tp]

@@ -185,7 +185,7 @@ class ScaleOutPipeline:
         quiet = [p for p in self.parts.values() if p.idle and p.holds_open]
         if not quiet:
             return
-        ends = self.merger.ends([p.tp for p in quiet]) if self.merger.ends is not None else {}
+        ends = self.merger.bounds([p.tp for p in quiet]) if self.merger.ends is not None else {}  # this pass's
         marks = self.store.partials.marks(self.group)
         seen = {tp: m["watermark"] for tp, m in marks.items()} | {tp: p.watermark for tp, p in self.parts.items()}
         for part in quiet:
