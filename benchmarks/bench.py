@@ -12,14 +12,18 @@ decode, windows, drift tests, SQLite commits), and the ratios (d)/(b) and (d)/(b
 then the checkpoint's cost (benchmarks/checkpoint.py).
 Timing starts at the first record received, so consumer-group join is excluded; (c)
 and (d) count the events after the reference (building and calibrating it is a one-off
-per model, printed on its own).
+per model, printed on its own). (b), (b') and (d) are measured ``--rounds`` times in turn
+(default 3: on two shared cores one measurement of each moved the ratio by ±0.2), and
+the medians and each round's ratio are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
+import statistics
 import tempfile
 import time
 import uuid
@@ -67,6 +71,12 @@ def with_labels(values: list[bytes], rng) -> list[bytes]:
                 out.append(orjson.dumps({"model": "bench", "id": f"{i:016x}", "ts": 1_795_000_000_000 + k + 5,
                                          "label": int(rng.random() < 0.5)}))
     return out
+
+
+def stock_gc() -> None:
+    """Python's own collector settings, for (b): what a consumer loop gets unless it tunes them."""
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
 
 
 def consume_all(bootstrap: str, topic: str, n: int, decode: bool) -> float:
@@ -146,6 +156,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=250_000)
     ap.add_argument("--labels", action="store_true",
                     help="the model has labels: half of each window's predictions get a label a window later")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="measure (b), (b') and (d) this many times in turn; print the medians")
     ap.add_argument("--segments", type=int, default=0, choices=range(6), metavar="N",
                     help="the first N categorical features are segments (12 values each; drift per segment, "
                          "and performance per segment with --labels)")
@@ -167,14 +179,21 @@ def main() -> None:
         for v in values:
             p.produce(topic, v)
         p.flush()
-        settings = parse_settings(bench_config(broker.bootstrap, topic, f"{tmp}/bench.db", args.labels, args.segments), {})
         raw = consume_all(broker.bootstrap, topic, args.events, decode=False)
-        limit = consume_all(broker.bootstrap, topic, args.events, decode=True)
-        tune_gc()  # what `driftline run` does before its loop: (b') is the same bare consumer with it
-        limit_gc = consume_all(broker.bootstrap, topic, args.events, decode=True)
+        limit, limit_gc, e2e = [], [], []
+        for r in range(args.rounds):
+            stock_gc()
+            limit.append(consume_all(broker.bootstrap, topic, args.events, decode=True))
+            tune_gc()  # what `driftline run` does before its loop: (b') is the same bare consumer with it
+            limit_gc.append(consume_all(broker.bootstrap, topic, args.events, decode=True))
+            settings = parse_settings(bench_config(broker.bootstrap, topic, f"{tmp}/bench{r}.db", args.labels,
+                                                   args.segments), {})
+            rate, n_windows, reference_s = end_to_end(settings, n_events, tmp)
+            e2e.append(rate)
         dec = decode_only(settings, values)
         rec = decode_only(settings, values, columnar=False)
-        e2e, n_windows, reference_s = end_to_end(settings, n_events, tmp)
+    rounds = [f"{d / b:.2f}/{d / bg:.2f}" for b, bg, d in zip(limit, limit_gc, e2e)]
+    limit, limit_gc, e2e = (statistics.median(x) for x in (limit, limit_gc, e2e))
     print(f"(a) confluent-kafka consume(10000), raw         {raw:>10,.0f} ev/s")
     print(f"(b) consume + orjson.loads per event (limit)    {limit:>10,.0f} ev/s")
     print(f"(b') the same with driftline's GC settings      {limit_gc:>10,.0f} ev/s  (runtime.tune_gc; "
@@ -188,7 +207,8 @@ def main() -> None:
     print(f"(d) driftline end to end ({n_windows} windows to SQLite) {e2e:>7,.0f} ev/s")
     print(f"    (the first {REFERENCE:,} events, which build and calibrate the reference, are not in (d): "
           f"{reference_s:.1f} s)")
-    print(f"ratio (d)/(b) = {e2e / limit:.2f}   (d)/(b') = {e2e / limit_gc:.2f}   (d)/(a) = {e2e / raw:.2f}")
+    print(f"ratio (d)/(b) = {e2e / limit:.2f}   (d)/(b') = {e2e / limit_gc:.2f}   (d)/(a) = {e2e / raw:.2f}"
+          f"   (medians of {args.rounds} rounds; each round's (d)/(b) and (d)/(b'): {'  '.join(rounds)})")
     import checkpoint  # benchmarks/checkpoint.py, beside this file
     checkpoint.report()
 
