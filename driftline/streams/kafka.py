@@ -221,8 +221,7 @@ class KafkaSource:
             self._reachable()
         elif self.down_since is not None:
             self._probe()
-        if self.down_since is None and self.clock() - self._lag_at >= self.lag_every:
-            self.measure_lag()
+        self._lag_due()
         values = [m.value() for m in good]
 
         def position(i: int) -> SourcePosition:
@@ -296,8 +295,14 @@ class KafkaSource:
         self.consumer.pause(self.consumer.assignment())
 
     def idle(self, seconds: float) -> None:
-        """Wait while paused; polling keeps the group membership (anything fetched is read again)."""
+        """Wait while paused; polling keeps the group membership (anything fetched is read again).
+        Lag is measured here too: during a store outage it grows, and the gauge must show it."""
         self.consumer.consume(self.batch_size, seconds)
+        self._lag_due()
+
+    def _lag_due(self) -> None:
+        if self.down_since is None and self.clock() - self._lag_at >= self.lag_every:
+            self.measure_lag()
 
     def resume(self, offsets: dict[tuple[str, int], int]) -> None:
         parts = self.consumer.assignment()

@@ -74,3 +74,29 @@ def test_lag_is_measured_at_most_every_lag_every_seconds(broker, uid):
         assert len(calls) == measured + 1
     finally:
         source.close()
+
+
+def test_lag_goes_on_growing_while_consumption_is_paused(broker, uid):
+    """A store outage pauses consumption (Service._wait_out idles the source): the lag gauge
+    must show the backlog growing, not the figure from before the pause."""
+    conf = {"bootstrap.servers": broker.bootstrap}
+    topic = f"lag-{uid}"
+    ensure_topics(conf, {topic: 1})
+    _produce_one_by_one(conf, topic, 3)
+    now, seen = [0.0], []
+    source = KafkaSource(conf, f"g-{uid}", [topic], {}, poll_timeout=0.2, clock=lambda: now[0],
+                         on_lag=lambda lag: seen.append(dict(lag)), lag_every=5.0)
+    try:
+        _read_at_least(source, 3)
+        now[0] += 5.0
+        source.poll()
+        assert seen[-1] == {(topic, 0): 3}
+        source.pause()
+        _produce_one_by_one(conf, topic, 4)
+        source.idle(0.1)
+        assert seen[-1] == {(topic, 0): 3}  # not due again yet
+        now[0] += 5.0
+        source.idle(0.1)
+        assert seen[-1] == {(topic, 0): 7}  # nothing stored: all seven are lag
+    finally:
+        source.close()
