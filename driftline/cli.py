@@ -55,6 +55,11 @@ def cmd_check_config(args) -> int:
         raise ConfigError(problems, args.file)
     print(f"{args.file}: OK — {len(settings.models)} model(s): "
           + ", ".join(f"{m.name} ({len(m.all_features())} monitored)" for m in settings.models))
+    for i, spec in enumerate(settings.models):
+        if settings.kafka.scale_out and spec.reference.path is None:  # the store is not opened here
+            print(f"note: models[{i}].reference: kafka.scale_out cannot collect model {spec.name}'s reference "
+                  f"from the stream; `driftline run` refuses to start unless one is stored "
+                  f"(`driftline reference -c {args.file} {spec.name} DATA`) or reference.path is set")
     if args.print:
         print(yaml.safe_dump(masked(settings), sort_keys=False))
     return 0

@@ -34,6 +34,18 @@ def test_check_config_masks_secrets_when_printing(tmp_path, capsys, monkeypatch)
     assert "OK" in out and "xoxb-very-secret" not in out and "'**********'" in out
 
 
+def test_check_config_says_a_scale_out_model_needs_a_stored_reference(tmp_path, capsys):
+    pg = "postgresql://u:p@127.0.0.1:5432/d"
+    path = write(tmp_path, config(model={"window": {"duration": "5s"}}, kafka={"scale_out": True}, store={"url": pg}))
+    assert main(["check-config", path]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "note: models[0].reference: kafka.scale_out cannot collect model m's reference" in out
+    assert f"driftline reference -c {path} m DATA" in out
+    path = write(tmp_path, config(model={"window": {"duration": "5s"}}, store={"url": pg}))
+    assert main(["check-config", path]) == 0
+    assert "note:" not in capsys.readouterr().out  # one process collects it from the stream
+
+
 def test_replay_prints_contract_lines(tmp_path, capsys):
     data = tmp_path / "events.jsonl"
     lines = events(2000, seed=1) + events(2000, start=2000, seed=2) + [b"not json"] \
