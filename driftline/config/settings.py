@@ -740,11 +740,6 @@ def _check_scale_out(settings: Settings) -> None:
             raise PathError(("models", i, "labels", "segments"),
                             f"model {spec.name}: performance per segment is not supported with kafka.scale_out "
                             "(segments are not; run this model in a single-process group)")
-        for j, rule in enumerate(spec.rules):
-            if rule.no_data is not None:
-                raise PathError(("models", i, "rules", j, "no_data"),
-                                f"model {spec.name}, rule {rule.name!r}: no_data rules are not supported with "
-                                "kafka.scale_out (a silence is only seen across every partition)")
 
 
 def _scheme(url: str) -> str:

@@ -10,12 +10,14 @@ YAML path that turns it on, because a partition's share of it cannot be merged:
   prediction's partition, so labels go on the event topics with their prediction's key
   (``driftline/scale/labels.py``); ``labels.segments``, as segments;
 - ``segments``: each segment's windows would need partials of their own;
-- ``no_data`` rules: a silence is only seen by looking at every partition at once;
 - a reference collected from the stream (``reference.first_n``) unless one is already
   stored (``driftline reference``): every process must bin on the same reference.
 
 Sequence tests run in the merger, on the merged windows in order (the trend test); the
-prediction ADWIN, which needs one ordered stream of predictions, is not computed.
+prediction ADWIN, which needs one ordered stream of predictions, is not computed. ``no_data``
+rules are evaluated by the merger from every partition's mark (``driftline/scale/silence.py``:
+a gap inside one window is not seen, and a version alone on a partition that carries
+nothing else is seen silent by the wall clock only).
 """
 
 from __future__ import annotations

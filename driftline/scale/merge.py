@@ -16,7 +16,9 @@ restored from the store under the lock), and written with the merge state (the n
 ``seq``, the end of the last merged window, the sequence tests' state) while their
 partials are deleted. A partial that arrives for a window already merged (its partition
 was idle or carried no such events when the window was merged) is late: logged, counted
-and deleted.
+and deleted. A model with ``no_data`` rules is also looked at in a pass whose silence would
+change one of its alerts; its rules are evaluated under the lock from every partition's mark
+and the merged windows (``driftline/scale/silence.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from driftline.errors import StoreError, StoreUnavailable
 from driftline.monitor import ModelMonitor, WindowFactory
 from driftline.pipeline import reference_key, window_key
 from driftline.scale.performance import PerformanceMerge
+from driftline.scale.silence import NoData
 from driftline.streams.windows import Window
 from driftline.types import CommitUnit
 
@@ -74,6 +77,7 @@ class Merger:
         self._merged_now: dict = {}
         self.monitors = {s.name: MergeMonitor(s, None) for s in settings.models}
         self.performance = {s.name: PerformanceMerge(s, secret) for s in settings.models if s.labels is not None}
+        self.no_data = {s.name: NoData(s, secret) for s in settings.models if any(r.no_data is not None for r in s.rules)}
         self.late = 0  # events in partials that came after their window was merged
         self._repeats_at = 0.0
 
@@ -93,8 +97,10 @@ class Merger:
         if repeats:
             self._repeats_at = now
         out, self._ends = [], {}
+        marks = self.store.partials.marks(self.group) if self.no_data else {}
         for name, monitor in self.monitors.items():
-            if monitor.profile is None or not (pending.get(name) or repeats):
+            silence = name in self.no_data and self.no_data[name].changes(marks, now, self.router.alerts)
+            if monitor.profile is None or not (pending.get(name) or repeats or silence):
                 continue
             try:
                 out += self._model(name, now)
@@ -120,8 +126,10 @@ class Merger:
             for version, rows in by_version.items():
                 self._version(m, name, version, rows, marks, expected, unit, done, now)
             revised, gone = self._performance(m, name, unit, now)
-            unit.add(self.router.tick({}, now, models={name}))
-            if unit.windows or done or unit.notifications or unit.incidents or unit.performance or revised or gone:
+            silent = self.no_data[name].observe(m, marks, now, self.router.alerts, unit) if name in self.no_data else {}
+            unit.add(self.router.tick(silent, now, models={name}))
+            if unit.windows or done or unit.notifications or unit.incidents or unit.performance or revised or gone \
+                    or unit.alert_states or unit.states:
                 m.commit(unit, done, revised, gone)
         for summary in unit.windows:
             self.metrics.observe_window(summary)
@@ -179,9 +187,10 @@ class Merger:
             if state["merged_until"] is not None and end <= state["merged_until"]:
                 n = sum(r["count"] for r in parts)
                 self.late += n
-                log.warning("model %s %s: %d event(s) of window %d came from %s after it was merged; counted "
-                            "as late, not in it", name, version, n, start,
-                            ", ".join(f"{r['topic']}[{r['partition']}]" for r in parts))
+                if n:  # an empty share (a partition filling a model's pause with empty windows) is not news
+                    log.warning("model %s %s: %d event(s) of window %d came from %s after it was merged; counted "
+                                "as late, not in it", name, version, n, start,
+                                ", ".join(f"{r['topic']}[{r['partition']}]" for r in parts))
                 done += [r["id"] for r in parts]
                 continue
             if not all(passed(marks.get(tp), name, end, lateness) for tp in expected):
@@ -190,6 +199,8 @@ class Merger:
             done += [r["id"] for r in parts]
             if w is None:
                 continue
+            if name in self.no_data:
+                self.no_data[name].merged(version, w)
             w.seq, state["seq"], state["merged_until"] = state["seq"], state["seq"] + 1, end
             self._merged_now[(version, start)] = w.seq
             summary = monitor.summarise(w)

@@ -12,6 +12,12 @@ partials go to the store with the partition's offsets, state and mark, in one tr
 
 Its state is stored per key ``(model, version, "topic:partition")``; a model with ``labels``
 keeps its label join and performance accumulators there too (``driftline/scale/labels.py``).
+
+For the models with a ``no_data`` rule its mark also carries ``seen``: per model version the
+newest event time read from the partition and the wall-clock time of its last arrival, and
+when its owner took it (``claimed``); the merger computes each version's silence from every
+partition's (``driftline/scale/silence.py``). A new owner keeps the versions its predecessor
+saw, so a version does not vanish from the silence with a rebalance.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ def source_of(tp: tuple[str, int]) -> str:
 
 class PartitionMonitor(ModelMonitor):
     """A model on one partition: open windows only; its sequence tests run in the merger."""
+
+    def __init__(self, spec, profile=None):
+        super().__init__(spec, profile)
+        self._gaps = False  # a partition's gaps are not the stream's: the merger finds them between windows
 
     def _sequence(self, version: str) -> dict:
         return {}
@@ -50,6 +60,10 @@ class Partition:
         self.at_end = False  # its consumer reached its end, and nothing came since
         self.closed: list[Window] = []  # closed since the last checkpoint
         self.dirty = True
+        self.no_data = {s.name for s in specs if any(r.no_data is not None for r in s.rules)}
+        #: (model, version) → [newest event time (ms), wall-clock seconds of its last arrival], models with no_data
+        self.seen: dict[tuple[str, str], list] = {}
+        self.claimed = now  # a silence counts from when this owner took the partition at the earliest
 
     # -- events ---------------------------------------------------------------------
 
@@ -65,6 +79,9 @@ class Partition:
             if cols.n:
                 newest = int(cols.ts.max())
                 self.watermark = newest if self.watermark is None else max(self.watermark, newest)
+                if model in self.no_data:
+                    before = self.seen.get((model, version))
+                    self.seen[(model, version)] = [newest if before is None else max(before[0], newest), now]
         if decoded.groups or decoded.invalid or decoded.bad or decoded.labels:
             self.last_record, self.idle, self.at_end, self.dirty = now, False, False, True
         if self.watermark is not None:
@@ -135,8 +152,14 @@ class Partition:
         self.labels.take(unit, self.tp, source, secret)
         if self.dirty or closed:
             unit.marks[self.tp] = {"watermark": self.watermark, "models": sorted(self.models), "idle": self.holds_nothing,
-                                   "owner": self.owner, "claim": self.claim}
+                                   "owner": self.owner, "claim": self.claim, "seen": self._seen()}
         self.dirty = False
+
+    def _seen(self) -> dict:
+        versions: dict[str, dict[str, list]] = {}
+        for (model, version), pair in sorted(self.seen.items()):
+            versions.setdefault(model, {})[version] = pair
+        return {"claimed": self.claimed, "versions": versions}
 
     def checkpointed(self) -> None:
         self.claim = False
@@ -159,3 +182,8 @@ class Partition:
             _load(monitor, key, state)
         if mark is not None:
             self.watermark, self.models = mark["watermark"], set(mark["models"] or ())
+            seen = mark.get("seen") or {}
+            self.seen = {(model, version): list(pair) for model, versions in (seen.get("versions") or {}).items()
+                         if model in self.no_data for version, pair in versions.items()}
+            if mark["owner"] == self.owner and seen.get("claimed") is not None:
+                self.claimed = seen["claimed"]  # reloaded by its own owner (a store outage): not a new claim

@@ -1,7 +1,8 @@
 """Scale-out: partial windows, partition watermarks, and the merge transaction.
 
 A process writes the partials its partitions closed and each partition's mark (its
-event-time watermark, the models it carried, whether it is idle, its owner) in the
+event-time watermark, the models it carried, whether it is idle, its owner, and per model
+version its newest event and last arrival: ``seen``, for the no-data rules) in the
 transaction of its checkpoint (:meth:`Partials.write`, called by ``SqlStore.commit``).
 A window is merged in a transaction of its own that first takes a PostgreSQL advisory
 lock per model and group (``pg_try_advisory_xact_lock``: it ends with the transaction,
@@ -78,7 +79,7 @@ class Partials:
                 res = c.execute(update(t.partitions).where(*(t.partitions.c[k] == v for k, v in key.items()),
                                                            t.partitions.c.owner == mark["owner"])
                                 .values(watermark=mark["watermark"], models=mark["models"], idle=mark["idle"],
-                                        updated_at=now))
+                                        seen=mark.get("seen"), updated_at=now))
                 if res.rowcount == 1:
                     continue
                 if c.execute(select(t.partitions.c.owner).where(
@@ -86,7 +87,8 @@ class Partials:
                     fenced.append((topic, partition))
                     continue
             upsert(c, t.partitions, key, {"watermark": mark["watermark"], "models": mark["models"],
-                                          "idle": mark["idle"], "owner": mark["owner"], "updated_at": now})
+                                          "idle": mark["idle"], "owner": mark["owner"], "seen": mark.get("seen"),
+                                          "updated_at": now})
         if fenced:
             raise Fenced(fenced)
 

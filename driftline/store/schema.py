@@ -219,6 +219,7 @@ partitions = Table(  # migration 0011: scale-out, each source partition's event-
     Column("idle", Boolean, nullable=False),  # no record for kafka.partition_idle: its windows are closed
     Column("owner", String(120)),  # the process that owns it (fencing token)
     Column("updated_at", Float, nullable=False),
+    Column("seen", JSON),  # migration 0013: its versions' newest event and last arrival (no-data rules)
 )
 
 perf_partials = Table(  # migration 0012: scale-out, a partition's performance accumulator of a window
