@@ -731,15 +731,6 @@ def _check_scale_out(settings: Settings) -> None:
             raise PathError(("models", i, "window", "size"),
                             f"model {spec.name}: kafka.scale_out merges time windows only; "
                             "use 'window.duration' (count windows cannot be merged across partitions)")
-        if spec.segments:
-            raise PathError(("models", i, "segments"),
-                            f"model {spec.name}: segments are not supported with kafka.scale_out yet "
-                            "(each segment's windows would need their own partials; run this model in a "
-                            "single-process group)")
-        if spec.labels is not None and spec.labels.segments:
-            raise PathError(("models", i, "labels", "segments"),
-                            f"model {spec.name}: performance per segment is not supported with kafka.scale_out "
-                            "(segments are not; run this model in a single-process group)")
         for j, rule in enumerate(spec.rules):
             if rule.no_data is not None:
                 raise PathError(("models", i, "rules", j, "no_data"),

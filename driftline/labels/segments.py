@@ -51,6 +51,7 @@ class SegmentCodes:
         self.names: dict[str, list[str]] = {f: [] for f in self.features}
         self._arrays: dict[str, pa.Array] = {f: pa.array([], pa.string()) for f in self.features}
         self.dirty = False
+        self.frozen = False  # scale-out: the table is fixed at start-up, the same on every process
 
     def codes(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each feature's values (an object array of str, ``None`` or ``INVALID``) → int16 codes."""
@@ -66,13 +67,15 @@ class SegmentCodes:
         return codes
 
     def _grow(self, feature: str, arr: pa.Array) -> None:
+        if not self.frozen and len(self.names[feature]) < self.max_segments:
+            self.extend(feature, pc.unique(arr.drop_null()).to_pylist())
+
+    def extend(self, feature: str, values: list[str]) -> None:
+        """Give the new ``values`` (in their order) codes, while the feature has room."""
         names = self.names[feature]
-        if len(names) >= self.max_segments:
-            return
         known = set(names)
-        new = [v for v in pc.unique(arr.drop_null()).to_pylist()
-               if v not in known and v not in _RESERVED and len(v) <= MAX_VALUE]
-        if new:
+        new = [v for v in dict.fromkeys(values) if v not in known and v not in _RESERVED and len(v) <= MAX_VALUE]
+        if new and len(names) < self.max_segments:
             names.extend(new[:self.max_segments - len(names)])
             self._arrays[feature] = pa.array(names, pa.string())
             self.dirty = True
