@@ -17,7 +17,8 @@ restored from the store under the lock), and written with the merge state (the n
 partials are deleted. A segment's windows (``segments``) are merged as their tagged version's
 (``v1[colour=red]``, ``driftline/scale/segments.py``) by the segment's own monitor; the merged
 windows of a pass are routed in the order of their ends, a segment's before its version's of
-the same end (as one process routes them: a segment's alert joins the incident). A partial that arrives for a window already merged (its partition
+the same end (as one process routes them: a segment's alert joins the incident). A partial that
+arrives for a window already merged (its partition
 was idle or carried no such events when the window was merged) is late: logged, counted
 and deleted.
 """

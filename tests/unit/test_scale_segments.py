@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
+
 from driftline.alerts.routing import Router
 from driftline.config import parse_settings
 from driftline.pipeline import Pipeline
