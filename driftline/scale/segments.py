@@ -24,9 +24,11 @@ import logging
 from collections.abc import Callable
 
 from driftline import state as st
+from driftline.errors import DriftlineError
 from driftline.labels.segments import MISSING, OTHER, SegmentCodes
 from driftline.pipeline import reference_key
 from driftline.segment_drift import CODES, SegmentDrift, tag
+from driftline.segmented import SegmentPerformance
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +127,98 @@ class PartitionSegments(SegmentDrift):
         self.codes_stored = True
         return st.encode(self.table.to_state(), secret)
 
+
+
+class SegmentPerformanceMerge:
+    """``labels.segments`` in the merger: every partition's share of a segment's window (rows of its
+    tagged version in ``perf_partials``) → the segment's line, revised when a share asked for it."""
+
+    def __init__(self, spec, secret: bytes | None):
+        self.spec, self.labels, self.secret = spec, spec.labels, secret
+        self.duration = int(spec.window.duration * 1000)
+
+    def split(self, version: str) -> tuple[str, str, str] | None:
+        """``v1[colour=red]`` → ``("v1", "colour", "red")`` for a ``labels.segments`` feature; else ``None``."""
+        if not version.endswith("]"):
+            return None
+        at = [(i, f) for f in self.labels.segments if (i := version.find(f"[{f}=")) > 0]
+        if not at:
+            return None
+        i, f = min(at)  # an event's version cannot hold ``[feature=``: the first one is the segment's
+        return version[:i], f, version[i + len(f) + 2:-1]
+
+    def run(self, m, realized, state: dict, rows: list[dict], merged: dict, gone, unit, route,
+            now: float) -> tuple[list, list, bool]:
+        """Revise the due segments; return the rows ``(id, stamp)`` revised and deleted, and whether
+        ``state`` (``revisions``) changed. ``gone(version, window)``: whether its rows are deleted
+        (its whole window's are, or it has none and its drift window is merged)."""
+        groups: dict[tuple[str, int], list[dict]] = {}
+        for row in rows:
+            groups.setdefault((row["version"], row["window_key"]), []).append(row)
+        lines = _Lines(self.spec.name, self.labels, realized)
+        revised, deleted, changed = [], [], False
+        for (tagged, win), parts in sorted(groups.items()):
+            (base, feature, value), name = self.split(tagged), f"{tagged}/{win}"
+            if gone(base, win):
+                deleted += [(r["id"], r["stamp"]) for r in parts]
+                changed = state["revisions"].pop(name, None) is not None or changed
+                continue
+            dirty = [r for r in parts if r["dirty"]]
+            if dirty or ((base, win) in merged and name in state["revisions"]):
+                line = self._line(m, lines, realized, parts, base, win, feature, value, merged)
+                if line is not None:
+                    line["revision"] = state["revisions"][name] = state["revisions"].get(name, 0) + 1
+                    unit.performance.append(line)
+                    unit.add(route(line, now))
+                    changed = True
+            revised += [(r["id"], r["stamp"]) for r in dirty]
+        return revised, deleted, changed
+
+    def _line(self, m, lines, realized, parts, base: str, win: int, feature: str, value: str, merged: dict):
+        """The segment's line from its shares (an unreadable share is left out, loudly)."""
+        from driftline.realized import _Window
+        from driftline.scale.performance import PerformanceMerge
+        from driftline.segmented import _Segment
+        data, count, acc = m.performance_data([r["id"] for r in parts]), 0, None
+        for row in parts:
+            where = f"model {self.spec.name}, {row['version']}, performance of window {win} from " \
+                    f"{row['topic']}[{row['partition']}]"
+            try:
+                share = st.decode(data[row["id"]], where, self.secret)
+                s = None if share["segment"] is None else _Segment.from_state(share["segment"], self.labels,
+                                                                               realized.calibrator)
+            except (DriftlineError, ValueError, KeyError) as exc:
+                log.error("%s is unreadable, left out: %s", where, exc)
+                continue
+            count += int(share["count"])
+            if s is not None and acc is None:
+                acc = s
+            elif s is not None:
+                acc.merge(s)
+        if acc is None:
+            return None
+        w = _Window(self.labels.task, self.labels.threshold, base, win)
+        w.start, w.end = win, win + self.duration
+        w.seq = merged[(base, win)] if (base, win) in merged else PerformanceMerge._seq(m, base, w)
+        return lines.of(w, feature, value, count, acc)
+
+
+class _Lines(SegmentPerformance):
+    """``SegmentPerformance._line`` (one process's segment line) of one merged segment at a time:
+    its value and prediction count are given, not looked up in a code table (``table`` is itself)."""
+
+    def __init__(self, model: str, spec, realized):
+        super().__init__(model, spec, False)
+        realized.share_reference(self)
+        self.table = self
+        self._value, self._n = "", 0
+
+    def of(self, w, feature: str, value: str, count: int, s) -> dict:
+        self._value, self._n = value, count
+        return self._line(w, (0, 0, self.features.index(feature), 0), s)
+
+    def value(self, feature: str, code: int) -> str:
+        return self._value
+
+    def _count(self, key) -> int:
+        return self._n

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
+import pytest
 
 from driftline.alerts.routing import Router
 from driftline.config import parse_settings
@@ -17,7 +18,7 @@ from driftline.scale.segments import fixed_table
 from driftline.store import SqlStore
 from driftline.types import Batch, to_ms
 from tests.helpers import config, events
-from tests.scale_data import same_window
+from tests.scale_data import labelled_traffic, same_performance, same_window
 from tests.unit.test_scale_out import PG, TOPIC, batches, keyless, stored_reference, traffic, worker
 
 
@@ -34,9 +35,9 @@ def settings(tmp_path, **model):
     return parse_settings(cfg, {})
 
 
-def single(s, tmp_path, values) -> SqlStore:
+def single(s, tmp_path, values, reference=stored_reference) -> SqlStore:
     store = SqlStore(f"sqlite:///{tmp_path / 'single.db'}")
-    stored_reference(store, s)
+    reference(store, s)
     p = Pipeline(s, store, Router(s, {}, store, "g1"), NoDeadLetters(), [].append, "g1", checkpoint_every=0.0)
     for b in batches([(0, v) for v in values]):
         p.process(b)
@@ -154,3 +155,41 @@ def test_segment_references_built_from_the_file_are_stored(tmp_path):
     refs = store.state.load_references()
     assert {"m[colour=red]", "m[colour=green]", "m[colour=blue]"} <= set(refs)
     assert refs["m[colour=red]"]["source"].endswith("(colour=red)")
+
+
+@pytest.mark.parametrize("model, labelled", [({"labels": {"segments": ["colour"]}, "segments": []}, False),
+                                             ({"labels": {}}, True)],
+                         ids=["labels.segments", "segments-and-labels-estimated"])
+def test_two_workers_store_the_performance_per_segment_one_process_stores(tmp_path, model, labelled):
+    """With a labelled reference: each segment estimated, and compared with its rows of the reference."""
+    from tests.unit.test_scale_labels import RULE, fired, keyed
+    from tests.unit.test_scale_labels import stored_reference as labelled_reference
+
+    def reference(store, s):
+        return labelled_reference(store, s, labelled)
+    labels = {"max_delay": "1h", "min_labelled": 0.3} | model["labels"]
+    s = settings(tmp_path, **(model | {"labels": labels, "rules": [RULE]}))
+    assert s.models[0].labels.segments == ["colour"]
+    values = labelled_traffic(v2_from=3000)
+    one = single(s, tmp_path, values, reference)
+    expected = one.results.performance("m")
+    assert {r["segment"] for r in expected} >= {"colour=red", "colour=green", "colour=blue"}
+    if labelled:
+        assert all(r["estimated"] and r["reference"] for r in expected if r["segment"])
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    reference(store, s)
+    clock, out = [1_795_000_000.0], []
+    a, b = worker(s, store, None, out, lambda: clock[0]), worker(s, store, None, out, lambda: clock[0])
+    a.assign([(TOPIC, p) for p in range(3)])
+    b.assign([(TOPIC, p) for p in range(3, 6)])
+    for batch in batches(keyed(values)):
+        for w in (a, b):
+            w.process(batch)
+        clock[0] += 0.1
+    clock[0] += 60
+    for w in (a, b):
+        w.process(Batch([], lambda i: None, {}))
+    a.merger.run(clock[0])
+    same_performance(store.results.performance("m"), expected)
+    assert fired(store) == fired(one)
+    assert store.partials.pending_performance("g") == {}
