@@ -731,6 +731,11 @@ def _check_scale_out(settings: Settings) -> None:
             raise PathError(("models", i, "window", "size"),
                             f"model {spec.name}: kafka.scale_out merges time windows only; "
                             "use 'window.duration' (count windows cannot be merged across partitions)")
+        if spec.segments and spec.reference.segment_first_n is not None:
+            raise PathError(("models", i, "reference", "segment_first_n"),
+                            f"model {spec.name}: kafka.scale_out cannot collect a segment's reference from the "
+                            "stream (each process sees some partitions): a segment's reference is its rows of "
+                            "reference.path or one already stored (docs/segments.md, \"Scale-out\")")
         for j, rule in enumerate(spec.rules):
             if rule.no_data is not None:
                 raise PathError(("models", i, "rules", j, "no_data"),

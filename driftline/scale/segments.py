@@ -27,7 +27,7 @@ from driftline import state as st
 from driftline.errors import DriftlineError
 from driftline.labels.segments import MISSING, OTHER, SegmentCodes
 from driftline.pipeline import reference_key
-from driftline.segment_drift import CODES, SegmentDrift, tag
+from driftline.segment_drift import CODES, MIN_ROWS, SegmentDrift, tag
 from driftline.segmented import SegmentPerformance
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class SegmentCatalogue:
                 feature, value = self.drift.name(fi, code)
                 log.warning("model %s: segment %s=%s has no reference of its own (stored, or %d rows of the "
                             "reference file) and kafka.scale_out cannot collect one from the stream: it is not "
-                            "watched", self.drift.spec.name, feature, value, self.drift.child_spec.reference.first_n)
+                            "watched", self.drift.spec.name, feature, value, MIN_ROWS)
         return self._profiles[key]
 
     def split(self, version: str) -> tuple[str, int, int] | None:

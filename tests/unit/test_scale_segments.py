@@ -193,3 +193,46 @@ def test_two_workers_store_the_performance_per_segment_one_process_stores(tmp_pa
     same_performance(store.results.performance("m"), expected)
     assert fired(store) == fired(one)
     assert store.partials.pending_performance("g") == {}
+
+
+def test_a_worker_restored_from_its_checkpoint_stores_the_same_segment_windows(tmp_path):
+    """Worker b is killed before its checkpoint every third batch and reads the batch again from
+    the store's offsets: its partitions' open segment windows come back from their state."""
+    s = settings(tmp_path)
+    values = traffic()[:6000]
+    one = by_version(single(s, tmp_path, values).reads.windows("m"))
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    clock = [1_795_000_000.0]
+    a, b = worker(s, store, None, [], lambda: clock[0]), worker(s, store, None, [], lambda: clock[0])
+    a.assign([(TOPIC, p) for p in range(3)])
+    b.assign([(TOPIC, p) for p in range(3, 6)])
+    for k, batch in enumerate(batches(keyless(values))):
+        a.process(batch)
+        if k % 3 == 1:
+            b._stage(batch, False)  # read, then killed before its checkpoint was written:
+            b.reload()  # restarted from the store, it reads the batch again
+        b.process(batch)
+        clock[0] += 0.1
+    clock[0] += 60
+    for w in (a, b):
+        w.process(Batch([], lambda i: None, {}))
+    got = by_version(store.reads.windows("m"))
+    assert set(got) == set(one)
+    for version, windows in one.items():
+        assert [(w["start"], w["count"]) for w in got[version]] == [(w["start"], w["count"]) for w in windows]
+        for x, y in zip(got[version], windows, strict=True):
+            same_window(x, y, raw(values, x))
+
+
+def test_segment_references_from_the_stream_are_refused_with_their_yaml_path(tmp_path):
+    from driftline.errors import ConfigError
+    from driftline.scale.limits import check_references
+    with pytest.raises(ConfigError) as err:
+        settings(tmp_path, reference={"path": "ref.csv", "segment_first_n": 500})
+    assert err.value.problems[0][0] == "models[0].reference.segment_first_n"
+    s = settings(tmp_path, reference={"first_n": 2000})  # the model's reference is stored, its segments' not
+    with pytest.raises(ConfigError) as err:
+        check_references(s, {"m"})
+    assert err.value.problems[0][0] == "models[0].reference.path" and "segments' references" in err.value.problems[0][1]
+    check_references(s, {"m", "m[colour=red]"})  # stored ones (the others are not watched)
