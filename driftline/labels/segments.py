@@ -11,7 +11,9 @@ into it) and only grows.
 First seen, not the reference's top values: the labels part holds no reference (it may
 be built from the stream later, or rebuilt), and codes must not move under predictions
 that wait for their labels; first seen depends only on the order of the input, so a
-replay from a checkpoint assigns the codes the live run did.
+replay from a checkpoint assigns the codes the live run did. Scale-out cannot agree on a first
+seen across processes: there the table is filled from the reference at start-up and
+``frozen`` (``driftline/scale/segments.py``).
 
 Codes are computed per batch with pyarrow's hash kernels (``unique``, ``index_in``): no
 Python loop over events, only over the batch's new distinct values.

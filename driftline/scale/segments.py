@@ -27,8 +27,10 @@ from driftline import state as st
 from driftline.errors import DriftlineError
 from driftline.labels.segments import MISSING, OTHER, SegmentCodes
 from driftline.pipeline import reference_key
+from driftline.realized import _Window
 from driftline.segment_drift import CODES, MIN_ROWS, SegmentDrift, tag
-from driftline.segmented import SegmentPerformance
+from driftline.segmented import SegmentPerformance, _Segment
+from driftline.types import iso
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +178,6 @@ class SegmentPerformanceMerge:
 
     def _line(self, m, lines, realized, parts, base: str, win: int, feature: str, value: str, merged: dict):
         """The segment's line from its shares (an unreadable share is left out, loudly)."""
-        from driftline.realized import _Window
-        from driftline.scale.performance import PerformanceMerge
-        from driftline.segmented import _Segment
         data, count, acc = m.performance_data([r["id"] for r in parts]), 0, None
         for row in parts:
             where = f"model {self.spec.name}, {row['version']}, performance of window {win} from " \
@@ -199,7 +198,7 @@ class SegmentPerformanceMerge:
             return None
         w = _Window(self.labels.task, self.labels.threshold, base, win)
         w.start, w.end = win, win + self.duration
-        w.seq = merged[(base, win)] if (base, win) in merged else PerformanceMerge._seq(m, base, w)
+        w.seq = merged[(base, win)] if (base, win) in merged else m.seqs(base, [iso(win)]).get(iso(win))
         return lines.of(w, feature, value, count, acc)
 
 

@@ -160,7 +160,7 @@ def test_segment_references_built_from_the_file_are_stored(tmp_path):
 @pytest.mark.parametrize("model, labelled", [({"labels": {"segments": ["colour"]}, "segments": []}, False),
                                              ({"labels": {}}, True)],
                          ids=["labels.segments", "segments-and-labels-estimated"])
-def test_two_workers_store_the_performance_per_segment_one_process_stores(tmp_path, model, labelled):
+def test_two_workers_store_the_performance_per_segment_one_process_stores(tmp_path, model, labelled, store_url):
     """With a labelled reference: each segment estimated, and compared with its rows of the reference."""
     from tests.unit.test_scale_labels import RULE, fired, keyed
     from tests.unit.test_scale_labels import stored_reference as labelled_reference
@@ -176,7 +176,7 @@ def test_two_workers_store_the_performance_per_segment_one_process_stores(tmp_pa
     assert {r["segment"] for r in expected} >= {"colour=red", "colour=green", "colour=blue"}
     if labelled:
         assert all(r["estimated"] and r["reference"] for r in expected if r["segment"])
-    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    store = SqlStore(store_url)  # SQLite, and PostgreSQL (the store scale-out runs on) when available
     reference(store, s)
     clock, out = [1_795_000_000.0], []
     a, b = worker(s, store, None, out, lambda: clock[0]), worker(s, store, None, out, lambda: clock[0])
