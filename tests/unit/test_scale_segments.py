@@ -236,3 +236,21 @@ def test_segment_references_from_the_stream_are_refused_with_their_yaml_path(tmp
         check_references(s, {"m"})
     assert err.value.problems[0][0] == "models[0].reference.path" and "segments' references" in err.value.problems[0][1]
     check_references(s, {"m", "m[colour=red]"})  # stored ones (the others are not watched)
+
+
+def test_a_partitions_segment_windows_coded_on_another_table_are_discarded(tmp_path, caplog):
+    """The reference changed between two runs, and with it the fixed table: a stored segment
+    state's code would name another value, so the partition's segment states are deleted."""
+    from driftline.scale.partition import PartitionMonitor
+    from driftline.scale.segments import PartitionSegments, SegmentCatalogue
+    s = settings(tmp_path)
+    spec = s.models[0]
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    catalogue = SegmentCatalogue(spec, stored_reference(store, s), {}, None)
+    old = {"segments/codes": {"format": 1, "names": {"colour": ["green", "red", "blue"]}},
+           "segments/0/0/v1": {"format": 1}}
+    seg = PartitionSegments(spec, catalogue, PartitionMonitor)
+    with caplog.at_level("WARNING"):
+        seg.load(old, lambda *a: pytest.fail("restored"))
+    assert seg.deleted == set(old) and not seg.children and "discarded" in caplog.text
+    assert seg.table.names == {"colour": ["red", "green", "blue"]}
