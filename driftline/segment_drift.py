@@ -126,7 +126,7 @@ class SegmentDrift:
         return profile
 
     def child(self, fi: int, code: int, make: Callable[[ModelSpec, ReferenceProfile | None], ModelMonitor]
-              = ModelMonitor) -> ModelMonitor:
+              = ModelMonitor) -> ModelMonitor | None:
         key = (fi, code)
         if key not in self.children:
             self.children[key] = make(self.child_spec, self.profile(fi, code))
@@ -151,6 +151,8 @@ class SegmentDrift:
             for fi, feature in enumerate(self.features):
                 for code, sel in _groups(codes[feature]):
                     m = self.child(fi, code)
+                    if m is None:  # scale-out: a segment without a reference is not watched
+                        continue
                     windows, new = m.ingest(tag(version, *self.name(fi, code)), cols.take(sel), now)
                     if new is not None:
                         new.model = reference_name(self.spec.name, *self.name(fi, code))

@@ -41,6 +41,18 @@ class _Segment:
         self.revision = 0
         self.changed = False
 
+    def merge(self, other: _Segment) -> None:
+        """Add another partition's accumulator of the same segment (scale-out's merge); the estimate
+        is kept only when both have one (``_Window.merge``)."""
+        self.stats.merge(other.stats)
+        self.delay.merge(other.delay)
+        try:
+            if self.est is None or other.est is None:
+                raise ValueError("not estimated")
+            self.est.merge(other.est)
+        except ValueError:  # one was estimated with another reference's calibrator (or not): no estimate
+            self.est = None
+
     def to_state(self) -> dict:
         return {"format": st.FORMAT, "revision": self.revision, "stats": self.stats.to_state(),
                 "delay": self.delay.to_state(), "est": None if self.est is None else self.est.to_state()}
@@ -192,6 +204,23 @@ class SegmentPerformance:
                 "segment": {"feature": feature, "value": value},
                 "metrics": metrics, "estimated": estimated, "reference": against, "findings": [],
                 "enough": share is not None and share >= self.spec.min_labelled, "revision": s.revision}
+
+    # -- scale-out ----------------------------------------------------------------------
+
+    def changes(self) -> tuple[set[tuple[int, int, int, int]], set[tuple[int, int]]]:
+        """The segments whose line is due (their ``changed`` reset, as :meth:`revisions` does), and the
+        windows whose counts or accumulators changed since :meth:`clean` (scale-out's partials)."""
+        due = {k for k in self._dirty if (s := self.segments.get(k)) is not None and s.changed}
+        for key in due:
+            self.segments[key].changed = False
+        return due, {k[:2] for k in self._dirty} | self._dirty_counts
+
+    def shares(self, vw: tuple[int, int]) -> list[tuple[int, int, int, _Segment | None]]:
+        """Window ``vw``'s segments here: ``(feature index, code, predictions, accumulator or None)``."""
+        keys = {k[2:] for k in self.segments if k[:2] == vw}
+        for i, arr in enumerate(self.counts.get(vw, ())):
+            keys |= {(i, at - _OFFSET) for at in np.flatnonzero(arr).tolist()}
+        return [(i, c, self._count((*vw, i, c)), self.segments.get((*vw, i, c))) for i, c in sorted(keys)]
 
     # -- state --------------------------------------------------------------------------
 

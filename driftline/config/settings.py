@@ -731,15 +731,11 @@ def _check_scale_out(settings: Settings) -> None:
             raise PathError(("models", i, "window", "size"),
                             f"model {spec.name}: kafka.scale_out merges time windows only; "
                             "use 'window.duration' (count windows cannot be merged across partitions)")
-        if spec.segments:
-            raise PathError(("models", i, "segments"),
-                            f"model {spec.name}: segments are not supported with kafka.scale_out yet "
-                            "(each segment's windows would need their own partials; run this model in a "
-                            "single-process group)")
-        if spec.labels is not None and spec.labels.segments:
-            raise PathError(("models", i, "labels", "segments"),
-                            f"model {spec.name}: performance per segment is not supported with kafka.scale_out "
-                            "(segments are not; run this model in a single-process group)")
+        if spec.segments and spec.reference.segment_first_n is not None:
+            raise PathError(("models", i, "reference", "segment_first_n"),
+                            f"model {spec.name}: kafka.scale_out cannot collect a segment's reference from the "
+                            "stream (each process sees some partitions): a segment's reference is its rows of "
+                            "reference.path or one already stored (docs/segments.md, \"Scale-out\")")
 
 
 def _scheme(url: str) -> str:

@@ -11,7 +11,9 @@ into it) and only grows.
 First seen, not the reference's top values: the labels part holds no reference (it may
 be built from the stream later, or rebuilt), and codes must not move under predictions
 that wait for their labels; first seen depends only on the order of the input, so a
-replay from a checkpoint assigns the codes the live run did.
+replay from a checkpoint assigns the codes the live run did. Scale-out cannot agree on a first
+seen across processes: there the table is filled from the reference at start-up and
+``frozen`` (``driftline/scale/segments.py``).
 
 Codes are computed per batch with pyarrow's hash kernels (``unique``, ``index_in``): no
 Python loop over events, only over the batch's new distinct values.
@@ -51,6 +53,7 @@ class SegmentCodes:
         self.names: dict[str, list[str]] = {f: [] for f in self.features}
         self._arrays: dict[str, pa.Array] = {f: pa.array([], pa.string()) for f in self.features}
         self.dirty = False
+        self.frozen = False  # scale-out: the table is fixed at start-up, the same on every process
 
     def codes(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each feature's values (an object array of str, ``None`` or ``INVALID``) → int16 codes."""
@@ -66,13 +69,15 @@ class SegmentCodes:
         return codes
 
     def _grow(self, feature: str, arr: pa.Array) -> None:
+        if not self.frozen and len(self.names[feature]) < self.max_segments:
+            self.extend(feature, pc.unique(arr.drop_null()).to_pylist())
+
+    def extend(self, feature: str, values: list[str]) -> None:
+        """Give the new ``values`` (in their order) codes, while the feature has room."""
         names = self.names[feature]
-        if len(names) >= self.max_segments:
-            return
         known = set(names)
-        new = [v for v in pc.unique(arr.drop_null()).to_pylist()
-               if v not in known and v not in _RESERVED and len(v) <= MAX_VALUE]
-        if new:
+        new = [v for v in dict.fromkeys(values) if v not in known and v not in _RESERVED and len(v) <= MAX_VALUE]
+        if new and len(names) < self.max_segments:
             names.extend(new[:self.max_segments - len(names)])
             self._arrays[feature] = pa.array(names, pa.string())
             self.dirty = True

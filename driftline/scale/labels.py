@@ -12,12 +12,24 @@ At each checkpoint the partition's changed window accumulators go to the store
 must be revised (labels credited, its estimate complete, a label_coverage age passed); the
 merger (``driftline/scale/performance.py``) merges every partition's accumulator of such a
 window and revises it once.
+
+With ``labels.segments``, the partition's segments are coded on the table fixed from the
+reference (``driftline/scale/segments.py``), and each segment's share of a window (its
+prediction count and accumulator) goes to ``perf_partials`` too, as a row of its tagged
+version (``v1[colour=red]``: the value, never a code) whenever the window's counts or the
+segment's labels changed; the merger merges them into the segment's line.
 """
 
 from __future__ import annotations
 
+import logging
+
 from driftline import state as st
 from driftline.realized import _PERF, RealizedPerformance, is_label_key
+from driftline.scale.segments import fixed_table
+from driftline.segment_drift import tag
+
+log = logging.getLogger(__name__)
 
 
 class PartitionLabels:
@@ -29,7 +41,22 @@ class PartitionLabels:
         self.specs = {s.name: s for s in specs if s.labels is not None}
         self.profiles = profiles
         self.models: dict[str, RealizedPerformance] = {
-            name: self._build(spec, {}, profiles.get(name)) for name, spec in self.specs.items()}
+            name: self._fixed(name, self._build(spec, {}, profiles.get(name))) for name, spec in self.specs.items()}
+
+    def _fixed(self, name: str, realized: RealizedPerformance) -> RealizedPerformance:
+        """Code ``labels.segments`` on the table fixed from the reference, unless the stored one (whose
+        codes the pending predictions carry) differs: then it is kept, frozen."""
+        seg = realized.segments
+        if not seg.features:
+            return realized
+        fixed = fixed_table(seg.features, self.specs[name].labels.max_segments, self.profiles.get(name))
+        if any(seg.table.names.values()) and seg.table.names != fixed.names:
+            log.warning("model %s: a partition's pending predictions were coded on other segments (the reference "
+                        "changed since); they keep theirs", name)
+            seg.table.frozen = True
+        else:
+            seg.table, fixed.dirty = fixed, not any(seg.table.names.values())
+        return realized
 
     def predictions(self, model: str, version: str, monitor) -> None:
         """Hold the windowed predictions the monitor's last ``ingest`` assigned (as ``Pipeline._predictions``)."""
@@ -37,7 +64,8 @@ class PartitionLabels:
         if realized is None or assigned is None or not assigned[0].n:
             return
         cols, windows, bounds = assigned
-        realized.add(version, cols.ids, windows, cols.features["prediction"].values, cols.ts, bounds)
+        segments = {s: cols.features[s].values for s in realized.spec.segments}
+        realized.add(version, cols.ids, windows, cols.features["prediction"].values, cols.ts, bounds, segments)
 
     def closed(self, windows) -> None:
         """Drift windows of this partition closed: their estimates are complete."""
@@ -58,6 +86,7 @@ class PartitionLabels:
         topic, partition = tp
         for name, realized in self.models.items():
             revise = {(w.version, w.window): w.to_state() for w in realized.changed()}
+            due, touched = realized.segments.changes()
             states = realized.dirty_state()
             newest = int(realized.newest)
             for key, state in states.items():
@@ -73,6 +102,9 @@ class PartitionLabels:
                                                      "data": st.encode({"format": st.FORMAT, "window": data}, secret)})
                 if state is None:
                     unit.perf_partials.append(row | {"data": None})
+            rows = _segment_rows(realized, due, touched, secret)
+            unit.perf_partials += [r | {"model": name, "topic": topic, "partition": partition, "newest": newest}
+                                   for r in rows]
             realized.clean()
 
     def load(self, states: dict[tuple[str, str], dict]) -> None:
@@ -80,7 +112,24 @@ class PartitionLabels:
         for name, spec in self.specs.items():
             mine = {k: v for (m, k), v in states.items() if m == name and is_label_key(k)}
             if mine:
-                self.models[name] = self._build(spec, mine, self.profiles.get(name))
+                self.models[name] = self._fixed(name, self._build(spec, mine, self.profiles.get(name)))
+
+
+def _segment_rows(realized: RealizedPerformance, due: set, touched: set, secret: bytes | None) -> list[dict]:
+    """Each segment's share of the windows ``touched`` (``SegmentPerformance.changes``), as rows of
+    its tagged version; ``revise`` where its line is ``due``. A forgotten window's rows go with its
+    whole window's (the merger deletes them together)."""
+    seg, out = realized.segments, []
+    for vw in sorted(touched):
+        if vw not in realized.windows:
+            continue
+        version = realized.versions[vw[0]]
+        for fi, code, count, acc in seg.shares(vw):
+            feature = seg.features[fi]
+            data = {"format": st.FORMAT, "count": count, "segment": None if acc is None else acc.to_state()}
+            out.append({"version": tag(version, feature, seg.table.value(feature, code)), "window_key": vw[1],
+                        "revise": (*vw, fi, code) in due, "data": st.encode(data, secret)})
+    return out
 
 
 def label_keys(states: dict[tuple[str, str], dict]) -> set[tuple[str, str]]:

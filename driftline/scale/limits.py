@@ -8,8 +8,12 @@ YAML path that turns it on, because a partition's share of it cannot be merged:
   that are read at different speeds; time windows are merged by their event-time bounds;
 - ``kafka.label_topics`` (with labels): a label joins its prediction in the process owning the
   prediction's partition, so labels go on the event topics with their prediction's key
-  (``driftline/scale/labels.py``); ``labels.segments``, as segments;
-- ``segments``: each segment's windows would need partials of their own;
+  (``driftline/scale/labels.py``);
+- a segment's reference collected from the stream (``reference.segment_first_n``; a model with
+  ``segments`` needs ``reference.path`` or stored segment references): a segment whose
+  reference would be (too few rows in the file, ``(other)``, ``(missing)``) is not watched;
+  and a feature's segments are fixed at start-up from the model's reference (its most frequent
+  values, at most ``max_segments``), not first seen (``driftline/scale/segments.py``);
 - a reference collected from the stream (``reference.first_n``) unless one is already
   stored (``driftline reference``): every process must bin on the same reference.
 
@@ -24,11 +28,17 @@ from __future__ import annotations
 
 
 def check_references(settings, stored: set[str]) -> None:
-    """At start-up: every model must have a reference from a file or the store."""
+    """At start-up: every model must have a reference from a file or the store, and a model with
+    ``segments`` its segments' too (their rows of the file, or stored ``<model>[<feature>=<value>]``)."""
+    from driftline.errors import ConfigError
     for i, spec in enumerate(settings.models):
         if spec.reference.path is None and spec.name not in stored:
-            from driftline.errors import ConfigError
             raise ConfigError([(f"models[{i}].reference.first_n",
                                 f"model {spec.name}: kafka.scale_out cannot collect a reference from the "
                                 "stream (each process sees some partitions); build one first with "
                                 "`driftline reference`, or set reference.path")])
+        if spec.segments and spec.reference.path is None and not any(n.startswith(f"{spec.name}[") for n in stored):
+            raise ConfigError([(f"models[{i}].reference.path",
+                                f"model {spec.name}: kafka.scale_out cannot collect its segments' references "
+                                "from the stream; set reference.path (each segment's reference is built from "
+                                "its rows of the file)")])

@@ -14,7 +14,11 @@ statistic is mergeable), summarised and tested by the model's :class:`MergeMonit
 (``ModelMonitor.summarise``), routed with the alert state as committed (the router is
 restored from the store under the lock), and written with the merge state (the next
 ``seq``, the end of the last merged window, the sequence tests' state) while their
-partials are deleted. A partial that arrives for a window already merged (its partition
+partials are deleted. A segment's windows (``segments``) are merged as their tagged version's
+(``v1[colour=red]``, ``driftline/scale/segments.py``) by the segment's own monitor; the merged
+windows of a pass are routed in the order of their ends, a segment's before its version's of
+the same end (as one process routes them: a segment's alert joins the incident). A partial that
+arrives for a window already merged (its partition
 was idle or carried no such events when the window was merged) is late: logged, counted
 and deleted. A model with ``no_data`` rules is also looked at in a pass whose silence would
 change one of its alerts; its rules are evaluated under the lock from every partition's mark
@@ -31,6 +35,7 @@ from driftline.errors import StoreError, StoreUnavailable
 from driftline.monitor import ModelMonitor, WindowFactory
 from driftline.pipeline import reference_key, window_key
 from driftline.scale.performance import PerformanceMerge
+from driftline.scale.segments import SegmentCatalogue
 from driftline.scale.silence import NoData
 from driftline.streams.windows import Window
 from driftline.types import CommitUnit
@@ -79,6 +84,8 @@ class Merger:
         self.performance = {s.name: PerformanceMerge(s, secret) for s in settings.models if s.labels is not None}
         self.no_data = {s.name: NoData(s, secret) for s in settings.models if any(r.no_data is not None for r in s.rules)}
         self.late = 0  # events in partials that came after their window was merged
+        self._catalogues: dict[str, SegmentCatalogue] = {}
+        self._routes: list[tuple[int, bool, dict]] = []
         self._repeats_at = 0.0
 
     def expected(self, marks: dict) -> list[tuple[str, int]]:
@@ -123,8 +130,13 @@ class Merger:
             by_version = defaultdict(list)
             for row in m.partials():
                 by_version[row["version"]].append(row)
+            self._routes = []
             for version, rows in by_version.items():
                 self._version(m, name, version, rows, marks, expected, unit, done, now)
+            for _, _, summary in sorted(self._routes, key=lambda r: r[:2]):  # a segment's first, as one process
+                unit.add(self.router.route(summary, now))
+            if (c := self._catalogues.get(name)) is not None and c.built:
+                unit.references, c.built = unit.references + c.built, []  # segment references built from the file
             revised, gone = self._performance(m, name, unit, now)
             silent = self.no_data[name].observe(m, marks, now, self.router.alerts, unit) if name in self.no_data else {}
             unit.add(self.router.tick(silent, now, models={name}))
@@ -173,8 +185,38 @@ class Merger:
             out[tp] = mark | {"caught_up": not behind} | ({"idle": False} if behind else {})
         return out
 
-    def _version(self, m, name, version, rows, marks, expected, unit, done, now) -> None:
+    def catalogue(self, name: str) -> SegmentCatalogue | None:
+        """The segments of a model with ``segments`` (rebuilt when its reference changed)."""
         monitor = self.monitors[name]
+        if not monitor.spec.segments or monitor.profile is None:
+            return None
+        c = self._catalogues.get(name)
+        if c is None or c.key != reference_key(monitor.profile):
+            rows = None
+            if monitor.spec.reference.path is not None:
+                from driftline.streams.files import read_table
+                rows = lambda: read_table(monitor.spec.reference.path)  # noqa: E731 - read once, when needed
+            c = self._catalogues[name] = SegmentCatalogue(monitor.spec, monitor.profile,
+                                                          self.store.state.load_references(), rows)
+        return c
+
+    def _monitor(self, name: str, version: str) -> tuple[MergeMonitor, dict | None]:
+        """The monitor merging ``version``'s windows: the model's, or a segment's (with its ``segment``)."""
+        c = self.catalogue(name)
+        found = c.split(version) if c is not None else None
+        if found is None:
+            return self.monitors[name], None
+        base, fi, code = found
+        if (fi, code) not in c.monitors:
+            c.monitors[(fi, code)] = MergeMonitor(c.drift.child_spec, c.profile(fi, code))
+        feature, value = c.drift.name(fi, code)
+        return c.monitors[(fi, code)], {"feature": feature, "value": value, "version": base}
+
+    def _version(self, m, name, version, rows, marks, expected, unit, done, now) -> None:
+        monitor, segment = self._monitor(name, version)
+        if monitor.profile is None:  # a segment without a reference: its partials are not written
+            done += [r["id"] for r in rows]
+            return
         lateness = int(monitor.spec.window.allowed_lateness * 1000)
         state = self._state(m, monitor, version)
         by_start = defaultdict(list)
@@ -199,13 +241,15 @@ class Merger:
             done += [r["id"] for r in parts]
             if w is None:
                 continue
-            if name in self.no_data:
+            if name in self.no_data and segment is None:  # a version's silence (one process: its windows only)
                 self.no_data[name].merged(version, w)
             w.seq, state["seq"], state["merged_until"] = state["seq"], state["seq"] + 1, end
             self._merged_now[(version, start)] = w.seq
             summary = monitor.summarise(w)
+            if segment is not None:
+                summary["segment"] = segment
             unit.windows.append(summary)
-            unit.add(self.router.route(summary, now))
+            self._routes.append((end, segment is None, summary))
             merged = True
         if merged or done:
             state["sequence"] = {k: t.to_state() for k, t in monitor.sequence.get(version, {}).items()}

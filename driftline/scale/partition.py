@@ -11,7 +11,9 @@ partials go to the store with the partition's offsets, state and mark, in one tr
 (``driftline/scale/pipeline.py``); the merger (``driftline/scale/merge.py``) merges them.
 
 Its state is stored per key ``(model, version, "topic:partition")``; a model with ``labels``
-keeps its label join and performance accumulators there too (``driftline/scale/labels.py``).
+keeps its label join and performance accumulators there too (``driftline/scale/labels.py``),
+one with ``segments`` its segments' open windows (``driftline/scale/segments.py``: a segment's
+windows close with its version's, and its partials are stored as its tagged version's).
 
 For the models with a ``no_data`` rule its mark also carries ``seen``: per model version the
 newest event time read from the partition and the wall-clock time of its last arrival, and
@@ -26,6 +28,8 @@ from driftline import state as st
 from driftline.monitor import ModelMonitor
 from driftline.pipeline import reference_key, window_key
 from driftline.scale.labels import PartitionLabels, label_keys
+from driftline.scale.segments import PartitionSegments
+from driftline.segment_drift import CODES, is_segment_key
 from driftline.streams.windows import Window
 
 
@@ -48,9 +52,12 @@ class PartitionMonitor(ModelMonitor):
 class Partition:
     """The open partial windows of every model on one partition, its watermark and its mark."""
 
-    def __init__(self, tp: tuple[str, int], specs, profiles: dict, owner: str, now: float):
+    def __init__(self, tp: tuple[str, int], specs, profiles: dict, owner: str, now: float,
+                 catalogues: dict | None = None):
         self.tp, self.owner = tp, owner
         self.monitors = {s.name: PartitionMonitor(s, profiles.get(s.name)) for s in specs}
+        self.segments = {name: PartitionSegments(c.drift.spec, c, PartitionMonitor)
+                         for name, c in (catalogues or {}).items()}
         self.labels = PartitionLabels(specs, profiles)
         self.watermark: int | None = None
         self.models: set[str] = set()
@@ -58,7 +65,7 @@ class Partition:
         self.last_record = now
         self.claim = True  # the first checkpoint after the assignment takes ownership of its mark
         self.at_end = False  # its consumer reached its end, and nothing came since
-        self.closed: list[Window] = []  # closed since the last checkpoint
+        self.closed: list[tuple[ModelMonitor, Window]] = []  # closed since the last checkpoint
         self.dirty = True
         self.no_data = {s.name for s in specs if any(r.no_data is not None for r in s.rules)}
         #: (model, version) → [newest event time (ms), wall-clock seconds of its last arrival], models with no_data
@@ -72,9 +79,13 @@ class Partition:
         for (model, version), n in decoded.invalid.items():
             self.monitors[model].add_invalid(version, n)
         for (model, version), cols in decoded.groups.items():
-            closed, _ = self.monitors[model].ingest(version, cols, now)
-            self.labels.predictions(model, version, self.monitors[model])
-            self._closed(closed)
+            monitor = self.monitors[model]
+            closed, _ = monitor.ingest(version, cols, now)
+            self.labels.predictions(model, version, monitor)
+            self._closed([(monitor, w) for w in closed])
+            if model in self.segments:
+                closed, _ = self.segments[model].ingest(version, cols, now, monitor.watermark(version))
+                self._closed(closed)
             self.models.add(model)
             if cols.n:
                 newest = int(cols.ts.max())
@@ -85,16 +96,22 @@ class Partition:
         if decoded.groups or decoded.invalid or decoded.bad or decoded.labels:
             self.last_record, self.idle, self.at_end, self.dirty = now, False, False, True
         if self.watermark is not None:
-            for monitor in self.monitors.values():
-                self._closed(monitor._closing(lambda ws: ws.advance(self.watermark)))
+            self._close(lambda m: m._closing(lambda ws: ws.advance(self.watermark)))
 
     def join(self, decoded) -> None:
         """The label events of one decoded sub-batch of this partition (after :meth:`ingest`)."""
         self.labels.join(decoded)
 
-    def _closed(self, windows: list[Window]) -> None:
-        self.closed += windows
-        self.labels.closed(windows)
+    def _every(self) -> list[ModelMonitor]:
+        """Every monitor of the partition: each model's, then each segment's."""
+        return [*self.monitors.values(), *(m for seg in self.segments.values() for _, m, _ in seg.items())]
+
+    def _close(self, close) -> None:
+        self._closed([(m, w) for m in self._every() for w in close(m)])
+
+    def _closed(self, closed: list[tuple[ModelMonitor, Window]]) -> None:
+        self.closed += closed
+        self.labels.closed([w for m, w in closed if m is self.monitors[w.model]])  # a version's, not a segment's
 
     def reached_end(self) -> None:
         """The consumer read to the end: a partition that never gave an event holds nothing open."""
@@ -105,7 +122,7 @@ class Partition:
     @property
     def holds_open(self) -> bool:
         """Whether some window of the partition is open."""
-        return any(ws.open for m in self.monitors.values() for ws in m.versions.values())
+        return any(ws.open for m in self._every() for ws in m.versions.values())
 
     @property
     def holds_nothing(self) -> bool:
@@ -115,16 +132,14 @@ class Partition:
 
     def tick(self, now: float, idle_after: float) -> None:
         """Close what ``window.idle_close`` closes; mark the partition quiet after ``idle_after``."""
-        for monitor in self.monitors.values():
-            self._closed(monitor.close_idle(now))
+        self._close(lambda m: m.close_idle(now))
         if not self.idle and now - self.last_record >= idle_after:
             self.idle, self.dirty = True, True
 
     def close_to(self, watermark: int) -> None:
         """A quiet partition's windows that the other partitions' ``watermark`` (minus each
         model's lateness) has passed: its events for them would be late in one process too."""
-        for monitor in self.monitors.values():
-            self._closed(monitor._closing(lambda ws: ws.advance(watermark)))
+        self._close(lambda m: m._closing(lambda ws: ws.advance(watermark)))
 
     # -- checkpoint -----------------------------------------------------------------
 
@@ -132,10 +147,9 @@ class Partition:
         """Put the closed partials, the changed states and the mark into ``unit``."""
         topic, partition = self.tp
         closed = bool(self.closed)
-        for w in self.closed:
-            spec = self.monitors[w.model]
+        for monitor, w in self.closed:
             state = {"format": st.FORMAT, "window": w.to_state() | {"closed_by": w.closed_by},
-                     "spec": window_key(spec.spec), "reference": reference_key(spec.profile)}
+                     "spec": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
             unit.partials.append({"model": w.model, "version": w.version, "start_ms": w.start_ms,
                                   "end_ms": w.end_ms, "topic": topic, "partition": partition,
                                   "closed_by": w.closed_by, "count": w.count,
@@ -143,12 +157,15 @@ class Partition:
         self.closed = []
         source = source_of(self.tp)
         for name, monitor in self.monitors.items():
-            for key in sorted(monitor.dirty):
-                state = monitor.to_state(key)
-                if state is not None:
-                    state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
-                unit.states[(name, key, source)] = None if state is None else st.encode(state, secret)
-            monitor.clean()
+            _states(unit, name, "", monitor, str, source, secret)
+        for name, seg in self.segments.items():
+            for key in sorted(seg.deleted):
+                unit.states[(name, key, source)] = None
+            seg.deleted = set()
+            for prefix, monitor, stored in seg.items():
+                _states(unit, name, prefix, monitor, stored, source, secret)
+            if seg.children and (codes := seg.codes_state(secret)) is not None:
+                unit.states[(name, CODES, source)] = codes
         self.labels.take(unit, self.tp, source, secret)
         if self.dirty or closed:
             unit.marks[self.tp] = {"watermark": self.watermark, "models": sorted(self.models), "idle": self.holds_nothing,
@@ -169,8 +186,10 @@ class Partition:
         from driftline.pipeline import _load
         labels = label_keys(states)
         self.labels.load({k: states[k] for k in labels})
+        for name, seg in self.segments.items():
+            seg.load({k: v for (m, k), v in states.items() if m == name and is_segment_key(k)}, _restore)
         for (model, key), state in states.items():
-            if (model, key) in labels:
+            if (model, key) in labels or is_segment_key(key):
                 continue
             monitor = self.monitors.get(model)
             if monitor is None or monitor.profile is None:
@@ -187,3 +206,26 @@ class Partition:
                          if model in self.no_data for version, pair in versions.items()}
             if mark["owner"] == self.owner and seen.get("claimed") is not None:
                 self.claimed = seen["claimed"]  # reloaded by its own owner (a store outage): not a new claim
+
+
+def _states(unit, name: str, prefix: str, monitor: ModelMonitor, stored, source: str, secret: bytes | None) -> None:
+    """The changed keys of one monitor (a segment's under its ``prefix``, named ``stored(key)``)."""
+    for key in sorted(monitor.dirty):
+        state = monitor.to_state(key)
+        if state is not None:
+            state |= {"window": window_key(monitor.spec), "reference": reference_key(monitor.profile)}
+        unit.states[(name, prefix + stored(key), source)] = None if state is None else st.encode(state, secret)
+    monitor.clean()
+
+
+def _restore(spec, profile, states: dict[str, dict]) -> PartitionMonitor:
+    """A segment's monitor with its stored open windows, those binned on its configuration and reference."""
+    from driftline.pipeline import _load
+    m = PartitionMonitor(spec, profile)
+    for key, state in states.items():
+        if profile is not None and state.get("window") == window_key(spec) \
+                and state.get("reference") == reference_key(profile):
+            _load(m, key, state)
+        else:
+            m.dirty.add(key)  # replaced at the next checkpoint
+    return m

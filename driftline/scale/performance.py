@@ -10,7 +10,10 @@ rows asked for it, or when its drift window was merged in this pass while it is 
 already has a revision (so its ``seq``, the merged window's, is filled in). The revision is
 the line a single process writes (``RealizedPerformance._line``; its clock the newest event
 or label time of any row, the baseline of the previous version from the windows still
-stored) and is routed to the metric, label_coverage and concept_drift rules.
+stored) and is routed to the metric, label_coverage and concept_drift rules. With
+``labels.segments``, the rows of a segment's tagged version (``v1[colour=red]``) are each
+partition's share of that segment's window, merged and revised by
+:class:`~driftline.scale.segments.SegmentPerformanceMerge` after the whole windows' lines.
 
 What is cross-window is the merge state (key ``labels/merge``, source ``"merge"``): the
 versions in the order they were first merged (the baseline of a version is the one before
@@ -27,6 +30,7 @@ from collections import defaultdict
 from driftline import state as st
 from driftline.errors import DriftlineError
 from driftline.realized import BASELINE_WINDOWS, RealizedPerformance, _Window
+from driftline.scale.segments import SegmentPerformanceMerge
 from driftline.types import iso
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ class PerformanceMerge:
     def __init__(self, spec, secret: bytes | None):
         self.spec, self.secret = spec, secret
         self.ages = tuple(r.after for r in spec.rules if r.after is not None)
+        self.segments = SegmentPerformanceMerge(spec, secret) if spec.labels.segments else None
 
     def run(self, m, profile, merged: dict[tuple[str, int], int], source: str, unit, route, now: float):
         """Revise what changed; return ``(revised, gone)``: the rows' ``(id, stamp)`` to mark clean
@@ -47,6 +52,8 @@ class PerformanceMerge:
         rows = m.performance()
         if not rows:
             return [], []
+        shares = [r for r in rows if self.segments is not None and self.segments.split(r["version"])]
+        rows = [r for r in rows if not shares or not self.segments.split(r["version"])]
         blob = m.state(KEY, source)
         state = (st.decode(blob, f"model {self.spec.name}, its performance merge", self.secret) if blob is not None
                  else {"format": st.FORMAT, "versions": [], "revisions": {}})
@@ -54,7 +61,7 @@ class PerformanceMerge:
         for row in rows:
             groups[(row["version"], row["window_key"])].append(row)
         realized = self._realized(profile, state, groups)
-        realized.newest = max(int(r["newest"]) for r in rows)
+        realized.newest = max(int(r["newest"]) for r in rows or shares)
         candidates = [g for g, parts in groups.items() if g in merged or any(r["dirty"] for r in parts)]
         windows = self._windows(m, realized, groups, candidates)
         revised, gone, changed = [], [], False
@@ -71,11 +78,17 @@ class PerformanceMerge:
                 unit.add(route(line, now))
                 changed = True
             revised += [(r["id"], r["stamp"]) for r in dirty]
-        passed = self._passed(m, source, merged)
+        passed, done = self._passed(m, source, merged), set()
         for (version, win), parts in groups.items():
             if all(r["finished"] for r in parts) and passed(version, win):
                 gone += [(r["id"], r["stamp"]) for r in parts]
+                done.add((version, win))
                 changed = state["revisions"].pop(f"{version}/{win}", None) is not None or changed
+        if shares:  # a segment's rows go with its whole window's (or, without any, once it is merged)
+            more, deleted, seg_changed = self.segments.run(
+                m, realized, state, shares, merged,
+                lambda v, w: (v, w) in done or ((v, w) not in groups and passed(v, w)), unit, route, now)
+            revised, gone, changed = revised + more, gone + deleted, changed or seg_changed
         if changed or len(state["versions"]) != len(realized.versions):
             state["versions"] = list(realized.versions)
             unit.states[(self.spec.name, KEY, source)] = st.encode(state, self.secret)

@@ -124,8 +124,9 @@ class ScaleOutPipeline:
         stored = self.store.state.load_offsets(self.group)
         marks = self.store.partials.marks(self.group)
         profiles = {n: m.profile for n, m in self.monitors.items()}
+        catalogues = {n: c for n in self.monitors if (c := self.merger.catalogue(n)) is not None}
         for tp in tps:
-            part = Partition(tp, self.settings.models, profiles, self.owner, self.wall())
+            part = Partition(tp, self.settings.models, profiles, self.owner, self.wall(), catalogues)
             blobs = self.store.state.load_states(self.group, source_of(tp))
             part.load({(m, k): st.decode(v, f"model {m}, version {k}, partition {source_of(tp)}", self._secret)
                        for (m, k, _src), v in blobs.items()}, marks.get(tp))

@@ -273,3 +273,47 @@ def test_a_model_on_one_partition_is_not_held_back_by_the_others(cluster, tmp_pa
     c.until(lambda: c.counts() == {"m": 15, "k": 7}, "every window but the last", timeout=60)
     time.sleep(3)
     assert c.counts() == {"m": 15, "k": 7}
+
+
+def test_two_workers_store_every_segment_window_one_process_stores(cluster, tmp_path):
+    """``segments: [colour]`` on m: each segment's windows (their references built from their rows
+    of the reference file by each process) merged once, equal to the replay's, alerts too."""
+    c = cluster()
+    c.cfg["models"][0]["segments"] = ["colour"]
+    records = traffic()
+    single = replayed(tmp_path, c, records)
+    from driftline.types import to_ms
+    ts = orjson.loads(CLOSING[0])["ts"]
+    # the window CLOSING opened (its version's and its segment's): open in a live run
+    single["m"] = [w for w in single["m"] if to_ms(w["start"].replace("Z", "+00:00")) != ts - ts % WINDOW_MS]
+    versions = {w["version"] for w in single["m"]}
+    assert versions == {"v1", "v1[colour=red]", "v1[colour=green]", "v1[colour=blue]"}
+    for name in ("w0", "w1"):
+        c.start(name)
+    c.until(lambda: len(c.owners()) == PARTITIONS and len(set(c.owners().values())) == 2, "two workers")
+    c.produce(records)
+    c.until(lambda: len(c.windows("m")) >= len(single["m"]) and len(c.windows("k")) == 8, "every window merged")
+    time.sleep(3)
+    stored = c.windows("m")
+    assert len(stored) == len(single["m"])
+    values = [v for _, v in records]
+    for version in versions:
+        mine = sorted((w for w in stored if w["version"] == version), key=lambda w: w["start"])
+        one = [w for w in single["m"] if w["version"] == version]
+        assert [w["start"] for w in mine] == [w["start"] for w in one], version
+        assert [w["seq"] for w in mine] == list(range(len(mine)))
+        for a, b in zip(mine, one, strict=True):
+            same_window(a, b, _raw(values, a))
+    assert transitions(c.store.reads.alert_events()) == transitions(single["alerts"])
+    assert c.store.partials.pending(c.group) == {}
+
+
+def _raw(values: list[bytes], w: dict) -> dict:
+    raw = raw_values(values, w["start"], WINDOW_MS, "m")
+    if "segment" not in w:
+        return raw
+    from driftline.types import to_ms
+    lo = to_ms(w["start"].replace("Z", "+00:00"))
+    docs = [d for d in map(orjson.loads, values) if d["model"] == "m" and lo <= d["ts"] < lo + WINDOW_MS]
+    keep = [d["features"]["colour"] == w["segment"]["value"] for d in docs]
+    return {k: v[keep] for k, v in raw.items()}

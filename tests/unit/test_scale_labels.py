@@ -221,7 +221,6 @@ def test_perf_partials_are_upserted_and_a_merge_clears_only_what_it_read(store_u
 
 @pytest.mark.parametrize("change, path, says", [
     ({"kafka": {"label_topics": ["labels"]}}, "kafka.label_topics", "to the event topics (kafka.topics) with the key"),
-    ({"labels": {"segments": ["colour"]}}, "models[0].labels.segments", "performance per segment"),
 ])
 def test_what_scale_out_with_labels_cannot_serve_is_refused_with_its_yaml_path(change, path, says):
     cfg = config(model={"window": {"duration": "5s"}, "labels": change.get("labels", {})},

@@ -176,7 +176,6 @@ def test_a_partition_blocks_a_window_until_it_passed_it_is_idle_or_never_carried
 
 @pytest.mark.parametrize("model, path, says", [
     ({"window": {"size": 100}}, "models[0].window.size", "time windows only"),
-    ({"window": {"duration": "5s"}, "segments": ["colour"]}, "models[0].segments", "segments are not supported"),
 ])
 def test_what_scale_out_cannot_serve_is_refused_with_its_yaml_path(model, path, says):
     cfg = config(model=model, kafka={"scale_out": True}, store={"url": PG})
