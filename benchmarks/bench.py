@@ -192,7 +192,8 @@ def main() -> None:
             e2e.append(rate)
         dec = decode_only(settings, values)
         rec = decode_only(settings, values, columnar=False)
-    rounds = [f"{d / b:.2f}/{d / bg:.2f}" for b, bg, d in zip(limit, limit_gc, e2e)]
+    rounds = [f"({b / 1000:.0f}k, {bg / 1000:.0f}k, {d / 1000:.0f}k: {d / b:.2f}/{d / bg:.2f})"
+              for b, bg, d in zip(limit, limit_gc, e2e)]
     limit, limit_gc, e2e = (statistics.median(x) for x in (limit, limit_gc, e2e))
     print(f"(a) confluent-kafka consume(10000), raw         {raw:>10,.0f} ev/s")
     print(f"(b) consume + orjson.loads per event (limit)    {limit:>10,.0f} ev/s")
@@ -208,7 +209,7 @@ def main() -> None:
     print(f"    (the first {REFERENCE:,} events, which build and calibrate the reference, are not in (d): "
           f"{reference_s:.1f} s)")
     print(f"ratio (d)/(b) = {e2e / limit:.2f}   (d)/(b') = {e2e / limit_gc:.2f}   (d)/(a) = {e2e / raw:.2f}"
-          f"   (medians of {args.rounds} rounds; each round's (d)/(b) and (d)/(b'): {'  '.join(rounds)})")
+          f"\n    medians of {args.rounds} rounds; each round (b, b', d: d/b, d/b'): {'  '.join(rounds)}")
     import checkpoint  # benchmarks/checkpoint.py, beside this file
     checkpoint.report()
 
