@@ -32,7 +32,7 @@ from driftline.detectors.performance.reference import against
 from driftline.labels.early import EarlyLabels
 from driftline.labels.hashing import hash_ids
 from driftline.labels.join import JoinBuffer
-from driftline.segmented import SegmentPerformance
+from driftline.segmented import SegmentPerformance, merge_shares
 from driftline.types import iso
 
 PREFIX = "labels/"
@@ -96,14 +96,7 @@ class _Window:
         """Add another partition's accumulator of the same (version, window) (scale-out's merge):
         counts and statistics add up, findings are kept in label-time order (the first
         ``MAX_FINDINGS``); the estimate is kept only when both have one."""
-        self.stats.merge(other.stats)
-        self.delay.merge(other.delay)
-        try:
-            if self.est is None or other.est is None:
-                raise ValueError("not estimated")
-            self.est.merge(other.est)
-        except ValueError:  # one was estimated with another reference's calibrator (or not): no estimate
-            self.est = None
+        merge_shares(self, other)
         self.count += other.count
         self.last_ts = max(self.last_ts, other.last_ts)
         self.aged = max(self.aged, other.aged)

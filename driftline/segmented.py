@@ -31,6 +31,20 @@ _OFFSET = -MISSING  # counts are indexed by code + 2: (missing), (other), then t
 _CODE_MIN = int(np.iinfo(np.int16).min)
 
 
+def merge_shares(into, other) -> None:
+    """Add ``other``'s labelled statistics, delays and estimate to ``into`` (a window's or a
+    segment's accumulator, two partitions' shares in scale-out); the estimate is kept only when
+    both have one made with the same calibrator."""
+    into.stats.merge(other.stats)
+    into.delay.merge(other.delay)
+    try:
+        if into.est is None or other.est is None:
+            raise ValueError("not estimated")
+        into.est.merge(other.est)
+    except ValueError:  # one was estimated with another reference's calibrator (or not): no estimate
+        into.est = None
+
+
 class _Segment:
     """One (version, window, feature, code)'s accumulated performance, and its estimate."""
 
@@ -44,14 +58,7 @@ class _Segment:
     def merge(self, other: _Segment) -> None:
         """Add another partition's accumulator of the same segment (scale-out's merge); the estimate
         is kept only when both have one (``_Window.merge``)."""
-        self.stats.merge(other.stats)
-        self.delay.merge(other.delay)
-        try:
-            if self.est is None or other.est is None:
-                raise ValueError("not estimated")
-            self.est.merge(other.est)
-        except ValueError:  # one was estimated with another reference's calibrator (or not): no estimate
-            self.est = None
+        merge_shares(self, other)
 
     def to_state(self) -> dict:
         return {"format": st.FORMAT, "revision": self.revision, "stats": self.stats.to_state(),
