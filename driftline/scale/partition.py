@@ -64,7 +64,8 @@ class Partition:
         self.idle = False
         self.last_record = now
         self.claim = True  # the first checkpoint after the assignment takes ownership of its mark
-        self.at_end = False  # its consumer reached its end, and nothing came since
+        self.offset: int | None = None  # the next offset to read (None: nothing read or stored yet)
+        self.end: int | None = None  # the offset at which its consumer last reported the partition's end
         self.closed: list[tuple[ModelMonitor, Window]] = []  # closed since the last checkpoint
         self.dirty = True
         self.no_data = {s.name for s in specs if any(r.no_data is not None for r in s.rules)}
@@ -94,7 +95,7 @@ class Partition:
                     before = self.seen.get((model, version))
                     self.seen[(model, version)] = [newest if before is None else max(before[0], newest), now]
         if decoded.groups or decoded.invalid or decoded.bad or decoded.labels:
-            self.last_record, self.idle, self.at_end, self.dirty = now, False, False, True
+            self.last_record, self.idle, self.dirty = now, False, True
         if self.watermark is not None:
             self._close(lambda m: m._closing(lambda ws: ws.advance(self.watermark)))
 
@@ -113,11 +114,21 @@ class Partition:
         self.closed += closed
         self.labels.closed([w for m, w in closed if m is self.monitors[w.model]])  # a version's, not a segment's
 
-    def reached_end(self) -> None:
-        """The consumer read to the end: a partition that never gave an event holds nothing open."""
-        if not self.at_end:
-            self.at_end = True
+    def reached_end(self, offset: int | None) -> None:
+        """The consumer fetched at ``offset`` and found nothing: a partition that never gave an
+        event holds nothing open."""
+        was, self.end = self.at_end, offset
+        if not was and self.at_end:
             self.dirty = self.dirty or self.watermark is None
+
+    @property
+    def at_end(self) -> bool:
+        """Whether the consumer reported the end at the offset read up to, and nothing came since.
+
+        The consumer's own end-of-partition report, not the broker's high watermark: a broker
+        may under-report that (Tansu answers the first offset of its last record batch, plus one),
+        and then a partition read halfway through a batch would look read to its end."""
+        return self.end is not None and (self.offset is None or self.offset == self.end)
 
     @property
     def holds_open(self) -> bool:

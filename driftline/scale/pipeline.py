@@ -132,7 +132,7 @@ class ScaleOutPipeline:
                        for (m, k, _src), v in blobs.items()}, marks.get(tp))
             self.parts[tp] = part
             if tp in stored:
-                self.offsets[tp] = stored[tp]
+                self.offsets[tp] = part.offset = stored[tp]
         self._dirty = True  # the first checkpoint claims their marks
         self.metrics_assigned()
         return {tp: stored[tp] for tp in tps if tp in stored}
@@ -158,10 +158,10 @@ class ScaleOutPipeline:
             self.offsets.pop(tp, None)
         self.metrics_assigned()
 
-    def at_end(self, tp: TP) -> None:
-        """The consumer reached the end of ``tp`` (see :meth:`Partition.reached_end`)."""
+    def at_end(self, tp: TP, offset: int | None) -> None:
+        """The consumer reached the end of ``tp`` at ``offset`` (see :meth:`Partition.reached_end`)."""
         if tp in self.parts:
-            self.parts[tp].reached_end()
+            self.parts[tp].reached_end(offset)
 
     def metrics_assigned(self) -> None:
         self.metrics.set_assignment(sorted(self.parts))
@@ -178,12 +178,15 @@ class ScaleOutPipeline:
         return offsets
 
     def _release_quiet(self) -> None:
-        """Close the windows of quiet partitions (read up to the broker's end, nothing for
+        """Close the windows of quiet partitions (read to their end, nothing for
         ``kafka.partition_idle``) that the newest event time of any other partition has passed:
         one process closes a window by the events of any partition, so a quiet partition
         neither holds it open nor closes it before that (its own later events would be late
-        there too)."""
-        quiet = [p for p in self.parts.values() if p.idle and p.holds_open]
+        there too). Read to its end means both: its consumer reported the end at the offset
+        read up to (a consumer starved in a rebalance, halfway through a record batch, is
+        not quiet), and the broker's high watermark is not past that offset (records came
+        since the report)."""
+        quiet = [p for p in self.parts.values() if p.idle and p.holds_open and p.at_end]
         if not quiet:
             return
         ends = self.merger.bounds([p.tp for p in quiet]) if self.merger.ends is not None else {}  # this pass's
@@ -215,7 +218,7 @@ class ScaleOutPipeline:
                 self.metrics.observe_batch(mine, self.clock() - started)
         for tp, end in batch.next_offsets.items():
             if tp in self.parts:
-                self.offsets[tp] = end
+                self.offsets[tp] = self.parts[tp].offset = end
                 self._dirty = True
         for part in self.parts.values():
             part.tick(now, self.idle_after)

@@ -239,7 +239,7 @@ class KafkaSource:
             if err is None:
                 good.append(m)
             elif err.code() == KafkaError._PARTITION_EOF:
-                self.rebalance.at_end((m.topic(), m.partition()))
+                self.rebalance.at_end((m.topic(), m.partition()), m.offset())
             elif err.fatal():
                 raise SourceError(f"Kafka consumer failed: {err}")
             else:

@@ -100,3 +100,49 @@ def test_lag_goes_on_growing_while_consumption_is_paused(broker, uid):
         assert seen[-1] == {(topic, 0): 7}  # nothing stored: all seven are lag
     finally:
         source.close()
+
+
+class _Ends:
+    """What a scale-out pipeline is told by the source (assignments, and each end reached)."""
+
+    def __init__(self):
+        self.ends: list[tuple[tuple[str, int], int]] = []
+
+    def assign(self, tps):
+        return {}
+
+    def revoke(self, tps):
+        return {}
+
+    def lose(self, tps):
+        pass
+
+    def at_end(self, tp, offset):
+        self.ends.append((tp, offset))
+
+
+def test_a_partitions_end_is_reported_at_the_offset_read_up_to(broker, uid):
+    """One record batch of 100, read 30 at a time: the end comes once, at offset 100, after the
+    last record. Scale-out releases a quiet partition only on this report at the offset it
+    read up to, not on the high watermark, which this broker under-reports after a batched
+    produce (the first offset of the last batch, plus one) so that a partition read halfway
+    through a batch looks read to its end."""
+    conf = {"bootstrap.servers": broker.bootstrap}
+    topic = f"eof-{uid}"
+    ensure_topics(conf, {topic: 1})
+    p = KafkaProducer(conf)
+    for i in range(100):
+        p.produce(topic, b'{"i": %d}' % i)
+    p.flush(10)
+    told = _Ends()
+    source = KafkaSource(conf, f"g-{uid}", [topic], {}, batch_size=30, poll_timeout=0.5, rebalance=told)
+    try:
+        read, deadline = 0, time.monotonic() + 30
+        while (read < 100 or not told.ends) and time.monotonic() < deadline:
+            batch = source.poll()
+            read += len(batch.values)
+            if read < 100:
+                assert told.ends == [], f"an end reported after {read} of 100 records"
+        assert read == 100 and told.ends == [((topic, 0), 100)]
+    finally:
+        source.close()

@@ -247,9 +247,10 @@ def test_a_process_that_lost_a_partition_cannot_overwrite_its_new_owners_state(t
     assert store.partials.marks("g")[(TOPIC, 0)]["owner"] == new.owner
 
 
-def idle_after_two_windows(tmp_path, ends=None):
-    """A worker owning six partitions, 1,000 events (two windows) read from partition 0, then
-    two seconds of nothing (``partition_idle`` is one): its windows, output and clock."""
+def idle_after_two_windows(tmp_path, ends=None, eof=True):
+    """A worker owning six partitions, 1,000 events (two windows) read from partition 0 (its
+    consumer then reports its end, if ``eof``), then two seconds of nothing (``partition_idle``
+    is one): its windows, output and clock."""
     s = settings(partition_idle="1s")
     store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
     stored_reference(store, s)
@@ -258,18 +259,17 @@ def idle_after_two_windows(tmp_path, ends=None):
     w.merger.ends = ends
     w.assign([(TOPIC, p) for p in range(6)])
     w.process(next(batches([(0, v) for v in events(1000, seed=2)], size=1000)))
+    if eof:
+        w.at_end((TOPIC, 0), 1000)
     clock[0] += 2
     w.process(Batch([], lambda i: None))
     return w, out, clock
 
 
-def test_a_partial_that_comes_after_its_window_was_merged_is_counted_as_late(tmp_path, caplog):
-    w, out, clock = idle_after_two_windows(tmp_path)
+def late_of_the_first_window(w, clock, caplog) -> None:
+    """Partition 1 brings events of the first window (after its merge, so late) and of the
+    third: its watermark passes the second, which quiet partition 0 may then close."""
     values = events(1500, seed=2)
-    # every partition quiet: the second window stays open, as one process holds its last window
-    assert [(x["count"], x["closed_by"]) for x in out] == [(500, "watermark")]
-    # partition 1 now brings events of the first window (after its merge, so late) and of the third:
-    # its watermark passes the second, which quiet partition 0 then closes
     stale = batches([(1, v) for v in values[:100]] + [(1, v) for v in values[1000:1500]], size=600)
     b = next(stale)
     b.next_offsets = {(TOPIC, 1): 600}
@@ -278,8 +278,31 @@ def test_a_partial_that_comes_after_its_window_was_merged_is_counted_as_late(tmp
         clock[0] += 2
         w.process(Batch([], lambda i: None))
         w.process(Batch([], lambda i: None))
+
+
+def test_a_partial_that_comes_after_its_window_was_merged_is_counted_as_late(tmp_path, caplog):
+    w, out, clock = idle_after_two_windows(tmp_path)
+    # every partition quiet: the second window stays open, as one process holds its last window
+    assert [(x["count"], x["closed_by"]) for x in out] == [(500, "watermark")]
+    late_of_the_first_window(w, clock, caplog)
     assert w.merger.late == 100 and "after it was merged" in caplog.text
     assert [(x["count"], x["closed_by"]) for x in out] == [(500, "watermark"), (500, "watermark")]
+
+
+@pytest.mark.parametrize("end", [None, 400, 1001])
+def test_a_quiet_partition_its_consumer_did_not_report_read_to_its_end_keeps_its_window(tmp_path, caplog, end):
+    """No end reported, or at another offset than the one read up to (a consumer starved in a
+    rebalance halfway through a record batch, whose broker under-reports its high watermark):
+    not quiet, only behind, so the others' watermark does not close its window."""
+    w, out, clock = idle_after_two_windows(tmp_path, eof=False)
+    if end is not None:
+        w.at_end((TOPIC, 0), end)
+    late_of_the_first_window(w, clock, caplog)
+    assert [x["count"] for x in out] == [500] and w.parts[(TOPIC, 0)].holds_open
+    w.at_end((TOPIC, 0), 1000)  # now it did: released, then merged
+    w.process(Batch([], lambda i: None))
+    w.process(Batch([], lambda i: None))
+    assert [x["count"] for x in out] == [500, 500]
 
 
 @pytest.mark.parametrize("unread, merged", [(True, []), (False, [500])])
@@ -310,6 +333,7 @@ def test_a_quiet_partition_keeps_its_open_window_until_the_others_pass_it(tmp_pa
     w.process(next(feed))  # partition 0 again: its next 100 join the open window
     for b in feed:
         w.process(b)
+    w.at_end((TOPIC, 0), 400)
     clock[0] += 2
     w.process(Batch([], lambda i: None))
     w.process(Batch([], lambda i: None))
@@ -331,7 +355,7 @@ def test_a_partition_that_never_carried_the_model_holds_it_while_its_owner_is_be
     w = worker(s, store, None, out, lambda: clock[0])
     w.assign([(TOPIC, p) for p in range(6)])
     for p in range(2, 6):
-        w.parts[(TOPIC, p)].reached_end()  # empty partitions
+        w.at_end((TOPIC, p), 0)  # empty partitions
     other = events(100, seed=4, model="zz")
     w.merger.ends = lambda tps: {tp: (0, 100 if tp == (TOPIC, 1) and caught_up else 10**6) if tp[1] < 2
                                  else (0, 0) for tp in tps}
