@@ -3,10 +3,13 @@
 The service loop (``runtime.py``) drives it as it drives :class:`~driftline.pipeline.Pipeline`.
 It holds a :class:`~driftline.scale.partition.Partition` per assigned partition (loaded on
 assignment, checkpointed and dropped on revocation, dropped on loss), splits each batch by
-partition, and writes one transaction per checkpoint: every owned partition's offsets, the
-states that changed (source ``topic:partition``), the partials that closed and each
-partition's mark. After a checkpoint (and at least every ``merge_every`` seconds) the
-:class:`~driftline.scale.merge.Merger` merges what is ready.
+partition, and writes one transaction per checkpoint: a partition's offsets, the states that
+changed (source ``topic:partition``), the partials that closed and the partition's mark. Every
+``checkpoint_every`` seconds it writes every owned partition; between those, only the
+partitions the merge waits for (one that closed a window, became idle or was newly assigned),
+each whole, so each partition's stored offsets and state always agree. After a checkpoint
+(and at least every ``merge_every`` seconds) the :class:`~driftline.scale.merge.Merger`
+merges what is ready.
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ class ScaleOutPipeline:
         self.pending: CommitUnit | None = None
         self.unknown_invalid = 0
         self._dirty = False
+        self._staged: list[TP] = []  # the partitions of the unit staged last (all, or those the merge waits for)
         self._last_checkpoint = self._last_merge = clock()
         self._output_failed = False
 
@@ -170,7 +174,7 @@ class ScaleOutPipeline:
 
     def process(self, batch: Batch, force: bool = False) -> dict[TP, int] | None:
         unit = self._stage(batch, force)
-        offsets = None if unit is None else self._write(unit, list(self.parts))
+        offsets = None if unit is None else self._write(unit, self._staged)
         if offsets is not None or self.clock() - self._last_merge >= self.merge_every:
             self._last_merge = self.clock()
             self.merger.run(self.wall())
@@ -201,11 +205,10 @@ class ScaleOutPipeline:
                 part.close_to(max(others))
 
     def retry_pending(self) -> dict[TP, int] | None:
-        return None if self.pending is None else self._write(self.pending, list(self.parts))
+        return None if self.pending is None else self._write(self.pending, self._staged)
 
     def _stage(self, batch: Batch, force: bool) -> CommitUnit | None:
         started, now = self.clock(), self.wall()
-        closed = False
         if batch.values:
             decoded = self.decoder.decode(batch, int(now * 1000))
             for tp, mine in by_partition(decoded, batch).items():
@@ -222,12 +225,14 @@ class ScaleOutPipeline:
                 self._dirty = True
         for part in self.parts.values():
             part.tick(now, self.idle_after)
-            closed = closed or bool(part.closed) or part.dirty and part.holds_nothing
-        closed = closed or any(p.claim for p in self.parts.values())  # newly assigned: claim their marks
         due = self.clock() - self._last_checkpoint >= self.checkpoint_every
-        if not (closed or force or (due and self._dirty)):
-            return None
-        return self._unit(list(self.parts), force)
+        if force or (due and self._dirty):
+            self._staged = list(self.parts)
+        else:  # only the partitions the merge waits for: the others at the periodic checkpoint
+            self._staged = [tp for tp, p in self.parts.items() if p.closed or (p.dirty and p.holds_nothing) or p.claim]
+            if not self._staged:
+                return None
+        return self._unit(self._staged, force)
 
     def _unit(self, tps: list[TP], force: bool) -> CommitUnit:
         unit = CommitUnit()
@@ -262,7 +267,8 @@ class ScaleOutPipeline:
         for tp in tps:
             if tp in self.parts:
                 self.parts[tp].checkpointed()
-        self._dirty, self._last_checkpoint = False, self.clock()
+        if set(self.parts) <= set(tps):  # every partition's offsets and state are stored
+            self._dirty, self._last_checkpoint = False, self.clock()
         return dict(unit.offsets)
 
     _print = Pipeline._print  # the stored window on the output; a closed stdout is not the input's fault

@@ -114,6 +114,64 @@ def test_two_workers_store_each_window_once_with_the_single_process_statistics(t
         assert "prediction_adwin" not in w  # one ordered stream of predictions: not in scale-out
 
 
+def one_partition_at_a_time(records: list[tuple[int, bytes]], size: int = 700):
+    """The batches of :func:`batches`, each split into one batch per partition (as a consumer
+    often delivers them: a fetch's worth of one partition, then of the next)."""
+    for batch in batches(records, size):
+        rows: dict = {}
+        for i, tp in enumerate(batch.sources):
+            rows.setdefault(tp, []).append(i)
+        for tp, idx in rows.items():
+            yield Batch([batch.values[i] for i in idx], lambda j, idx=idx, b=batch: b.position(idx[j]),
+                        {tp: batch.next_offsets[tp]}, [tp] * len(idx))
+
+
+def test_between_periodic_checkpoints_only_the_partitions_the_merge_waits_for_are_written(tmp_path):
+    """Two workers, ``checkpoint_every`` an hour: each write holds only the partitions that closed a
+    window or became idle (each whole: its offsets with its state), and the windows are still the
+    single process's."""
+    s = settings()
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    values = traffic()
+    expected = single(s, tmp_path, values)
+    written = []
+    commit = store.commit
+
+    def recording(group, unit):
+        if unit.marks:
+            closing = {(p["topic"], p["partition"]) for p in unit.partials}
+            written.append((set(unit.offsets), closing, set(unit.marks)))
+        return commit(group, unit)
+
+    store.commit = recording
+    clock = [1_795_000_000.0]
+    out = []
+    router = Router(s, {"console": frozenset({"alert", "incident", "trigger"})}, store, "g")
+    a, b = (ScaleOutPipeline(s, store, router, NoDeadLetters(), out.append, "g", checkpoint_every=3600.0,
+                             wall=lambda: clock[0], topology=lambda: {TOPIC: 6}, merge_every=0.0) for _ in "ab")
+    a.assign([(TOPIC, p) for p in range(3)])
+    b.assign([(TOPIC, p) for p in range(3, 6)])
+    for batch in one_partition_at_a_time(keyless(values)):
+        for w in (a, b):
+            w.process(batch)
+        clock[0] += 0.05
+    first = written[:2]  # each worker's first write claims all three of its partitions
+    assert all(len(marks) == 3 for _, _, marks in first)
+    later = written[2:]
+    assert later and all(offsets == marks and offsets <= closing | marks for offsets, closing, marks in later)
+    assert any(len(offsets) == 1 for offsets, _, _ in later)  # a partition at a time, as its windows close
+    assert all(closing <= offsets for offsets, closing, _ in later)
+    assert [w["start"] for w in out] == [w["start"] for w in expected[:len(out)]] and len(out) >= len(expected) - 1
+    for w in out:
+        same_window(w, expected[w["seq"]], raw_values(values, w["start"]))
+    stored = store.state.load_offsets("g")
+    a.process(Batch([], lambda i: None), force=True)
+    b.process(Batch([], lambda i: None), force=True)
+    final = store.state.load_offsets("g")
+    assert len(final) == 6 and any(stored.get(tp) != final[tp] for tp in final)  # some waited for the last write
+
+
 def per_partition(batch: Batch) -> dict[tuple[str, int], Batch]:
     """The batch's records per source partition, with their own positions (the oracle)."""
     idx: dict = {}
