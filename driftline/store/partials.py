@@ -19,6 +19,7 @@ windows from them and marks a row clean, or deletes it, only if its stamp is the
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from driftline.errors import StoreError
 from driftline.store import schema as t
 from driftline.store.engine import insert_ignore, mapped, store_error, upsert
+
+log = logging.getLogger(__name__)
 
 _PARTIAL = ("model", "version", "start_ms", "end_ms", "topic", "partition", "closed_by", "count")
 _PERF_KEY = ("model", "version", "window_key", "topic", "partition")
@@ -50,6 +53,20 @@ def _lock_key(group: str, model: str) -> int:
                           signed=True)
 
 
+def _kept_first(c: Connection, row: dict) -> None:
+    """A partial whose (window, partition) is stored already, unmerged: the same one again (a
+    checkpoint retried after its commit went through) is nothing; a different one is logged,
+    its events not counted twice (no path is known to make one: a partition's events that
+    come after its share of a window closed are counted late)."""
+    key = ("group", "model", "version", "start_ms", "topic", "partition")
+    first = c.execute(select(t.partials.c.count, t.partials.c.data).where(
+        *(t.partials.c[k] == row[k] for k in key))).first()
+    if first is not None and (first.count, first.data) != (row["count"], row["data"]):
+        log.error("model %s %s: a second partial for window %d of %s[%d] (%d events) while its first (%d "
+                  "events) waits for its merge; the first is kept, the second dropped", row["model"],
+                  row["version"], row["start_ms"], row["topic"], row["partition"], row["count"], first.count)
+
+
 class Partials:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -60,8 +77,9 @@ class Partials:
         whose partition another process owns now raises :class:`Fenced` (the transaction is undone)."""
         now = time.time()
         for p in unit.partials:
-            insert_ignore(c, t.partials, {"group": group, **{k: p[k] for k in _PARTIAL}, "data": p["data"],
-                                          "created_at": now})
+            row = {"group": group, **{k: p[k] for k in _PARTIAL}, "data": p["data"], "created_at": now}
+            if insert_ignore(c, t.partials, row, returning=t.partials.c.id) is None:
+                _kept_first(c, row)
         for p in unit.perf_partials:
             key = {"group": group, **{k: p[k] for k in _PERF_KEY}}
             if p["data"] is None:  # the partition's share is finished: no label can reach it

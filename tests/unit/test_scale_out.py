@@ -452,3 +452,21 @@ def test_reset_state_forgets_the_partials_and_partition_marks_too(tmp_path):
     assert store.state.reset("g") > 0
     assert store.partials.pending("g") == {} and store.partials.marks("g") == {}
     assert store.state.load_states("g") == {}
+
+
+def test_a_second_different_partial_for_a_waiting_one_is_logged_and_the_first_kept(tmp_path, caplog):
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    partial = {"model": "m", "version": "v1", "start_ms": 0, "end_ms": 5000, "topic": TOPIC, "partition": 2,
+               "closed_by": "watermark", "count": 40, "data": b"first"}
+    mark = {"watermark": 6000, "models": ["m"], "idle": False, "owner": "w0", "claim": True}
+    store.commit("g", CommitUnit(partials=[partial], marks={(TOPIC, 2): mark}))
+    with caplog.at_level("ERROR"):
+        store.commit("g", CommitUnit(partials=[dict(partial)]))  # a retried checkpoint: the same one
+        assert caplog.records == []
+        store.commit("g", CommitUnit(partials=[partial | {"count": 3, "data": b"second"}]))
+    assert "a second partial for window 0 of ev[2] (3 events) while its first (40 events)" in caplog.text
+    from sqlalchemy import select
+
+    from driftline.store import schema as t
+    with store.engine.connect() as c:
+        assert c.execute(select(t.partials.c.count, t.partials.c.data)).all() == [(40, b"first")]
