@@ -23,6 +23,12 @@ def is_segment_version(version: str, features) -> bool:
     return version.endswith("]") and any(f"[{f}=" in version for f in features)
 
 
+def tagging_features(spec) -> list[str]:
+    """The features whose segments tag a version of the model ``spec`` (``v3[country=DE]``):
+    drift's ``segments`` and performance's ``labels.segments``."""
+    return list(dict.fromkeys([*spec.segments, *(spec.labels.segments if spec.labels else [])]))
+
+
 def alert_row(model: str, version: str, rule: str, segment: str | None, rows) -> tuple[tuple[str, str], str]:
     """Where a listing of model versions (``rows``: the (model, version) pairs it shows) puts an
     alert, and under what name: a segment's alert on its segment's row when there is one (drift

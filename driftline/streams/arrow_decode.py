@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from driftline.config.settings import FeatureSpec, ModelSpec
-from driftline.summary import is_segment_version
+from driftline.summary import is_segment_version, tagging_features
 from driftline.types import MAX_VERSION, CategoricalColumn, Columns, NumericColumn
 
 TS_MIN_MS = 0  # 1970-01-01T00:00:00.000Z (the range of every event time, both decoding paths)
@@ -64,6 +64,7 @@ _REFUSED = (pa.ArrowException, UnicodeDecodeError, OverflowError, ValueError, Ty
 class ArrowDecoder:
     def __init__(self, models: list[ModelSpec], parse_ts, unsafe=lambda values, buf: False):
         self.models = {m.name: m for m in models}
+        self._tagged = [tagging_features(m) for m in models]  # a version spelled like a segment's: the record path
         self.schema = build_schema(models)
         self.parse_ts = parse_ts
         self.unsafe = unsafe
@@ -110,7 +111,7 @@ class ArrowDecoder:
     def _groups(self, table: pa.Table, ts: np.ndarray, one_model: bool, where: dict):
         versions = pc.unique(table.column("version")).to_pylist()
         if max(map(len, versions)) > MAX_VERSION or any(
-                is_segment_version(v, spec.segments) for v in versions for spec in self.models.values() if spec.segments):
+                is_segment_version(v, tagged) for v in versions for tagged in self._tagged if tagged):
             return None  # the record path names the long one, or the one spelled like a segment's
         if one_model and len(versions) == 1:
             model = table.column("model")[0].as_py()

@@ -45,7 +45,7 @@ import orjson
 
 from driftline.config.settings import FeatureSpec, ModelSpec
 from driftline.streams.arrow_decode import TS_MAX_MS, TS_MIN_MS, ArrowDecoder  # 1970..9999
-from driftline.summary import is_segment_version
+from driftline.summary import is_segment_version, tagging_features
 from driftline.types import (
     INVALID,
     MAX_VERSION,
@@ -345,6 +345,8 @@ class Decoder:
     def __init__(self, models: list[ModelSpec]):
         self.models = {m.name: m for m in models}
         self._labelled = {m.name for m in models if m.labels is not None}
+        #: per model, the features whose segments tag a version (``v3[country=DE]``): drift's and performance's
+        self._tagged = {m.name: tagging_features(m) for m in models}
         self._model_paths = [_getter(p) for p in dict.fromkeys(m.fields.model for m in models)]
         #: (label path, features path) of the models with labels: a label event has the one, not the other
         #: (none: the default shape, so a label sent to a configuration without labels is named as such)
@@ -373,7 +375,7 @@ class Decoder:
             return None
         (model, version), = pairs
         if not isinstance(model, str) or model not in self.models or not isinstance(version, str) \
-                or len(version) > MAX_VERSION or is_segment_version(version, self.models[model].segments):
+                or len(version) > MAX_VERSION or is_segment_version(version, self._tagged[model]):
             return None
         return model, version
 
@@ -551,9 +553,9 @@ class Decoder:
             return (name, None), f"field '{path}' is a {_kind(version)}, expected a string or integer"
         if len(text) > MAX_VERSION:
             return (name, None), f"field '{path}' is {len(text)} characters long, at most {MAX_VERSION}"
-        if is_segment_version(text, self.models[name].segments):
+        if is_segment_version(text, self._tagged[name]):
             return (name, None), (f"field '{path}' is {text!r}, spelled like a segment's version (model {name}'s "
-                                  f"segments: {', '.join(self.models[name].segments)})")
+                                  f"segments: {', '.join(self._tagged[name])})")
         return (name, text), None
 
     def _columns(self, model: str, docs: list[dict],

@@ -275,6 +275,13 @@ def test_versions_that_would_be_confused_with_a_segment_or_overflow_the_store_ar
     ok = good.replace(b'"version":"v1"', b'"version":"v1[colour=red]"')  # brackets are fine otherwise
     out = decoder.decode(Batch([ok], lambda i: SourcePosition("t", 0, i), {("t", 0): 1}))
     assert not out.bad and list(out.groups) == [("m", "v1[colour=red]")]
+    # performance's segments tag versions too (scale-out stores their shares as v1[colour=red]'s)
+    labelled = Decoder(parse_settings(config(segments=[], labels={"task": "regression", "segments": ["colour"]}),
+                                      {}).models)
+    for batch in ([ok], [good, ok], [ok] * 3):
+        out = labelled.decode(Batch(batch, lambda i: SourcePosition("t", 0, i), {("t", 0): len(batch)}))
+        assert [b.reason for b in out.bad] == ["field 'version' is 'v1[colour=red]', spelled like a segment's "
+                                               "version (model m's segments: colour)"] * batch.count(ok)
 
 
 def test_status_and_the_fleet_put_a_segment_alert_on_its_segments_row(tmp_path):
