@@ -45,7 +45,8 @@ class Fenced(StoreError):
     def __init__(self, partitions: list[tuple[str, int]]):
         self.partitions = partitions
         super().__init__("partition(s) " + ", ".join(f"{tp}[{p}]" for tp, p in partitions)
-                         + " belong to another process now; their state here is dropped")
+                         + " belong to another process now; their state here is dropped (if the broker still "
+                         "assigns them here, this process reads them again only after the next rebalance)")
 
 
 def _lock_key(group: str, model: str) -> int:

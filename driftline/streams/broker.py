@@ -6,9 +6,12 @@ restarted broker starts empty. Production uses Apache Kafka.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -20,6 +23,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the broker's child process, before it runs Tansu: be sent SIGTERM when the process
+    that started it dies, even by kill -9 (Linux ``PR_SET_PDEATHSIG``; strictly, when the
+    thread that started it ends), so no broker outlives its demo or test run."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def broker_binary() -> str:
@@ -54,7 +64,8 @@ class EmbeddedBroker:
         cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
                "--storage-engine", "memory://tansu/"]
         env = os.environ | {"RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         deadline = time.monotonic() + self.startup_timeout
         while not self._accepting():
             if self.proc.poll() is not None:
