@@ -237,7 +237,7 @@ class Merger:
                 continue
             if not all(passed(marks.get(tp), name, end, lateness) for tp in expected):
                 break
-            w = self._merged(monitor, version, parts)
+            w = self._merged(monitor, version, parts, m.partial_data([r["id"] for r in parts]))
             done += [r["id"] for r in parts]
             if w is None:
                 continue
@@ -265,14 +265,15 @@ class Merger:
                                "last_event": None})
         return state
 
-    def _merged(self, monitor: MergeMonitor, version: str, parts: list[dict]) -> Window | None:
-        """One window from its partials (those binned on another configuration or reference are left out)."""
+    def _merged(self, monitor: MergeMonitor, version: str, parts: list[dict], data: dict[int, bytes]) -> Window | None:
+        """One window from its partials, ``data`` their encoded windows by id (those binned on
+        another configuration or reference are left out)."""
         new = WindowFactory(monitor.spec.name, version, monitor.profile, monitor.spec)
         out = None
         for row in parts:
             where = f"model {monitor.spec.name}, version {version}, partial of {row['topic']}[{row['partition']}]"
             try:
-                state = st.decode(row["data"], where, self.secret)
+                state = st.decode(data[row["id"]], where, self.secret)
             except StoreError as exc:
                 log.error("%s is unreadable, left out: %s", where, exc)
                 continue

@@ -168,9 +168,17 @@ class Merge:
         return {(r.topic, r.partition): r.offset for r in self.c.execute(q)}
 
     def partials(self) -> list[dict]:
-        q = (select(t.partials).where(t.partials.c.group == self.group, t.partials.c.model == self.model)
-             .order_by(t.partials.c.version, t.partials.c.start_ms, t.partials.c.topic, t.partials.c.partition))
+        """The model's partials without their ``data`` (most wait for other partitions: a partial
+        is ~100 KiB, read only when its window is merged, :meth:`partial_data`)."""
+        P = t.partials
+        q = (select(*(c for c in P.c if c.name != "data")).where(P.c.group == self.group, P.c.model == self.model)
+             .order_by(P.c.version, P.c.start_ms, P.c.topic, P.c.partition))
         return [dict(r._mapping) for r in self.c.execute(q)]
+
+    def partial_data(self, ids: list[int]) -> dict[int, bytes]:
+        """The encoded windows of the partials ``ids``."""
+        q = select(t.partials.c.id, t.partials.c.data).where(t.partials.c.id.in_(ids))
+        return {row_id: bytes(data) for row_id, data in self.c.execute(q)}
 
     def state(self, version: str, source: str) -> bytes | None:
         q = select(t.states.c.data).where(t.states.c.group == self.group, t.states.c.model == self.model,
