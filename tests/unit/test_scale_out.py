@@ -65,9 +65,9 @@ def batches(records: list[tuple[int, bytes]], size: int = 700):
         yield Batch([v for _, v in chunk], positions.__getitem__, ends, sources)
 
 
-def worker(s, store, sink, out, wall):
+def worker(s, store, sink, out, wall, checkpoint_every=0.0):
     router = Router(s, {"console": frozenset({"alert", "incident", "trigger"})}, store, "g")
-    return ScaleOutPipeline(s, store, router, NoDeadLetters(), out.append, "g", checkpoint_every=0.0,
+    return ScaleOutPipeline(s, store, router, NoDeadLetters(), out.append, "g", checkpoint_every=checkpoint_every,
                             wall=wall, topology=lambda: {TOPIC: 6}, merge_every=0.0)
 
 
@@ -147,9 +147,7 @@ def test_between_periodic_checkpoints_only_the_partitions_the_merge_waits_for_ar
     store.commit = recording
     clock = [1_795_000_000.0]
     out = []
-    router = Router(s, {"console": frozenset({"alert", "incident", "trigger"})}, store, "g")
-    a, b = (ScaleOutPipeline(s, store, router, NoDeadLetters(), out.append, "g", checkpoint_every=3600.0,
-                             wall=lambda: clock[0], topology=lambda: {TOPIC: 6}, merge_every=0.0) for _ in "ab")
+    a, b = (worker(s, store, None, out, lambda: clock[0], checkpoint_every=3600.0) for _ in "ab")
     a.assign([(TOPIC, p) for p in range(3)])
     b.assign([(TOPIC, p) for p in range(3, 6)])
     for batch in one_partition_at_a_time(keyless(values)):
