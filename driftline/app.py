@@ -135,12 +135,16 @@ def kafka_producer(settings: Settings, conf: dict):
 def kafka_source(settings: Settings, conf: dict, store: SqlStore, on_lag=None, rebalance=None):
     """The consumer group, resuming from the store's offsets; ``on_lag`` gets its lag; ``rebalance``
     (scale-out) is told of every partition assigned, revoked or lost."""
-    from driftline.streams.kafka import KafkaSource
+    from driftline.streams.kafka import KafkaSource, copartitioned
     k = settings.kafka
     topics = list(dict.fromkeys([*k.topics, *k.label_topics]))
+    paired = getattr(rebalance, "paired", None)
+    if paired:
+        copartitioned(conf, paired, k.max_outage)
     return KafkaSource(conf, k.group_id, topics, store.state.load_offsets(k.group_id),
                        k.batch_size, k.poll_timeout, k.instance_id(socket.gethostname()), on_lag=on_lag,
-                       rebalance=rebalance)
+                       rebalance=rebalance, paired=paired)
+
 
 
 def build_dead_letters(settings: Settings, producer=None) -> DeadLetterSink:

@@ -465,7 +465,9 @@ class KafkaSpec(_Frozen):
     bootstrap_servers: str = "localhost:9092"
     group_id: str = "driftline"
     topics: list[str] = Field(default_factory=lambda: ["model-events"], min_length=1)
-    #: topics of label events, consumed beside ``topics`` (labels may also come on those)
+    #: topics of label events, consumed beside ``topics`` (labels may also come on those); with
+    #: ``scale_out``, ``label_topics[i]`` is co-partitioned with ``topics[i]`` (same partition count,
+    #: each label on its prediction's partition number)
     label_topics: list[str] = Field(default_factory=list)
     dead_letter_topic: str = "driftline-dead-letter"
     batch_size: int = Field(default=10000, ge=1)
@@ -720,12 +722,17 @@ def _check_scale_out(settings: Settings) -> None:
     if not url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         raise PathError(("store", "url"), "kafka.scale_out needs PostgreSQL (several processes share its "
                                           f"state and a lock per model); got {_scheme(url)}")
-    if settings.kafka.label_topics and any(m.labels is not None for m in settings.models):
-        raise PathError(("kafka", "label_topics"),
-                        "kafka.scale_out reads labels from the event topics only: a label joins its prediction "
-                        "in the process that owns the prediction's partition, which a label topic's partitions "
-                        "do not follow. Produce the labels to the event topics (kafka.topics) with the key of "
-                        "their prediction, and drop kafka.label_topics")
+    k = settings.kafka
+    if k.label_topics and any(m.labels is not None for m in settings.models):
+        if len(k.label_topics) != len(k.topics) or set(k.label_topics) & set(k.topics):
+            raise PathError(("kafka", "label_topics"),
+                            "kafka.scale_out joins a label in the process that owns its prediction's partition, "
+                            "so each label topic is paired with the event topic at its position (kafka.topics[i] "
+                            "with kafka.label_topics[i]: partition p of one with partition p of the other); got "
+                            f"{len(k.label_topics)} label topic(s) for {len(k.topics)} event topic(s)"
+                            + (" and a topic in both lists" if set(k.label_topics) & set(k.topics) else "")
+                            + ". Or produce the labels to the event topics with the key of their prediction, and "
+                            "drop kafka.label_topics")
     for i, spec in enumerate(settings.models):
         if spec.window.size is not None:
             raise PathError(("models", i, "window", "size"),

@@ -6,9 +6,11 @@ YAML path that turns it on, because a partition's share of it cannot be merged:
 
 - count windows (``window.size``): "the next 1,000 events" has no meaning across partitions
   that are read at different speeds; time windows are merged by their event-time bounds;
-- ``kafka.label_topics`` (with labels): a label joins its prediction in the process owning the
-  prediction's partition, so labels go on the event topics with their prediction's key
-  (``driftline/scale/labels.py``);
+- ``kafka.label_topics`` (with labels) that do not pair one to one with ``kafka.topics``: a
+  label joins its prediction in the process owning the prediction's partition, so labels go
+  on the event topics with their prediction's key, or on a label topic co-partitioned with
+  its event topic (``label_topics[i]`` with ``topics[i]``, the same partition count, checked
+  at start-up: ``driftline/streams/kafka.py:copartitioned``);
 - a segment's reference collected from the stream (``reference.segment_first_n``; a model with
   ``segments`` needs ``reference.path`` or stored segment references): a segment whose
   reference would be (too few rows in the file, ``(other)``, ``(missing)``) is not watched;

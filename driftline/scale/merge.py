@@ -170,8 +170,11 @@ class Merger:
         return {tp: self._ends[tp] for tp in tps}
 
     def _checked(self, marks: dict, m, model: str) -> dict:
-        """A partition whose broker holds records past its stored offset is not idle and not
-        ``caught_up``: its owner has not read them yet (the ends are asked at most once per pass)."""
+        """A partition is idle and ``caught_up`` only if its owner reported its end at the stored
+        offset (the mark's ``read_to``) and its broker holds no record past that: else its owner
+        has not read them yet (the ends are asked at most once per pass). The broker's high
+        watermark alone is not enough: Tansu under-reports it (the first offset of the last record
+        batch, plus one), and a partition read halfway through that batch would look read."""
         # asked only where the answer matters (one request each, slow on some brokers): idle
         # partitions, and those that never carried this model
         ask = [tp for tp, mark in marks.items() if mark["idle"] or model not in (mark["models"] or ())]
@@ -181,7 +184,9 @@ class Merger:
         stored, out = m.offsets(), dict(marks)
         for tp in ask:
             mark, bounds = marks[tp], self._ends[tp]
-            behind = bounds is None or bounds[1] > stored.get(tp, bounds[0])
+            offset = stored.get(tp, bounds[0] if bounds else None)
+            behind = bounds is None or bounds[1] > offset or mark.get("read_to") is None \
+                or mark["read_to"] != offset
             out[tp] = mark | {"caught_up": not behind} | ({"idle": False} if behind else {})
         return out
 

@@ -15,6 +15,9 @@ keeps its label join and performance accumulators there too (``driftline/scale/l
 one with ``segments`` its segments' open windows (``driftline/scale/segments.py``: a segment's
 windows close with its version's, and its partials are stored as its tagged version's).
 
+Its mark also carries ``read_to``, the offset at which its consumer reported the end, when that
+is the offset read up to (the merger trusts a partition read to its end only with it).
+
 For the models with a ``no_data`` rule its mark also carries ``seen``: per model version the
 newest event time read from the partition and the wall-clock time of its last arrival, and
 when its owner took it (``claimed``); the merger computes each version's silence from every
@@ -119,7 +122,7 @@ class Partition:
         event holds nothing open."""
         was, self.end = self.at_end, offset
         if not was and self.at_end:
-            self.dirty = self.dirty or self.watermark is None
+            self.dirty = True  # its mark says so (``read_to``): the merger counts it read to its end only then
 
     @property
     def at_end(self) -> bool:
@@ -180,7 +183,8 @@ class Partition:
         self.labels.take(unit, self.tp, source, secret)
         if self.dirty or closed:
             unit.marks[self.tp] = {"watermark": self.watermark, "models": sorted(self.models), "idle": self.holds_nothing,
-                                   "owner": self.owner, "claim": self.claim, "seen": self._seen()}
+                                   "owner": self.owner, "claim": self.claim, "seen": self._seen(),
+                                   "read_to": self.end if self.at_end else None}
         self.dirty = False
 
     def _seen(self) -> dict:

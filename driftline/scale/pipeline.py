@@ -101,6 +101,9 @@ class ScaleOutPipeline:
         secret = settings.store.state_secret
         self._secret = secret.get_secret_value().encode() if secret else None
         self.idle_after = settings.kafka.partition_idle
+        k = settings.kafka
+        #: label topic → its event topic (co-partitioned: a label on partition p joins partition p's predictions)
+        self.paired = dict(zip(k.label_topics, k.topics)) if len(k.label_topics) == len(k.topics) else {}
         self.merger = Merger(settings, store, router, group, self._secret, topology or (lambda: {}),
                              self.metrics, self._print, wall)
         self.monitors = self.merger.monitors  # the models' references (``app.load_references``)
@@ -123,8 +126,18 @@ class ScaleOutPipeline:
 
     # -- assignment -------------------------------------------------------------------
 
+    def home(self, tp: TP) -> TP:
+        """The event partition whose state a partition's records join: a label topic's
+        partition p, that of its paired event topic; any other, itself."""
+        return (self.paired[tp[0]], tp[1]) if tp[0] in self.paired else tp
+
+    def label_partitions(self, tp: TP) -> list[TP]:
+        """The label topics' partitions read with event partition ``tp`` (the same number)."""
+        return [(label, tp[1]) for label, topic in self.paired.items() if topic == tp[0]]
+
     def assign(self, tps: list[TP]) -> dict[TP, int]:
-        """Load the state of newly assigned partitions; return their stored offsets."""
+        """Load the state of newly assigned partitions; return their stored offsets, and those of
+        their label partitions (read by their owner too, see :meth:`label_partitions`)."""
         stored = self.store.state.load_offsets(self.group)
         marks = self.store.partials.marks(self.group)
         profiles = {n: m.profile for n, m in self.monitors.items()}
@@ -137,9 +150,12 @@ class ScaleOutPipeline:
             self.parts[tp] = part
             if tp in stored:
                 self.offsets[tp] = part.offset = stored[tp]
+            for label in self.label_partitions(tp):
+                if label in stored:
+                    self.offsets[label] = stored[label]
         self._dirty = True  # the first checkpoint claims their marks
         self.metrics_assigned()
-        return {tp: stored[tp] for tp in tps if tp in stored}
+        return {x: stored[x] for tp in tps for x in (tp, *self.label_partitions(tp)) if x in stored}
 
     def revoke(self, tps: list[TP]) -> dict[TP, int]:
         """Checkpoint the revoked partitions, then forget them; return the offsets to commit."""
@@ -159,13 +175,16 @@ class ScaleOutPipeline:
             part = self.parts.pop(tp, None)
             if part is not None:
                 self.label_totals.retire(part.labels)
-            self.offsets.pop(tp, None)
+            for x in (tp, *self.label_partitions(tp)):
+                self.offsets.pop(x, None)
         self.metrics_assigned()
 
     def at_end(self, tp: TP, offset: int | None) -> None:
-        """The consumer reached the end of ``tp`` at ``offset`` (see :meth:`Partition.reached_end`)."""
-        if tp in self.parts:
-            self.parts[tp].reached_end(offset)
+        """The consumer reached the end of ``tp`` at ``offset`` (see :meth:`Partition.reached_end`);
+        its mark (``read_to``) goes at the next periodic checkpoint, if not before."""
+        if (part := self.parts.get(tp)) is not None:
+            part.reached_end(offset)
+            self._dirty = self._dirty or part.dirty
 
     def metrics_assigned(self) -> None:
         self.metrics.set_assignment(sorted(self.parts))
@@ -212,16 +231,19 @@ class ScaleOutPipeline:
         if batch.values:
             decoded = self.decoder.decode(batch, int(now * 1000))
             for tp, mine in by_partition(decoded, batch).items():
-                part = self.parts.get(tp)
+                part = self.parts.get(self.home(tp))
                 if part is None:
                     continue  # read just before it was revoked: its new owner reads it again
                 self._bad(mine.bad)
-                part.ingest(mine, now)
+                if part.tp == tp:  # a label partition's records are labels: they move no window
+                    part.ingest(mine, now)
                 part.join(mine)  # its label events: their predictions are on this partition
                 self.metrics.observe_batch(mine, self.clock() - started)
         for tp, end in batch.next_offsets.items():
-            if tp in self.parts:
-                self.offsets[tp] = self.parts[tp].offset = end
+            if (part := self.parts.get(self.home(tp))) is not None:
+                self.offsets[tp] = end
+                if part.tp == tp:
+                    part.offset = end
                 self._dirty = True
         for part in self.parts.values():
             part.tick(now, self.idle_after)
@@ -238,8 +260,9 @@ class ScaleOutPipeline:
         unit = CommitUnit()
         for tp in tps:
             self.parts[tp].take(unit, self._secret)
-            if tp in self.offsets:
-                unit.offsets[tp] = self.offsets[tp]
+            for x in (tp, *self.label_partitions(tp)):
+                if x in self.offsets:
+                    unit.offsets[x] = self.offsets[x]
         return unit
 
     def _bad(self, bad) -> None:
@@ -259,7 +282,7 @@ class ScaleOutPipeline:
             except Fenced as exc:  # reassigned in a rebalance this process missed: its new owner has it
                 log.warning("%s", exc)
                 self.lose(exc.partitions)
-                _without(unit, exc.partitions)
+                _without(unit, [x for tp in exc.partitions for x in (tp, *self.label_partitions(tp))])
         self.pending = None
         self.metrics.observe_commit(self.clock() - started)
         if any(p.labels.models for p in self.parts.values()):

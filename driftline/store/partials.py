@@ -98,7 +98,7 @@ class Partials:
                 res = c.execute(update(t.partitions).where(*(t.partitions.c[k] == v for k, v in key.items()),
                                                            t.partitions.c.owner == mark["owner"])
                                 .values(watermark=mark["watermark"], models=mark["models"], idle=mark["idle"],
-                                        seen=mark.get("seen"), updated_at=now))
+                                        seen=mark.get("seen"), read_to=mark.get("read_to"), updated_at=now))
                 if res.rowcount == 1:
                     continue
                 if c.execute(select(t.partitions.c.owner).where(
@@ -107,7 +107,7 @@ class Partials:
                     continue
             upsert(c, t.partitions, key, {"watermark": mark["watermark"], "models": mark["models"],
                                           "idle": mark["idle"], "owner": mark["owner"], "seen": mark.get("seen"),
-                                          "updated_at": now})
+                                          "read_to": mark.get("read_to"), "updated_at": now})
         if fenced:
             raise Fenced(fenced)
 

@@ -220,6 +220,7 @@ partitions = Table(  # migration 0011: scale-out, each source partition's event-
     Column("owner", String(120)),  # the process that owns it (fencing token)
     Column("updated_at", Float, nullable=False),
     Column("seen", JSON),  # migration 0013: its versions' newest event and last arrival (no-data rules)
+    Column("read_to", BigInteger),  # migration 0014: the offset its owner found its end at (null: not at its end)
 )
 
 perf_partials = Table(  # migration 0012: scale-out, a partition's performance accumulator of a window

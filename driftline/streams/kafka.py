@@ -121,11 +121,19 @@ class KafkaSource:
     every ``lag_every`` seconds, from a poll: per assigned partition, the broker's high
     watermark minus the offset the store has committed (what is read but not yet
     checkpointed counts as lag). The embedded broker can under-report the watermark
-    after batched produces, so there lag can read low."""
+    after batched produces, so there lag can read low.
+
+    ``paired`` (scale-out with ``kafka.label_topics``: label topic → event topic) reads each
+    label topic's partition p with the event topic's partition p, wherever the group assigns
+    that one: the group subscribes to the event topics only, and a second consumer, assigned
+    by hand from the store's offsets, follows its assignment. No assignor can promise that two
+    topics' partitions land together (cooperative-sticky does not), and a label must be read
+    where its prediction's partition is."""
 
     def __init__(self, conf: dict, group: str, topics: list[str], start_offsets: dict,
                  batch_size: int = 10000, poll_timeout: float = 0.5, instance_id: str | None = None,
-                 clock=time.monotonic, on_lag=None, lag_every: float = 5.0, rebalance=None):
+                 clock=time.monotonic, on_lag=None, lag_every: float = 5.0, rebalance=None,
+                 paired: dict[str, str] | None = None):
         self.batch_size, self.poll_timeout, self.clock = batch_size, poll_timeout, clock
         self.start_offsets = dict(start_offsets)
         self.on_lag, self.lag_every = on_lag, lag_every
@@ -144,6 +152,12 @@ class KafkaSource:
         #: incremental assignment (cooperative-sticky), else every rebalance revokes and assigns everything
         self._cooperative = "cooperative" in str(final.get("partition.assignment.strategy", ""))
         self.consumer = Consumer(final)
+        self.paired = paired or {}
+        self.labels = None
+        if self.paired:  # never subscribes: assigned by hand, committed offsets for lag tooling only
+            self.labels = Consumer(CONSUMER_DEFAULTS | _logged(conf) | {"group.id": f"{group}.labels",
+                                                                       "error_cb": self._error})
+            topics = [t for t in topics if t not in self.paired]
         if rebalance is None:
             self.consumer.subscribe(topics, on_assign=self._on_assign)
         else:
@@ -155,10 +169,12 @@ class KafkaSource:
         offsets = self.rebalance.revoke([(tp.topic, tp.partition) for tp in partitions])
         if offsets:
             self.commit(offsets)
+        self._unassign_labels(partitions)
         log.info("revoked %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing")
 
     def _on_lost(self, consumer, partitions) -> None:
         self.rebalance.lose([(tp.topic, tp.partition) for tp in partitions])
+        self._unassign_labels(partitions)
         log.warning("lost %s (another process owns them now)", ", ".join(f"{p.topic}[{p.partition}]"
                                                                           for p in partitions))
 
@@ -196,8 +212,33 @@ class KafkaSource:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
+        self._assign_labels(partitions)
         self.assigned = True
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
+
+    def _label_partitions(self, partitions) -> list[TopicPartition]:
+        return [TopicPartition(label, tp.partition) for tp in partitions
+                for label, topic in self.paired.items() if topic == tp.topic]
+
+    def _assign_labels(self, partitions) -> None:
+        """Read the label partitions paired with the newly assigned ``partitions`` (same numbers)."""
+        labels = self._label_partitions(partitions)
+        if self.labels is None or not labels:
+            return
+        for tp in labels:
+            stored = self.start_offsets.get((tp.topic, tp.partition))
+            if stored is not None:
+                tp.offset = stored
+        self.labels.incremental_assign(labels)
+        log.info("reading labels of %s", ", ".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in labels))
+
+    def _unassign_labels(self, partitions) -> None:
+        labels = self._label_partitions(partitions)
+        if self.labels is not None and labels:
+            self.labels.incremental_unassign(labels)
+
+    def _consumers(self) -> list:
+        return [self.consumer] if self.labels is None else [self.consumer, self.labels]
 
     def _error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -211,6 +252,8 @@ class KafkaSource:
 
     def poll(self) -> Batch:
         msgs = self.consumer.consume(self.batch_size, self.poll_timeout)
+        if self.labels is not None:  # the paired label partitions' records, as many as are there now
+            msgs += self.labels.consume(self.batch_size, 0)
         good = msgs if all(m.error() is None for m in msgs) else self._errors(msgs)
         sources = [(m.topic(), m.partition()) for m in good]
         # the last and the first message of each partition, found by dicts (no per-message Python step)
@@ -251,7 +294,7 @@ class KafkaSource:
         nothing stored counts from its low watermark); one metadata request per partition."""
         self._lag_at = self.clock()
         lag = {}
-        for tp in self.consumer.assignment():
+        for tp in [tp for c in self._consumers() for tp in c.assignment()]:
             try:
                 low, high = self.consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
             except KafkaException as exc:
@@ -285,14 +328,16 @@ class KafkaSource:
 
     def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
         """Read again from ``offsets`` (or this run's first offset, for partitions not in it)."""
-        for tp in self.consumer.assignment():
-            key = (tp.topic, tp.partition)
-            target = offsets.get(key, self.first_seen.get(key))
-            if target is not None:
-                self.consumer.seek(TopicPartition(tp.topic, tp.partition, target))
+        for consumer in self._consumers():
+            for tp in consumer.assignment():
+                key = (tp.topic, tp.partition)
+                target = offsets.get(key, self.first_seen.get(key))
+                if target is not None:
+                    consumer.seek(TopicPartition(tp.topic, tp.partition, target))
 
     def pause(self) -> None:
-        self.consumer.pause(self.consumer.assignment())
+        for consumer in self._consumers():
+            consumer.pause(consumer.assignment())
 
     def idle(self, seconds: float) -> None:
         """Wait while paused; polling keeps the group membership (anything fetched is read again).
@@ -305,20 +350,25 @@ class KafkaSource:
             self.measure_lag()
 
     def resume(self, offsets: dict[tuple[str, int], int]) -> None:
-        parts = self.consumer.assignment()
-        self.consumer.resume(parts)
+        for consumer in self._consumers():
+            consumer.resume(consumer.assignment())
         self.rewind(offsets)
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-        try:
-            self.consumer.commit(offsets=tps, asynchronous=False)
-        except KafkaException as exc:  # the store holds the truth; this is for lag tooling
-            log.warning("could not commit offsets to Kafka (the store has them): %s", exc)
+        for consumer in self._consumers():  # a paired label topic's through the consumer that reads it
+            mine = consumer is self.labels
+            tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t in self.paired) == mine]
+            if not tps:
+                continue
+            try:
+                consumer.commit(offsets=tps, asynchronous=False)
+            except KafkaException as exc:  # the store holds the truth; this is for lag tooling
+                log.warning("could not commit offsets to Kafka (the store has them): %s", exc)
         self.start_offsets.update(offsets)
 
     def close(self) -> None:
-        self.consumer.close()
+        for consumer in self._consumers():
+            consumer.close()
 
 
 class KafkaProducer:
@@ -483,6 +533,22 @@ class TopicSink:
         self.producer.flush(10)
         return Receipt(detail=detail)
 
+
+def copartitioned(conf: dict, paired: dict[str, str], timeout: float) -> None:
+    """Scale-out with label topics: each must exist with its event topic's partition count (a
+    label on partition p is read with the event topic's partition p), else a :class:`ConfigError`
+    at ``kafka.label_topics[i]``."""
+    from driftline.errors import ConfigError
+    admin = AdminClient(_logged(conf) | {"error_cb": lambda err: None})
+    known = admin.list_topics(timeout=min(timeout, 30.0)).topics
+    count = {name: len(meta.partitions) for name, meta in known.items() if meta.error is None}
+    for i, (label, topic) in enumerate(paired.items()):
+        if count.get(label) != count.get(topic):
+            have = {t: (f"{count[t]} partition(s)" if t in count else "does not exist") for t in (topic, label)}
+            raise ConfigError([(f"kafka.label_topics[{i}]",
+                                f"kafka.scale_out reads label topic {label!r} ({have[label]}) partition by partition "
+                                f"with event topic {topic!r} ({have[topic]}): create both with the same "
+                                "partition count, and produce each label with its prediction's key")])
 
 def committed_offsets(conf: dict, group: str, topic: str, partitions: int = 1) -> dict[int, int]:
     """The offsets ``group`` has committed on ``topic`` (tests and lag tooling); -1001 when none."""

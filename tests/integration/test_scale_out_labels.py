@@ -6,7 +6,8 @@ entity id (each label on its prediction's partition, the model on all six), comp
 1. three workers: every stored performance row equal (counts exact, metrics to rounding), the
    ROC AUC rule fires once;
 2. one worker killed with SIGKILL mid-stream and one added: still equal, no label lost or
-   credited twice.
+   credited twice; with the labels on the event topic, and on a co-partitioned label topic
+   (``kafka.label_topics``, 6 partitions too, each label keyed like its prediction).
 """
 
 from __future__ import annotations
@@ -50,10 +51,19 @@ def labelled(c, tmp_path) -> None:
 
 def produce_keyed(c, values: list[bytes]) -> None:
     """Each event and label with its entity id as the key: the producer's partitioner puts a
-    label on its prediction's partition."""
+    label on its prediction's partition (the same number on a label topic of as many partitions)."""
+    labels = c.cfg["kafka"].get("label_topics") or [c.topic]
     for v in values:
-        c.producer.produce(c.topic, v, key=key_of(v).encode())
+        c.producer.produce(labels[0] if b'"label"' in v else c.topic, v, key=key_of(v).encode())
     c.producer.flush()
+
+
+def on_a_label_topic(c) -> None:
+    """The labels on a topic of their own, with as many partitions as the event topic."""
+    from driftline.streams.kafka import ensure_topics
+    from tests.integration.test_scale_out import PARTITIONS
+    c.cfg["kafka"] = c.cfg["kafka"] | {"label_topics": [f"labels-{c.uid}"]}
+    ensure_topics({"bootstrap.servers": c.cfg["kafka"]["bootstrap_servers"]}, {f"labels-{c.uid}": PARTITIONS})
 
 
 def replayed(tmp_path, c) -> tuple[list[dict], list[tuple]]:
@@ -100,9 +110,12 @@ def test_three_workers_store_the_performance_one_process_stores(cluster, tmp_pat
     assert c.store.partials.pending_performance(c.group) == {}
 
 
-def test_a_worker_killed_and_one_added_lose_and_credit_no_label_twice(cluster, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("label_topic", [False, True], ids=["event-topic", "label-topic"])
+def test_a_worker_killed_and_one_added_lose_and_credit_no_label_twice(cluster, tmp_path, label_topic):  # noqa: F811
     c = cluster()
     labelled(c, tmp_path)
+    if label_topic:
+        on_a_label_topic(c)
     expected, alerts = replayed(tmp_path, c)
     for name in ("w0", "w1", "w2"):
         c.start(name)
@@ -121,3 +134,19 @@ def test_a_worker_killed_and_one_added_lose_and_credit_no_label_twice(cluster, t
     assert fired(c.store) == alerts
     outbox = [r for r in c.store.reads.outbox() if r["kind"] == "alert" and "auc" in orjson.dumps(r["payload"]).decode()]
     assert len(outbox) == len(alerts)  # one notification per transition
+
+
+@pytest.mark.parametrize("partitions, says", [(3, "(3 partition(s)) partition by partition with event topic"),
+                                              (None, "does not exist")])
+def test_a_label_topic_not_partitioned_like_its_event_topic_is_refused_with_its_yaml_path(broker, uid, partitions,
+                                                                                         says):
+    from driftline.errors import ConfigError
+    from driftline.streams.kafka import copartitioned, ensure_topics
+    conf = {"bootstrap.servers": broker.bootstrap}
+    ensure_topics(conf, {f"ev-{uid}": 6} | ({f"lb-{uid}": partitions} if partitions else {}))
+    with pytest.raises(ConfigError) as err:
+        copartitioned(conf, {f"lb-{uid}": f"ev-{uid}"}, 10.0)
+    (path, message), = err.value.problems
+    assert path == "kafka.label_topics[0]" and says in message and "(6 partition(s))" in message
+    ensure_topics(conf, {f"lb2-{uid}": 6})
+    copartitioned(conf, {f"lb2-{uid}": f"ev-{uid}"}, 10.0)  # the same count: accepted

@@ -107,6 +107,46 @@ def test_two_workers_store_the_performance_one_process_stores(tmp_path, labelled
     assert store.partials.pending_performance("g") == {}  # every change revised
 
 
+def test_labels_on_a_co_partitioned_label_topic_are_joined_where_their_predictions_are(tmp_path):
+    """``kafka.label_topics``: partition p of the label topic is read and stored with partition
+    p of the event topic; a worker that takes a partition over resumes its labels from the
+    stored offset too (nothing credited twice, nothing lost)."""
+    cfg = config(model={"window": {"duration": "5s", "min_count": 100, "idle_close": "30s"},
+                        "reference": {"path": "unused.csv"}, "labels": {"max_delay": "1h", "min_labelled": 0.3},
+                        "rules": [RULE]},
+                 kafka={"scale_out": True, "topics": [TOPIC], "label_topics": ["lb"]}, store={"url": PG})
+    s = parse_settings(cfg, {})
+    values = labelled_traffic()
+    expected, expected_alerts = single(settings(), tmp_path, values)
+    store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
+    stored_reference(store, s)
+    clock, out = [1_795_000_000.0], []
+    a, b = worker(s, store, None, out, lambda: clock[0]), worker(s, store, None, out, lambda: clock[0])
+    a.assign([(TOPIC, p) for p in range(3)])
+    b.assign([(TOPIC, p) for p in range(3, 6)])
+    feed = list(batches(keyed(values), topic_of=lambda v: "lb" if b'"label"' in v else TOPIC))
+    half = len(feed) // 2
+    for batch in feed[:half]:
+        for w in (a, b):
+            w.process(batch)
+        clock[0] += 0.1
+    offsets = b.revoke([(TOPIC, 5)])  # b checkpoints partition 5 (and label partition 5) and gives it up
+    assert ("lb", 5) in offsets and (TOPIC, 5) in offsets
+    assert store.state.load_offsets("g")[("lb", 5)] == offsets[("lb", 5)]
+    assert a.assign([(TOPIC, 5)])[("lb", 5)] == offsets[("lb", 5)]
+    for batch in feed[half:]:
+        for w in (a, b):
+            w.process(batch)
+        clock[0] += 0.1
+    clock[0] += 60
+    for w in (a, b):
+        w.process(_empty())
+    a.merger.run(clock[0])
+    same_performance(store.results.performance("m"), expected)
+    assert fired(store) == expected_alerts
+    assert sum(p.labels.models["m"].counts["orphan"] for w in (a, b) for p in w.parts.values()) == 0
+
+
 def test_finished_windows_leave_the_store_and_what_stays_is_what_one_process_stores(tmp_path):
     s = settings(max_delay="20s")  # a window is finished 20 s (event time) after its last prediction
     values = labelled_traffic()
@@ -220,7 +260,8 @@ def test_perf_partials_are_upserted_and_a_merge_clears_only_what_it_read(store_u
 
 
 @pytest.mark.parametrize("change, path, says", [
-    ({"kafka": {"label_topics": ["labels"]}}, "kafka.label_topics", "to the event topics (kafka.topics) with the key"),
+    ({"kafka": {"label_topics": ["labels", "more"]}}, "kafka.label_topics", "2 label topic(s) for 1 event topic(s)"),
+    ({"kafka": {"label_topics": ["ev"]}}, "kafka.label_topics", "and a topic in both lists"),
 ])
 def test_what_scale_out_with_labels_cannot_serve_is_refused_with_its_yaml_path(change, path, says):
     cfg = config(model={"window": {"duration": "5s"}, "labels": change.get("labels", {})},

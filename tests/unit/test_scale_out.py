@@ -50,18 +50,20 @@ def keyless(values: list[bytes], partitions: int = 6) -> list[tuple[int, bytes]]
     return [(int(p), v) for p, v in zip(rng.integers(0, partitions, len(values)), values)]
 
 
-def batches(records: list[tuple[int, bytes]], size: int = 700):
-    """Batches in arrival order with their partitions and offsets."""
-    offsets: dict[int, int] = {}
+def batches(records: list[tuple[int, bytes]], size: int = 700, topic_of=lambda value: TOPIC):
+    """Batches in arrival order with their partitions and offsets (each record on the topic
+    ``topic_of`` names)."""
+    offsets: dict[tuple[str, int], int] = {}
     for lo in range(0, len(records), size):
         chunk = records[lo:lo + size]
         sources, positions, ends = [], [], {}
-        for p, _ in chunk:
-            off = offsets.get(p, 0)
-            offsets[p] = off + 1
-            sources.append((TOPIC, p))
-            positions.append(SourcePosition(TOPIC, p, off))
-            ends[(TOPIC, p)] = off + 1
+        for p, v in chunk:
+            tp = (topic_of(v), p)
+            off = offsets.get(tp, 0)
+            offsets[tp] = off + 1
+            sources.append(tp)
+            positions.append(SourcePosition(*tp, off))
+            ends[tp] = off + 1
         yield Batch([v for _, v in chunk], positions.__getitem__, ends, sources)
 
 
@@ -305,8 +307,8 @@ def test_a_process_that_lost_a_partition_cannot_overwrite_its_new_owners_state(t
 
 def idle_after_two_windows(tmp_path, ends=None, eof=True):
     """A worker owning six partitions, 1,000 events (two windows) read from partition 0 (its
-    consumer then reports its end, if ``eof``), then two seconds of nothing (``partition_idle``
-    is one): its windows, output and clock."""
+    consumer then reports its end, and that of the five empty ones, if ``eof``), then two
+    seconds of nothing (``partition_idle`` is one): its windows, output and clock."""
     s = settings(partition_idle="1s")
     store = SqlStore(f"sqlite:///{tmp_path / 'd.db'}")
     stored_reference(store, s)
@@ -316,7 +318,8 @@ def idle_after_two_windows(tmp_path, ends=None, eof=True):
     w.assign([(TOPIC, p) for p in range(6)])
     w.process(next(batches([(0, v) for v in events(1000, seed=2)], size=1000)))
     if eof:
-        w.at_end((TOPIC, 0), 1000)
+        for p in range(6):
+            w.at_end((TOPIC, p), 1000 if p == 0 else 0)
     clock[0] += 2
     w.process(Batch([], lambda i: None))
     return w, out, clock
@@ -361,11 +364,15 @@ def test_a_quiet_partition_its_consumer_did_not_report_read_to_its_end_keeps_its
     assert [x["count"] for x in out] == [500, 500]
 
 
-@pytest.mark.parametrize("unread, merged", [(True, []), (False, [500])])
-def test_an_idle_partition_whose_broker_has_unread_records_holds_its_windows(tmp_path, unread, merged):
+@pytest.mark.parametrize("unread, eof, merged", [
+    (True, True, []),
+    (False, True, [500]),
+    (False, False, []),  # quiet by the clock, the broker's ends say read, but no consumer found an end
+])
+def test_an_idle_partition_whose_broker_has_unread_records_holds_its_windows(tmp_path, unread, eof, merged):
     # the broker's ends: partition 3 holds 50 records its owner has not read (or none)
     _, out, _ = idle_after_two_windows(
-        tmp_path, lambda tps: {tp: (0, 50 if unread and tp == (TOPIC, 3) else 0) for tp in tps})
+        tmp_path, lambda tps: {tp: (0, 50 if unread and tp == (TOPIC, 3) else 0) for tp in tps}, eof=eof)
     assert [x["count"] for x in out] == merged  # every partition quiet by the clock
 
 
@@ -396,10 +403,16 @@ def test_a_quiet_partition_keeps_its_open_window_until_the_others_pass_it(tmp_pa
     assert [x["count"] for x in out][:2] == [500, 500] and w.merger.late == 0
 
 
-@pytest.mark.parametrize("caught_up, merged", [(True, [500]), (False, [])])
-def test_a_partition_that_never_carried_the_model_holds_it_while_its_owner_is_behind(tmp_path, caught_up, merged):
+@pytest.mark.parametrize("reported, high, merged", [
+    (True, 100, [500]),  # read to its end: its consumer said so at offset 100, the broker holds 100
+    (False, 100, []),  # the broker's end alone (Tansu's may be the first offset of its last batch, plus one)
+    (True, 10**6, []),  # records came since its consumer found the end
+])
+def test_a_partition_that_never_carried_the_model_holds_it_while_its_owner_is_behind(tmp_path, reported, high,
+                                                                                      merged):
     """Another model's traffic on partition 1 is older than the window; whether partition 1 may
-    still bring model m decides: its broker end against its stored offset."""
+    still bring model m decides: its consumer's end report at the stored offset, and its
+    broker end."""
     cfg = config(model={"window": {"duration": "5s", "min_count": 100}, "reference": {"path": "unused.csv"}},
                  kafka={"scale_out": True, "topics": [TOPIC], "partition_idle": "1h"}, store={"url": PG})
     cfg["models"].append(cfg["models"][0] | {"name": "zz"})
@@ -413,9 +426,11 @@ def test_a_partition_that_never_carried_the_model_holds_it_while_its_owner_is_be
     for p in range(2, 6):
         w.at_end((TOPIC, p), 0)  # empty partitions
     other = events(100, seed=4, model="zz")
-    w.merger.ends = lambda tps: {tp: (0, 100 if tp == (TOPIC, 1) and caught_up else 10**6) if tp[1] < 2
+    w.merger.ends = lambda tps: {tp: (0, high if tp == (TOPIC, 1) else 10**6) if tp[1] < 2
                                  else (0, 0) for tp in tps}
     w.process(next(batches([(1, v) for v in other], size=100)))  # partition 1: 100 records, model zz only
+    if reported:
+        w.at_end((TOPIC, 1), 100)
     w.process(next(batches([(0, v) for v in events(1000, seed=2)], size=1000)))
     w.process(Batch([], lambda i: None))
     assert [x["count"] for x in out if x["model"] == "m"] == merged
