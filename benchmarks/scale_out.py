@@ -9,7 +9,9 @@ bytes produced to a Kafka topic (embedded broker) and flushed, as the topic desi
 (``kafka.scale_out``; ``--workers 0``: one process without it); events/s from the first
 stored offset to the last. ``--labels``: the model has ``labels`` and every event its label
 event 1,000 events later on the same topic, both keyed by the event's id (so each label is on
-its prediction's partition); the rate counts records (events and labels).
+its prediction's partition); the rate counts records (events and labels). ``--label-topic``
+(with ``--labels``): the labels go to a label topic of 6 partitions too (``kafka.label_topics``,
+co-partitioned), keyed the same.
 
     DRIFTLINE_TEST_POSTGRES_URL=postgresql://… python benchmarks/scale_out.py checkpoint
     DRIFTLINE_TEST_POSTGRES_URL=postgresql://… python benchmarks/scale_out.py throughput --workers 1 2 4
@@ -204,7 +206,7 @@ def _rate(store, group: str, events: int, n: int) -> float | None:
 
 
 def throughput(url: str, workers: list[int], events: int, window: str = "10s", rounds: int = 1,
-               labels: bool = False) -> None:
+               labels: bool = False, label_topic: bool = False) -> None:
     from driftline.streams.broker import EmbeddedBroker
     from driftline.streams.kafka import KafkaProducer, ensure_topics
     broker = EmbeddedBroker().start()
@@ -221,11 +223,12 @@ def throughput(url: str, workers: list[int], events: int, window: str = "10s", r
                                        "kafka": {"scale_out": True, "topics": [TOPIC]}}, {})
             _reference(settings, store, labels)
             topic, group = f"bench-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
-            ensure_topics(conf, {topic: 6})
+            label_topics = [f"{topic}-labels"] if label_topic else []
+            ensure_topics(conf, {t: 6 for t in [topic, *label_topics]})
             producer = KafkaProducer(conf)
             if keyed is not None:
                 for key, v in keyed:
-                    producer.produce(topic, v, key=key)
+                    producer.produce(label_topics[0] if label_topics and b'"label"' in v else topic, v, key=key)
             else:
                 for i, v in enumerate(values):
                     producer.produce(topic, v, partition=i % 6)
@@ -233,7 +236,8 @@ def throughput(url: str, workers: list[int], events: int, window: str = "10s", r
             cfg = {"models": [_model(window, labels) | {"reference": {"path": str(tmp / "unused.csv")}}],
                    "store": {"url": url},
                    "kafka": {"bootstrap_servers": broker.bootstrap, "group_id": group, "topics": [topic],
-                             "scale_out": n > 0, "group_instance_id": None, "dead_letter_topic": f"dlq-{group}"},
+                             "label_topics": label_topics, "scale_out": n > 0, "group_instance_id": None,
+                             "dead_letter_topic": f"dlq-{group}"},
                    "alerts": {"console": False, "topic": None, "retrain_topic": None}}
             path = tmp / f"{group}.yaml"
             path.write_text(yaml.safe_dump(cfg))
@@ -249,7 +253,8 @@ def throughput(url: str, workers: list[int], events: int, window: str = "10s", r
                 store.close()
         for n, got in rates.items():
             who = f"{n} worker(s)" if n else "one process without scale_out"
-            print(f"{who}{' with labels' if labels else ''}: median {statistics.median(r for r in got if r):,.0f} "
+            what = (" with labels" if labels else "") + (" on a label topic" if label_topic else "")
+            print(f"{who}{what}: median {statistics.median(r for r in got if r):,.0f} "
                   f"{'records' if labels else 'events'}/s "
                   f"(rounds: {', '.join(f'{r:,.0f}' for r in got if r)})")
     finally:
@@ -266,12 +271,13 @@ def main() -> None:
     ap.add_argument("--window", default="10s", help="throughput: the model's window (events are 2 ms apart)")
     ap.add_argument("--repeat", type=int, default=1, help="throughput: runs per worker count")
     ap.add_argument("--labels", action="store_true", help="throughput: the model has labels, every event a label")
+    ap.add_argument("--label-topic", action="store_true", help="throughput, --labels: the labels on a label topic")
     args = ap.parse_args()
     url = os.environ["DRIFTLINE_TEST_POSTGRES_URL"]
     if args.what == "checkpoint":
         checkpoint(url, args.rounds, args.per_window)
     else:
-        throughput(url, args.workers, args.events, args.window, args.repeat, args.labels)
+        throughput(url, args.workers, args.events, args.window, args.repeat, args.labels, args.label_topic)
 
 
 if __name__ == "__main__":
